@@ -1,0 +1,44 @@
+// Plain description of one fused depthwise -> pointwise call. Shared by the
+// FFI handlers (C++) and the CUDA launcher; holds no CUDA or FFI types.
+#pragma once
+
+#include <cstdint>
+
+namespace jax_fcm {
+
+// How the pointwise GEMM is computed for float32 inputs. 16-bit inputs always
+// use their own tensor-core type; this only matters for float32.
+enum PwMath : int {
+  kPwMathTf32 = 0,  // lax default precision: TF32 tensor cores (what XLA does)
+  kPwMathFp32 = 1,  // lax.Precision.HIGHEST: full fp32 on CUDA cores
+};
+
+enum class ElementType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+
+struct DwPwShape {
+  int64_t n = 0, h = 0, w = 0, c = 0;  // input NHWC
+  int64_t ho = 0, wo = 0, cout = 0;    // output NHWC (N shared)
+  int64_t kernel = 0, stride = 0;      // square depthwise kernel, equal strides
+  int64_t pad_top = 0, pad_left = 0;   // bottom/right padding is implied by ho/wo
+};
+
+struct DwPwEpilogue {
+  int dw_activation = 0;
+  int pw_activation = 0;
+};
+
+struct DwPwPointers {
+  const void* x = nullptr;
+  const void* dw_kernel = nullptr;  // (k, k, 1, C) == [k*k][C]
+  const void* dw_bias = nullptr;    // (C,)
+  const void* pw_kernel = nullptr;  // (1, 1, C, Cout) == [C][Cout]
+  const void* pw_bias = nullptr;    // (Cout,)
+  void* y = nullptr;
+};
+
+struct DwPwTileConfig {
+  int64_t tile_h = 8, tile_w = 8;  // output pixels per block
+  int64_t tile_n = 64;             // output channels per block
+};
+
+}  // namespace jax_fcm

@@ -1,0 +1,77 @@
+#include "dw_pw_ffi.h"
+
+#include <string>
+
+#include "activations.h"
+
+namespace jax_fcm {
+namespace {
+
+std::string dims_str(ffi::AnyBuffer b) {
+  std::string s = "(";
+  const auto dims = b.dimensions();
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + (dims.size() == 1 ? ",)" : ")");
+}
+
+ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("jax_fcm dw_pw: " + what); }
+
+bool has_dims(ffi::AnyBuffer b, std::initializer_list<int64_t> want) {
+  const auto dims = b.dimensions();
+  if (dims.size() != want.size()) return false;
+  size_t i = 0;
+  for (int64_t d : want)
+    if (dims[i++] != d) return false;
+  return true;
+}
+
+}  // namespace
+
+ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer pw_kernel,
+                        ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer>& y, const DwPwAttrs& a,
+                        DwPwCall* call) {
+  switch (x.element_type()) {
+    case ffi::DataType::F32: call->type = ElementType::kF32; break;
+    case ffi::DataType::BF16: call->type = ElementType::kBF16; break;
+    case ffi::DataType::F16: call->type = ElementType::kF16; break;
+    default: return bad("x must be float32, bfloat16 or float16");
+  }
+  for (ffi::AnyBuffer b : {dw_kernel, dw_bias, pw_kernel, pw_bias, ffi::AnyBuffer(*y)})
+    if (b.element_type() != x.element_type()) return bad("all operands and the result must share x's dtype");
+  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
+  const auto xd = x.dimensions();
+  DwPwShape& s = call->shape;
+  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
+  if (dw_kernel.dimensions().size() != 4) return bad("dw_kernel must be (k, k, 1, C), got " + dims_str(dw_kernel));
+  s.kernel = dw_kernel.dimensions()[0];
+  if (!has_dims(dw_kernel, {s.kernel, s.kernel, 1, s.c}))
+    return bad("dw_kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(dw_kernel));
+  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
+  if (pw_kernel.dimensions().size() != 4) return bad("pw_kernel must be (1, 1, C, Cout), got " + dims_str(pw_kernel));
+  s.cout = pw_kernel.dimensions()[3];
+  if (!has_dims(pw_kernel, {1, 1, s.c, s.cout}))
+    return bad("pw_kernel must be (1, 1, C=" + std::to_string(s.c) + ", Cout), got " + dims_str(pw_kernel));
+  if (!has_dims(dw_bias, {s.c})) return bad("dw_bias must be (C,), got " + dims_str(dw_bias));
+  if (!has_dims(pw_bias, {s.cout})) return bad("pw_bias must be (Cout,), got " + dims_str(pw_bias));
+  if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
+  if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");
+  s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
+  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
+  s.ho = span_h < 0 ? 0 : span_h / s.stride + 1;
+  s.wo = span_w < 0 ? 0 : span_w / s.stride + 1;
+  if (!has_dims(*y, {s.n, s.ho, s.wo, s.cout}))
+    return bad("result must be (" + std::to_string(s.n) + ", " + std::to_string(s.ho) + ", " + std::to_string(s.wo) +
+               ", " + std::to_string(s.cout) + "), got " + dims_str(*y));
+  if (a.dw_activation < 0 || a.dw_activation >= kActCount || a.pw_activation < 0 || a.pw_activation >= kActCount)
+    return bad("unknown activation code");
+  if (a.pw_math != kPwMathTf32 && a.pw_math != kPwMathFp32) return bad("pw_math must be 0 (tf32) or 1 (fp32)");
+  if (a.tile_h <= 0 || a.tile_w <= 0 || a.tile_n <= 0) return bad("tile sizes must be positive");
+  call->math = static_cast<PwMath>(a.pw_math);
+  call->tile = DwPwTileConfig{a.tile_h, a.tile_w, a.tile_n};
+  call->epilogue = DwPwEpilogue{static_cast<int>(a.dw_activation), static_cast<int>(a.pw_activation)};
+  call->ptrs = DwPwPointers{x.untyped_data(),  dw_kernel.untyped_data(), dw_bias.untyped_data(),
+                            pw_kernel.untyped_data(), pw_bias.untyped_data(), y->untyped_data()};
+  return ffi::Error::Success();
+}
+
+}  // namespace jax_fcm

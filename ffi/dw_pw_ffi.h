@@ -1,0 +1,61 @@
+// Shared FFI plumbing of the dw_pw targets: one argument/attribute binding for
+// the CPU and CUDA handlers, and the checks both run before touching memory.
+// The Python wrapper validates first; these checks keep a direct call of the
+// target (wrong shapes, bad attributes) an ffi::Error instead of a crash.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "dw_pw_params.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace jax_fcm {
+
+namespace ffi = xla::ffi;
+
+struct DwPwCall {
+  ElementType type = ElementType::kF32;
+  PwMath math = kPwMathTf32;
+  DwPwShape shape;
+  DwPwTileConfig tile;
+  DwPwEpilogue epilogue;
+  DwPwPointers ptrs;
+};
+
+// Arguments: x, dw_kernel, dw_bias, pw_kernel, pw_bias; result: y.
+// Attribute names must match jax_fcm/dw_pw.py.
+template <typename Binding>
+auto bind_dw_pw(Binding binding) {
+  return std::move(binding)
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Ret<ffi::AnyBuffer>()
+      .template Attr<int64_t>("stride")
+      .template Attr<int64_t>("pad_top")
+      .template Attr<int64_t>("pad_bottom")
+      .template Attr<int64_t>("pad_left")
+      .template Attr<int64_t>("pad_right")
+      .template Attr<int64_t>("dw_activation")
+      .template Attr<int64_t>("pw_activation")
+      .template Attr<int64_t>("pw_math")
+      .template Attr<int64_t>("tile_h")
+      .template Attr<int64_t>("tile_w")
+      .template Attr<int64_t>("tile_n");
+}
+
+struct DwPwAttrs {
+  int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dw_activation, pw_activation, pw_math;
+  int64_t tile_h, tile_w, tile_n;
+};
+
+// Validates buffers and attributes and fills a DwPwCall.
+ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer pw_kernel,
+                        ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer>& y, const DwPwAttrs& attrs,
+                        DwPwCall* call);
+
+}  // namespace jax_fcm

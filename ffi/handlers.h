@@ -1,0 +1,9 @@
+// FFI handler symbols exported to Python as capsules by module.cc.
+#pragma once
+
+#include "xla/ffi/api/c_api.h"
+
+extern "C" XLA_FFI_Error* JaxFcmDwPwCpu(XLA_FFI_CallFrame* call_frame);
+#ifdef JAX_FCM_WITH_CUDA
+extern "C" XLA_FFI_Error* JaxFcmDwPwCuda(XLA_FFI_CallFrame* call_frame);
+#endif

@@ -1,0 +1,9 @@
+"""jax_fcm: fused depthwise/pointwise convolution kernels for JAX (XLA FFI + CUDA)."""
+
+from jax_fcm._ffi import BUILT_WITH_CUDA
+from jax_fcm.activations import ACTIVATION_NAMES
+from jax_fcm.dw_pw import DwPwConfig, default_config, dw_pw
+
+__version__ = "0.1.0"
+
+__all__ = ["ACTIVATION_NAMES", "BUILT_WITH_CUDA", "DwPwConfig", "default_config", "dw_pw"]

@@ -1,0 +1,104 @@
+"""Argument checking and normalization shared by the ops. Every check raises a
+ValueError/TypeError naming the argument, before anything reaches the FFI."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax.numpy as jnp
+from jax import lax
+
+SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+SUPPORTED_KERNEL_SIZES = (3, 5, 7)
+SUPPORTED_STRIDES = (1, 2)
+
+Padding = tuple[tuple[int, int], tuple[int, int]]
+
+
+def check_dtype(x, name: str) -> jnp.dtype:
+    dtype = jnp.dtype(x.dtype)
+    if dtype not in SUPPORTED_DTYPES:
+        names = ", ".join(d.name for d in SUPPORTED_DTYPES)
+        raise TypeError(f"{name} must have dtype {names}; got {dtype.name}")
+    return dtype
+
+
+def check_same_dtype(dtype: jnp.dtype, arrays: dict) -> None:
+    for name, a in arrays.items():
+        if a is not None and jnp.dtype(a.dtype) != dtype:
+            raise TypeError(
+                f"{name} has dtype {jnp.dtype(a.dtype).name} but x has {dtype.name}; "
+                "cast the parameters to the input dtype (as flax's promote_dtype does)"
+            )
+
+
+def check_shape(a, expected: tuple, name: str, what: str) -> None:
+    if tuple(a.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {what} = {tuple(expected)}; got {tuple(a.shape)}")
+
+
+def normalize_strides(strides, name: str = "strides") -> int:
+    """int or (s, s) -> s; only equal strides of 1 or 2 are supported."""
+    if isinstance(strides, int) and not isinstance(strides, bool):
+        pair = (strides, strides)
+    elif isinstance(strides, Sequence) and len(strides) == 2 and all(isinstance(s, int) for s in strides):
+        pair = tuple(strides)
+    else:
+        raise ValueError(f"{name} must be an int or a pair of ints; got {strides!r}")
+    if pair[0] != pair[1] or pair[0] not in SUPPORTED_STRIDES:
+        raise ValueError(f"{name} must be 1 or 2 (equal in H and W); got {strides!r}")
+    return pair[0]
+
+
+def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+    # TF/Flax "SAME": output = ceil(size / s); the extra pixel goes after.
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def normalize_padding(padding, h: int, w: int, k: int, s: int, name: str = "padding") -> Padding:
+    """Returns ((top, bottom), (left, right)) for "SAME", "VALID", an int, a pair
+    of ints (symmetric per dimension) or a pair of (before, after) pairs."""
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "SAME":
+            return _same_padding(h, k, s), _same_padding(w, k, s)
+        if mode == "VALID":
+            return (0, 0), (0, 0)
+        raise ValueError(f"{name} must be 'SAME', 'VALID' or explicit ((top, bottom), (left, right)); got {padding!r}")
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        pads = ((padding, padding), (padding, padding))
+    elif isinstance(padding, Sequence) and len(padding) == 2 and all(isinstance(p, int) for p in padding):
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    elif (
+        isinstance(padding, Sequence)
+        and len(padding) == 2
+        and all(isinstance(p, Sequence) and len(p) == 2 and all(isinstance(v, int) for v in p) for p in padding)
+    ):
+        pads = (tuple(padding[0]), tuple(padding[1]))
+    else:
+        raise ValueError(f"{name} must be 'SAME', 'VALID' or explicit ((top, bottom), (left, right)); got {padding!r}")
+    if any(v < 0 for p in pads for v in p):
+        raise ValueError(f"{name} must be non-negative; got {padding!r}")
+    return pads
+
+
+def output_size(size: int, k: int, s: int, pads: tuple[int, int]) -> int:
+    span = size + pads[0] + pads[1] - k
+    return span // s + 1 if span >= 0 else 0
+
+
+def normalize_precision(precision) -> lax.Precision:
+    """lax-style precision -> the strongest lax.Precision it asks for."""
+    if precision is None:
+        return lax.Precision.DEFAULT
+    if isinstance(precision, (tuple, list)):
+        if len(precision) != 2:
+            raise ValueError(f"precision must be a lax.Precision or a pair of them; got {precision!r}")
+        a, b = (normalize_precision(p) for p in precision)
+        return max(a, b, key=lambda p: p.value)
+    try:
+        return precision if isinstance(precision, lax.Precision) else lax.Precision(precision)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"precision must be None, a lax.Precision or its name; got {precision!r}") from err

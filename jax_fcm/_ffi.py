@@ -1,0 +1,30 @@
+"""Loads the native extension and registers its XLA FFI targets (once, at import)."""
+
+from __future__ import annotations
+
+import jax
+
+from jax_fcm import _jax_fcm as _ext
+
+BUILT_WITH_CUDA: bool = bool(_ext.built_with_cuda)
+
+DW_PW_TARGET = "jax_fcm_dw_pw"
+
+
+def _register() -> None:
+    for name, capsule in _ext.cpu_targets().items():
+        jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+    for name, capsule in _ext.cuda_targets().items():
+        jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
+
+
+_register()
+
+
+def check_backend_supported() -> None:
+    """Raises if the default backend is a GPU but the CUDA kernels were not built."""
+    if jax.default_backend() == "gpu" and not BUILT_WITH_CUDA:
+        raise RuntimeError(
+            "jax_fcm was built without CUDA kernels (no nvcc at build time) but JAX runs on a GPU; "
+            "rebuild with nvcc on PATH, or pass implementation='xla'."
+        )

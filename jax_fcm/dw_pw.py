@@ -1,0 +1,221 @@
+"""`jax_fcm.dw_pw`: depthwise k x k conv -> bias -> activation -> pointwise 1x1
+conv -> bias -> activation in one fused kernel, NHWC."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jax_fcm import _args, _ffi
+from jax_fcm.activations import activation_code, normalize_activation
+from jax_fcm.reference import dw_pw_reference
+
+# Output-channel tiles compiled into the CUDA kernel (cuda_src/dw_pw_dispatch.cu).
+TILE_N_CHOICES = (32, 64, 128, 192)
+TILE_HW_CHOICES = ((8, 8),)
+IMPLEMENTATIONS = (None, "fused", "xla")
+
+
+@dataclasses.dataclass(frozen=True)
+class DwPwConfig:
+    """Kernel configuration of one fused DW->PW call: output pixels per block
+    (tile_h x tile_w) and output channels per block (tile_n). Hashable, so it
+    can be a static argument under jit."""
+
+    tile_h: int = 8
+    tile_w: int = 8
+    tile_n: int = 64
+
+    def __post_init__(self):
+        if (self.tile_h, self.tile_w) not in TILE_HW_CHOICES:
+            raise ValueError(f"config tile_h x tile_w must be one of {TILE_HW_CHOICES}; got {(self.tile_h, self.tile_w)}")
+        if self.tile_n not in TILE_N_CHOICES:
+            raise ValueError(f"config tile_n must be one of {TILE_N_CHOICES}; got {self.tile_n}")
+
+
+def default_config(cout: int) -> DwPwConfig:
+    """Fewest output-channel tiles (each recomputes the depthwise part), then
+    the least padding. The planner replaces this rule."""
+    return DwPwConfig(tile_n=min(TILE_N_CHOICES, key=lambda t: (math.ceil(cout / t), t)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    """Everything about a call that is not an array: hashable for custom_vjp."""
+
+    stride: int
+    padding: _args.Padding
+    dw_activation: str
+    pw_activation: str
+    precision: lax.Precision
+    config: DwPwConfig
+
+    def reference(self, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+        return dw_pw_reference(x, dw_kernel, dw_bias, pw_kernel, pw_bias, stride=self.stride, padding=self.padding,
+                               dw_activation=self.dw_activation, pw_activation=self.pw_activation,
+                               precision=self.precision)
+
+
+def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+    n, h, w, _ = x.shape
+    k = dw_kernel.shape[0]
+    ho = _args.output_size(h, k, st.stride, st.padding[0])
+    wo = _args.output_size(w, k, st.stride, st.padding[1])
+    out_type = jax.ShapeDtypeStruct((n, ho, wo, pw_kernel.shape[-1]), x.dtype)
+    full_fp32 = st.precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+    call = jax.ffi.ffi_call(_ffi.DW_PW_TARGET, out_type)
+    return call(
+        x, dw_kernel, dw_bias, pw_kernel, pw_bias,
+        stride=np.int64(st.stride),
+        pad_top=np.int64(st.padding[0][0]), pad_bottom=np.int64(st.padding[0][1]),
+        pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),
+        dw_activation=np.int64(activation_code(st.dw_activation)),
+        pw_activation=np.int64(activation_code(st.pw_activation)),
+        pw_math=np.int64(1 if full_fp32 else 0),
+        tile_h=np.int64(st.config.tile_h), tile_w=np.int64(st.config.tile_w), tile_n=np.int64(st.config.tile_n),
+    )
+
+
+def _batched_ffi_call(st: _Static):
+    """The FFI call with a vmap rule: a batched input folds into N (one launch);
+    batched weights run one fused call per element."""
+
+    @jax.custom_batching.custom_vmap
+    def call(x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+        return _ffi_call(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias)
+
+    @call.def_vmap
+    def _rule(axis_size, in_batched, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+        args = (x, dw_kernel, dw_bias, pw_kernel, pw_bias)
+        if not any(in_batched[1:]):
+            y = call(x.reshape((-1,) + x.shape[2:]), *args[1:])
+            return y.reshape((axis_size, x.shape[1]) + y.shape[1:]), True
+        mapped = tuple(a for a, b in zip(args, in_batched) if b)
+
+        def one(slices):
+            it = iter(slices)
+            return call(*(next(it) if b else a for a, b in zip(args, in_batched)))
+
+        return lax.map(one, mapped), True
+
+    return call
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fused(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+    return _batched_ffi_call(st)(x, dw_kernel, dw_bias, pw_kernel, pw_bias)
+
+
+def _fused_fwd(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
+    return _fused(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias), (x, dw_kernel, dw_bias, pw_kernel, pw_bias)
+
+
+def _fused_bwd(st, residuals, g):
+    # Backward through the lax reference (the forward is recomputed by XLA).
+    _, vjp = jax.vjp(st.reference, *residuals)
+    return vjp(g)
+
+
+_fused.defvjp(_fused_fwd, _fused_bwd)
+
+
+def dw_pw(
+    x,
+    dw_kernel,
+    pw_kernel,
+    dw_bias=None,
+    pw_bias=None,
+    *,
+    strides=1,
+    padding="SAME",
+    dw_activation=None,
+    pw_activation=None,
+    precision=None,
+    implementation=None,
+    config: DwPwConfig | None = None,
+):
+    """Fused depthwise -> pointwise convolution, NHWC.
+
+    Computes ``act_pw(conv1x1(act_dw(depthwise(x) + dw_bias)) + pw_bias)`` with
+    the intermediate kept on chip.
+
+    Args:
+      x: ``(..., N, H, W, C)``; extra leading axes are folded into the batch.
+      dw_kernel: ``(k, k, 1, C)`` (lax HWIO with ``feature_group_count=C``), k in {3, 5, 7}.
+      pw_kernel: ``(1, 1, C, Cout)``.
+      dw_bias, pw_bias: ``(C,)`` and ``(Cout,)``, or None.
+      strides: 1 or 2 (int or equal pair).
+      padding: "SAME" (TF/Flax: output ceil(H / s), extra row/column after), "VALID",
+        an int or pair of ints (symmetric, as PyTorch), or ((top, bottom), (left, right)).
+      dw_activation, pw_activation: None, "relu", "relu6", "silu", "gelu_exact",
+        "gelu_tanh" or "hard_swish".
+      precision: as in lax. For float32, the default lets the pointwise GEMM run
+        on TF32 tensor cores (as XLA's own convolutions do on GPU); HIGH or
+        HIGHEST run it in full fp32. bfloat16/float16 always use their tensor
+        cores with fp32 accumulation. The CPU handler always computes in fp32.
+      implementation: None or "fused" for the fused kernel (CUDA on GPU, C++ on
+        CPU); "xla" for the same math as plain lax ops.
+      config: kernel tile configuration; None picks one from the shapes.
+
+    Returns:
+      ``(..., N, Ho, Wo, Cout)`` in x's dtype (all operands must share it).
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
+    for name, a in (("x", x), ("dw_kernel", dw_kernel), ("pw_kernel", pw_kernel)):
+        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+            raise TypeError(f"{name} must be an array; got {type(a).__name__}")
+    if x.ndim < 4:
+        raise ValueError(f"x must be NHWC with rank >= 4 (extra leading batch axes allowed); got shape {x.shape}")
+    dtype = _args.check_dtype(x, "x")
+    _args.check_same_dtype(dtype, {"dw_kernel": dw_kernel, "pw_kernel": pw_kernel, "dw_bias": dw_bias,
+                                   "pw_bias": pw_bias})
+    *lead, h, w, c = x.shape
+    if dw_kernel.ndim != 4 or dw_kernel.shape[0] != dw_kernel.shape[1]:
+        raise ValueError(f"dw_kernel must have shape (k, k, 1, C); got {dw_kernel.shape}")
+    k = dw_kernel.shape[0]
+    if k not in _args.SUPPORTED_KERNEL_SIZES:
+        raise ValueError(f"dw_kernel size k must be one of {_args.SUPPORTED_KERNEL_SIZES}; got {k}")
+    _args.check_shape(dw_kernel, (k, k, 1, c), "dw_kernel", "(k, k, 1, C)")
+    if pw_kernel.ndim != 4:
+        raise ValueError(f"pw_kernel must have shape (1, 1, C, Cout); got {pw_kernel.shape}")
+    cout = pw_kernel.shape[-1]
+    _args.check_shape(pw_kernel, (1, 1, c, cout), "pw_kernel", "(1, 1, C, Cout)")
+    if c == 0 or cout == 0:
+        raise ValueError(f"channel counts must be positive; got C={c}, Cout={cout}")
+    if dw_bias is not None:
+        _args.check_shape(dw_bias, (c,), "dw_bias", "(C,)")
+    if pw_bias is not None:
+        _args.check_shape(pw_bias, (cout,), "pw_bias", "(Cout,)")
+    stride = _args.normalize_strides(strides)
+    pads = _args.normalize_padding(padding, h, w, k, stride)
+    if _args.output_size(h, k, stride, pads[0]) < 1 or _args.output_size(w, k, stride, pads[1]) < 1:
+        raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    if config is None:
+        config = default_config(cout)
+    elif not isinstance(config, DwPwConfig):
+        raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")
+    st = _Static(
+        stride=stride,
+        padding=pads,
+        dw_activation=normalize_activation(dw_activation, "dw_activation"),
+        pw_activation=normalize_activation(pw_activation, "pw_activation"),
+        precision=_args.normalize_precision(precision),
+        config=config,
+    )
+    dw_bias = jnp.zeros((c,), dtype) if dw_bias is None else dw_bias
+    pw_bias = jnp.zeros((cout,), dtype) if pw_bias is None else pw_bias
+
+    x4 = x.reshape((math.prod(lead), h, w, c))
+    if implementation == "xla":
+        y = st.reference(x4, dw_kernel, dw_bias, pw_kernel, pw_bias)
+    else:
+        _ffi.check_backend_supported()
+        y = _fused(st, x4, dw_kernel, dw_bias, pw_kernel, pw_bias)
+    return y.reshape(tuple(lead) + y.shape[1:])

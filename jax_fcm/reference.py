@@ -1,0 +1,38 @@
+"""The fused ops written as plain `lax` convolutions: the test oracle, the
+`implementation="xla"` path and the backward pass of the custom VJPs."""
+
+from __future__ import annotations
+
+from jax import lax
+
+from jax_fcm.activations import apply_activation
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def depthwise_conv(x, kernel, bias, *, stride: int, padding, activation: str, precision):
+    y = lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=(stride, stride),
+        padding=padding,
+        dimension_numbers=_NHWC,
+        feature_group_count=x.shape[-1],
+        precision=precision,
+    )
+    return apply_activation(activation, y + bias)
+
+
+def pointwise_conv(x, kernel, bias, *, activation: str, precision):
+    y = lax.conv_general_dilated(
+        x, kernel, window_strides=(1, 1), padding="VALID", dimension_numbers=_NHWC, precision=precision
+    )
+    return apply_activation(activation, y + bias)
+
+
+def dw_pw_reference(x, dw_kernel, dw_bias, pw_kernel, pw_bias, *, stride, padding, dw_activation, pw_activation,
+                    precision):
+    """x: (N, H, W, C); padding: ((top, bottom), (left, right)); activations by canonical name."""
+    mid = depthwise_conv(x, dw_kernel, dw_bias, stride=stride, padding=padding, activation=dw_activation,
+                         precision=precision)
+    return pointwise_conv(mid, pw_kernel, pw_bias, activation=pw_activation, precision=precision)
