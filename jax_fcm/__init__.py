@@ -2,8 +2,8 @@
 
 from jax_fcm._ffi import BUILT_WITH_CUDA
 from jax_fcm.activations import ACTIVATION_NAMES
-from jax_fcm.dw_pw import DwPwConfig, default_config, dw_pw
+from jax_fcm.dw_pw_op import TILE_N_CHOICES, DwPwConfig, default_config, dw_pw
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATION_NAMES", "BUILT_WITH_CUDA", "DwPwConfig", "default_config", "dw_pw"]
+__all__ = ["ACTIVATION_NAMES", "BUILT_WITH_CUDA", "TILE_N_CHOICES", "DwPwConfig", "default_config", "dw_pw"]

@@ -1,0 +1,65 @@
+"""Device-side timing of jitted JAX functions through the JAX profiler: the sum
+of the GPU kernel durations per call, so host dispatch and launch gaps are out
+of the figure (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import time
+
+import jax
+
+_SKIP = ("memcpy", "memset")
+
+
+def _gpu_kernel_ns(trace_dir: str) -> int:
+    from jax.profiler import ProfileData
+
+    paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
+    if not paths:
+        raise RuntimeError("the profiler wrote no .xplane.pb")
+    total = 0
+    for plane in ProfileData.from_file(paths[0]).planes:
+        if not plane.name.startswith("/device:GPU:0"):
+            continue
+        for line in plane.lines:
+            if not line.name.startswith("Stream"):
+                continue
+            for event in line.events:
+                if not any(s in event.name.lower() for s in _SKIP):
+                    total += event.duration_ns
+    return total
+
+
+def device_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
+    """Mean device time of one call of jitted `fn`, rotating over `arg_sets`
+    (several input sets, so that small problems are not timed out of L2)."""
+    jitted = jax.jit(fn)
+    for i in range(warmup):
+        jax.block_until_ready(jitted(*arg_sets[i % len(arg_sets)]))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        out = None
+        for i in range(iters):
+            out = jitted(*arg_sets[i % len(arg_sets)])
+        jax.block_until_ready(out)
+        jax.profiler.stop_trace()
+        ns = _gpu_kernel_ns(trace_dir)
+    if ns == 0:
+        raise RuntimeError("no GPU kernel events in the profile (is JAX running on a GPU?)")
+    return ns / iters / 1e3
+
+
+def wall_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
+    """Host wall-clock per call (for the CPU backend, where there are no device events)."""
+    jitted = jax.jit(fn)
+    for i in range(warmup):
+        jax.block_until_ready(jitted(*arg_sets[i % len(arg_sets)]))
+    start = time.perf_counter()
+    out = None
+    for i in range(iters):
+        out = jitted(*arg_sets[i % len(arg_sets)])
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / iters * 1e6

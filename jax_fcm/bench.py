@@ -1,0 +1,231 @@
+"""Benchmark CLI: `python -m jax_fcm.bench`.
+
+Times the fused DW->PW op against XLA (the same layer as lax.conv DW then PW
+under jit) and, where PyTorch with CUDA is importable, cuDNN (channels_last),
+over the layer suite of DESIGN.md section 6, and relates each to the fused HBM
+floor: (input + output + weight bytes) / copy bandwidth measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import sys
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jax_fcm
+from jax_fcm import _timing
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    name: str
+    hw: int
+    c: int
+    cout: int
+    k: int = 3
+    stride: int = 1
+    dw_activation: str | None = "relu6"
+    pw_activation: str | None = None
+
+
+SUITE = (
+    Layer("mv1_112_32_64", 112, 32, 64, dw_activation="relu", pw_activation="relu"),
+    Layer("mv2_56_144_24", 56, 144, 24),
+    Layer("mv2_28_192_32", 28, 192, 32),
+    Layer("mv2_14_384_64", 14, 384, 64),
+    Layer("mv2_14_576_96", 14, 576, 96),
+    Layer("mv2_7_960_160", 7, 960, 160),
+    Layer("mv2_56s2_144_32", 56, 144, 32, stride=2),
+    Layer("convnext_56_96_384_k7", 56, 96, 384, k=7, dw_activation=None, pw_activation="gelu_exact"),
+)
+
+
+def layer_bytes(layer: Layer, n: int, dtype) -> int:
+    """Fewest bytes a fused kernel must move: input, output and weights once."""
+    size = jnp.dtype(dtype).itemsize
+    ho = -(-layer.hw // layer.stride)
+    elems = (n * layer.hw * layer.hw * layer.c + n * ho * ho * layer.cout
+             + layer.k * layer.k * layer.c + layer.c * layer.cout + layer.c + layer.cout)
+    return elems * size
+
+
+def make_args(layer: Layer, n: int, dtype, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def arr(shape, scale):
+        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
+
+    return (arr((n, layer.hw, layer.hw, layer.c), 1.0), arr((layer.k, layer.k, 1, layer.c), 1.0 / layer.k),
+            arr((1, 1, layer.c, layer.cout), layer.c ** -0.5), arr((layer.c,), 0.1), arr((layer.cout,), 0.1))
+
+
+def op(layer: Layer, implementation):
+    def f(x, dw, pw, dwb, pwb):
+        return jax_fcm.dw_pw(x, dw, pw, dwb, pwb, strides=layer.stride, padding="SAME",
+                             dw_activation=layer.dw_activation, pw_activation=layer.pw_activation,
+                             implementation=implementation)
+
+    return f
+
+
+def copy_bandwidth_gbs(timer: Callable) -> float:
+    """Read+write bandwidth of a large elementwise pass, measured like the ops."""
+    x = jnp.ones((256 * 2**20 // 4,), jnp.float32)
+    us = timer(lambda a: a * 2.0 + 1.0, [(x,)])
+    return 2 * x.nbytes / (us * 1e-6) / 1e9
+
+
+def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
+    """cuDNN through PyTorch (channels_last), timed with CUDA events; None if unavailable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[jnp.dtype(dtype).name]
+    acts = {None: torch.nn.Identity(), "relu": torch.nn.ReLU(), "relu6": torch.nn.ReLU6(),
+            "gelu_exact": torch.nn.GELU(), "silu": torch.nn.SiLU()}
+    torch.backends.cudnn.benchmark = True
+    pad = layer.k // 2
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(layer.c, layer.c, layer.k, layer.stride, pad, groups=layer.c), acts[layer.dw_activation],
+        torch.nn.Conv2d(layer.c, layer.cout, 1), acts[layer.pw_activation],
+    ).cuda().to(dtype=tdtype, memory_format=torch.channels_last)
+    xs = [torch.randn(n, layer.c, layer.hw, layer.hw, device="cuda", dtype=tdtype).to(
+        memory_format=torch.channels_last) for _ in range(4)]
+    with torch.no_grad():
+        for x in xs:
+            net(x)
+        torch.cuda.synchronize()
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for i in range(iters):
+            net(xs[i % len(xs)])
+        stop.record()
+        torch.cuda.synchronize()
+    return start.elapsed_time(stop) / iters * 1e3
+
+
+def geomean(values) -> float:
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jax_fcm.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--layers", nargs="+", default=None, help="subset of: " + " ".join(l.name for l in SUITE))
+    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--no-torch", action="store_true", help="skip the cuDNN (PyTorch) column")
+    parser.add_argument("--csv", help="write all rows to this CSV file")
+    parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--plot", help="write a PNG bar chart of speed-ups to this file (needs matplotlib)")
+    args = parser.parse_args(argv)
+
+    layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
+    if not layers:
+        parser.error(f"no layer matches {args.layers}")
+    on_gpu = jax.default_backend() == "gpu"
+    timer = (lambda f, a: _timing.device_time_us(f, a, iters=args.iters)) if on_gpu else (
+        lambda f, a: _timing.wall_time_us(f, a, iters=args.iters))
+    device = jax.devices()[0].device_kind
+    bandwidth = copy_bandwidth_gbs(timer)
+    print(f"# device: {device}; jax {jax.__version__}; timing: {'device (profiler)' if on_gpu else 'host wall-clock'}; "
+          f"copy bandwidth {bandwidth:.0f} GB/s", file=sys.stderr)
+
+    rows = []
+    total = len(layers) * len(args.batch) * len(args.dtype)
+    for dtype_name in args.dtype:
+        dtype = jnp.dtype(dtype_name)
+        for n in args.batch:
+            for layer in layers:
+                nbytes = layer_bytes(layer, n, dtype)
+                sets = max(1, min(8, math.ceil(200e6 / nbytes)))  # rotate inputs past the L2
+                arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
+                fused = timer(op(layer, None), arg_sets)
+                xla = timer(op(layer, "xla"), arg_sets)
+                cudnn = None if (args.no_torch or not on_gpu) else torch_time_us(layer, n, dtype, args.iters)
+                floor = nbytes / (bandwidth * 1e9) * 1e6
+                rows.append(dict(layer=layer.name, n=n, dtype=dtype_name, fused_us=fused, xla_us=xla,
+                                 cudnn_us=cudnn, floor_us=floor, speedup_vs_xla=xla / fused,
+                                 speedup_vs_cudnn=(cudnn / fused) if cudnn else None, fused_over_floor=fused / floor,
+                                 xla_over_floor=xla / floor))
+                print(f"[{len(rows)}/{total}] {dtype_name} N={n} {layer.name}: fused {fused:.1f} us, "
+                      f"xla {xla:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
+
+    table = format_table(rows, device, bandwidth)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table + "\n")
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    if args.plot:
+        plot(rows, args.plot, device)
+    return 0
+
+
+def _fmt(v, spec=".1f"):
+    return "–" if v is None else format(v, spec)
+
+
+def format_table(rows, device: str, bandwidth: float) -> str:
+    lines = [
+        f"Device: {device}; copy bandwidth {bandwidth:.0f} GB/s (read+write); times are device time per call (us).",
+        "",
+        "| dtype | N | layer | jax_fcm | XLA | cuDNN | floor | vs XLA | vs cuDNN | fused/floor | XLA/floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dtype']} | {r['n']} | {r['layer']} | {r['fused_us']:.1f} | {r['xla_us']:.1f} | "
+            f"{_fmt(r['cudnn_us'])} | {r['floor_us']:.1f} | {r['speedup_vs_xla']:.2f}x | "
+            f"{_fmt(r['speedup_vs_cudnn'], '.2f')}{'x' if r['speedup_vs_cudnn'] else ''} | "
+            f"{r['fused_over_floor']:.2f} | {r['xla_over_floor']:.2f} |")
+    lines += ["", "| dtype | N | geomean speed-up vs XLA | vs cuDNN | slowest layer vs XLA |", "|---|---|---|---|---|"]
+    for key in sorted({(r["dtype"], r["n"]) for r in rows}):
+        group = [r for r in rows if (r["dtype"], r["n"]) == key]
+        worst = min(group, key=lambda r: r["speedup_vs_xla"])
+        lines.append(f"| {key[0]} | {key[1]} | {geomean(r['speedup_vs_xla'] for r in group):.2f}x | "
+                     f"{_fmt(geomean(r['speedup_vs_cudnn'] for r in group), '.2f')}x | "
+                     f"{worst['layer']} {worst['speedup_vs_xla']:.2f}x |")
+    return "\n".join(lines)
+
+
+def plot(rows, path: str, device: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+        return
+    groups = sorted({(r["dtype"], r["n"]) for r in rows})
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 2.6 * len(groups)), squeeze=False)
+    for ax, key in zip(axes[:, 0], groups):
+        group = [r for r in rows if (r["dtype"], r["n"]) == key]
+        ax.bar([r["layer"] for r in group], [r["speedup_vs_xla"] for r in group])
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_ylabel("speed-up vs XLA")
+        ax.set_title(f"{key[0]}, N={key[1]}")
+        ax.tick_params(axis="x", labelrotation=20, labelsize=7)
+    fig.suptitle(f"jax_fcm dw_pw on {device}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Test conventions: every numerics test runs on the CPU handler and, where a
+GPU and the CUDA build are present, on the CUDA kernel (marker `gpu`)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_fcm
+
+
+def gpu_available() -> bool:
+    try:
+        return bool(jax.devices("gpu")) and jax_fcm.BUILT_WITH_CUDA
+    except RuntimeError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU and jax_fcm built with CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+PLATFORMS = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=PLATFORMS)
+def platform(request):
+    return request.param
+
+
+def run_on(platform: str, fn, *args):
+    """jit(fn)(*args) with the inputs committed to the platform's first device."""
+    device = jax.devices(platform)[0]
+    return jax.jit(fn)(*jax.device_put(args, device))
+
+
+@pytest.fixture
+def rng(request):
+    # Fresh inputs per test, reproducible per test id.
+    seed = abs(hash(request.node.nodeid)) % (2**32)
+    return np.random.default_rng(seed)
+
+
+# Max-normalized error bound, max|out - ref| / max|ref|, against a float32
+# HIGHEST-precision reference computed from the same (rounded) inputs.
+TOLERANCES = {
+    "float32": 5e-6,   # full fp32 (CPU handler, or precision=HIGHEST on GPU)
+    "tf32": 5e-3,      # float32 inputs, pointwise GEMM on TF32 tensor cores (10-bit mantissa)
+    "bfloat16": 1e-2,  # intermediate and output rounded to bf16 (8-bit mantissa)
+    "float16": 2e-3,   # intermediate and output rounded to fp16 (11-bit mantissa)
+}
+
+
+def tolerance_key(dtype, platform: str, precision=None) -> str:
+    name = jnp.dtype(dtype).name
+    if name == "float32" and platform == "gpu" and precision not in ("highest", "high", jax.lax.Precision.HIGHEST):
+        return "tf32"
+    return name
+
+
+def assert_matches(out, ref, key: str):
+    out = np.asarray(jnp.asarray(out, jnp.float32))
+    ref = np.asarray(ref, np.float32)
+    assert out.shape == ref.shape
+    assert np.all(np.isfinite(out)), "non-finite values in the output"
+    scale = max(float(np.max(np.abs(ref))), 1e-6)
+    err = float(np.max(np.abs(out - ref))) / scale
+    assert err <= TOLERANCES[key], f"max-normalized error {err:.3g} > {TOLERANCES[key]} ({key})"
+
+
+def random_layer(rng, n, h, w, c, cout, k, dtype, lead=()):
+    """x, dw_kernel, pw_kernel, dw_bias, pw_bias with unit-scale outputs."""
+
+    def arr(shape, scale=1.0):
+        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
+
+    return (
+        arr(tuple(lead) + (n, h, w, c)),
+        arr((k, k, 1, c), 1.0 / k),
+        arr((1, 1, c, cout), 1.0 / np.sqrt(c)),
+        arr((c,), 0.5),
+        arr((cout,), 0.5),
+    )
+
+
+def f32_reference(x, dw, pw, dwb, pwb, **kw):
+    f32 = lambda a: None if a is None else np.asarray(jnp.asarray(a, jnp.float32))  # noqa: E731
+    with jax.default_device(jax.devices("cpu")[0]):
+        return jax_fcm.dw_pw(f32(x), f32(dw), f32(pw), f32(dwb), f32(pwb), implementation="xla",
+                             precision="highest", **kw)

@@ -1,0 +1,88 @@
+"""dw_pw against a float32 lax reference: every dtype, kernel size, stride,
+padding form, activation and odd shapes, on the CPU handler and the CUDA kernel."""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import pytest
+from conftest import assert_matches, f32_reference, random_layer, run_on, tolerance_key
+
+import jax_fcm
+from jax_fcm import TILE_N_CHOICES
+
+DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
+PADDINGS = ["SAME", "VALID", ((1, 2), (2, 1)), 1]
+
+
+def check(platform, rng, *, n=3, h=13, w=7, c=17, cout=5, k=3, dtype=jnp.float32, lead=(), bias=True, **kw):
+    x, dw, pw, dwb, pwb = random_layer(rng, n, h, w, c, cout, k, dtype, lead)
+    if not bias:
+        dwb = pwb = None
+    fn = functools.partial(jax_fcm.dw_pw, **kw)
+    out = run_on(platform, lambda *a: fn(*a), x, dw, pw, dwb, pwb)
+    ref = f32_reference(x, dw, pw, dwb, pwb, **{k_: v for k_, v in kw.items() if k_ not in ("precision", "config")})
+    assert out.dtype == x.dtype
+    assert_matches(out, ref, tolerance_key(dtype, platform, kw.get("precision")))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("k", [3, 5, 7])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", PADDINGS, ids=str)
+def test_kernel_stride_padding(platform, rng, dtype, k, stride, padding):
+    check(platform, rng, k=k, dtype=dtype, strides=stride, padding=padding, dw_activation="relu6",
+          pw_activation="relu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("act", jax_fcm.ACTIVATION_NAMES)
+def test_activations(platform, rng, dtype, act):
+    check(platform, rng, dtype=dtype, dw_activation=act, pw_activation=act)
+
+
+@pytest.mark.parametrize(
+    "n,h,w,c,cout",
+    [
+        (1, 1, 1, 1, 1),
+        (1, 7, 13, 3, 24),
+        (3, 13, 1, 96, 5),
+        (1, 13, 13, 17, 1),
+        (3, 7, 7, 1, 24),
+        (1, 1, 13, 96, 24),
+        (3, 13, 7, 3, 5),
+        (1, 9, 17, 70, 200),  # several channel chunks and output-channel tiles
+    ],
+)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_odd_shapes(platform, rng, n, h, w, c, cout, dtype, stride):
+    check(platform, rng, n=n, h=h, w=w, c=c, cout=cout, k=5, dtype=dtype, strides=stride,
+          dw_activation="hard_swish", pw_activation="gelu_tanh")
+
+
+@pytest.mark.parametrize("tile_n", TILE_N_CHOICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_every_tile_config(platform, rng, tile_n, dtype):
+    check(platform, rng, n=2, h=11, w=19, c=40, cout=200, dtype=dtype,
+          config=jax_fcm.DwPwConfig(tile_n=tile_n), dw_activation="silu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_without_bias(platform, rng, dtype):
+    check(platform, rng, dtype=dtype, bias=False, pw_activation="relu6")
+
+
+def test_float32_highest_precision(platform, rng):
+    check(platform, rng, c=96, cout=24, dtype=jnp.float32, precision="highest", dw_activation="relu")
+
+
+def test_extra_leading_axes(platform, rng):
+    check(platform, rng, n=2, lead=(3,), dtype=jnp.float32, strides=2)
+
+
+def test_aligned_vector_path(platform, rng):
+    # C and Cout multiples of 8: 16-byte loads and stores in the CUDA kernel.
+    for dtype in DTYPES:
+        check(platform, rng, n=2, h=16, w=16, c=64, cout=32, dtype=dtype, dw_activation="relu6")
