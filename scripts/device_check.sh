@@ -26,7 +26,7 @@ echo "built in $(( $(date +%s) - start )) s"
 grep -E "spill|registers" "$OUT/build.log" | sort | uniq -c | sort -rn | head -5
 
 echo "== tests"
-pytest -q -p no:cacheprovider tests ${FCM_PYTEST_ARGS:-} 2>&1 | tee "$OUT/tests.log" | tail -25
+python3 -P -m pytest -q -p no:cacheprovider tests ${FCM_PYTEST_ARGS:-} 2>&1 | tee "$OUT/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}
 
 echo "== benchmark"
