@@ -30,7 +30,7 @@ python3 -P -m pytest -q -p no:cacheprovider tests ${FCM_PYTEST_ARGS:-} 2>&1 | te
 tests_rc=${PIPESTATUS[0]}
 
 echo "== benchmark"
-python3 -m jax_fcm.bench --csv "$OUT/bench.csv" --markdown "$OUT/bench.md" --plot "$OUT/bench.png" "$@" \
+python3 -P -m jax_fcm.bench --csv "$OUT/bench.csv" --markdown "$OUT/bench.md" --plot "$OUT/bench.png" "$@" \
   2> "$OUT/bench_progress.log"
 bench_rc=$?
 tail -5 "$OUT/bench_progress.log"
