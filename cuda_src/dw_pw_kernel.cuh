@@ -90,6 +90,9 @@ struct Traits {
   static constexpr int kPad = 16 / sizeof(T);             // row padding of the GEMM tiles
   static constexpr int kRun = 4;                          // DW outputs per thread along w
   static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
+  // Two resident blocks per SM hide latency across the chunk loop's barriers;
+  // wide channel tiles need more accumulator registers than that allows.
+  static constexpr int kMinBlocks = TN >= 128 ? 1 : 2;
   static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
 
   static constexpr int in_bytes(int kc) { return kInH * kInW * kc * 4; }
@@ -123,65 +126,82 @@ __device__ __forceinline__ void fma4(float4& acc, const float4& a, const float4&
   acc.w = fmaf(a.w, b.w, acc.w);
 }
 
-// Stage the input tile (with halo and zero padding) of channel chunk c0 into
-// shared memory as float. All global loads are issued before the first store
-// so several 16-byte requests are in flight per thread.
-template <class Tr>
-__device__ __forceinline__ void stage_input(float* in_s, const typename Tr::T* __restrict__ x, const DwPwShape& s,
-                                            int64_t iy0, int64_t ix0, int c0) {
-  using T = typename Tr::T;
-  constexpr int kVecPerPix = Tr::KC / Tr::kVec;
-  constexpr int kTotal = Tr::kInH * Tr::kInW * kVecPerPix;
-  constexpr int kIters = (kTotal + Tr::kThreads - 1) / Tr::kThreads;
-  const bool vec_ok = (s.c % Tr::kVec) == 0;
-  uint4 raw[kIters];
+// 16 bytes of T from global memory, zero-filled past `valid` elements (also
+// when valid <= 0). vec_ok: the row is 16-byte aligned and has >= kVec
+// elements whenever valid > 0, so one vector load serves.
+template <typename T>
+__device__ __forceinline__ uint4 load16(const T* __restrict__ src, int64_t valid, bool vec_ok) {
+  uint4 raw = make_uint4(0, 0, 0, 0);
+  if (valid <= 0) return raw;
+  if (vec_ok) return __ldg(reinterpret_cast<const uint4*>(src));
+  T* dst = reinterpret_cast<T*>(&raw);
 #pragma unroll
-  for (int it = 0; it < kIters; ++it) {
-    const int i = threadIdx.x + it * Tr::kThreads;
-    raw[it] = make_uint4(0, 0, 0, 0);
-    if (i >= kTotal) continue;
-    const int v = i % kVecPerPix, pix = i / kVecPerPix;
-    const int64_t gy = iy0 + pix / Tr::kInW, gx = ix0 + pix % Tr::kInW;
-    const int c = c0 + v * Tr::kVec;
-    if (gy < 0 || gy >= s.h || gx < 0 || gx >= s.w || c >= s.c) continue;
-    const T* src = x + (gy * s.w + gx) * s.c + c;
-    if (vec_ok) {
-      raw[it] = __ldg(reinterpret_cast<const uint4*>(src));
-    } else {
-      T* dst = reinterpret_cast<T*>(&raw[it]);
-#pragma unroll
-      for (int e = 0; e < Tr::kVec; ++e)
-        if (c + e < s.c) dst[e] = src[e];
-    }
-  }
-#pragma unroll
-  for (int it = 0; it < kIters; ++it) {
-    const int i = threadIdx.x + it * Tr::kThreads;
-    if (i >= kTotal) continue;
-    const T* vals = reinterpret_cast<const T*>(&raw[it]);
-    float4* dst = reinterpret_cast<float4*>(in_s + i * Tr::kVec);
-#pragma unroll
-    for (int q = 0; q < Tr::kVec / 4; ++q)
-      dst[q] = make_float4(Elem<T>::to_float(vals[4 * q]), Elem<T>::to_float(vals[4 * q + 1]),
-                           Elem<T>::to_float(vals[4 * q + 2]), Elem<T>::to_float(vals[4 * q + 3]));
-  }
+  for (int e = 0; e < int(16 / sizeof(T)); ++e)
+    if (e < valid) dst[e] = src[e];
+  return raw;
 }
 
-// Stage the chunk's depthwise taps (as float) and pointwise rows (as T).
+template <typename T>
+__device__ __forceinline__ void store16_as_float(float* dst, const uint4& raw) {
+  const T* vals = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int q = 0; q < int(16 / sizeof(T)) / 4; ++q)
+    reinterpret_cast<float4*>(dst)[q] = make_float4(Elem<T>::to_float(vals[4 * q]), Elem<T>::to_float(vals[4 * q + 1]),
+                                                    Elem<T>::to_float(vals[4 * q + 2]), Elem<T>::to_float(vals[4 * q + 3]));
+}
+
+// Stage channel chunk c0 in shared memory: the input tile with halo and zero
+// padding (as float), the depthwise taps (as float) and the pointwise rows (as
+// T). Every global load of the chunk is issued before the first shared store,
+// so each thread has several 16-byte requests in flight instead of paying one
+// memory latency per element.
 template <class Tr>
-__device__ __forceinline__ void stage_weights(float* dww_s, typename Tr::T* b_s, const typename Tr::T* __restrict__ dw,
-                                              const typename Tr::T* __restrict__ pw, const DwPwShape& s, int c0,
-                                              int64_t co0) {
+__device__ __forceinline__ void stage_chunk(float* in_s, float* dww_s, typename Tr::T* b_s,
+                                            const typename Tr::T* __restrict__ x, const typename Tr::T* __restrict__ dw,
+                                            const typename Tr::T* __restrict__ pw, const DwPwShape& s, int64_t iy0,
+                                            int64_t ix0, int c0, int64_t co0) {
   using T = typename Tr::T;
-  for (int i = threadIdx.x; i < Tr::K * Tr::K * Tr::KC; i += Tr::kThreads) {
-    const int tap = i / Tr::KC, c = c0 + i % Tr::KC;
-    dww_s[i] = c < s.c ? Elem<T>::to_float(dw[tap * s.c + c]) : 0.f;
+  constexpr int V = Tr::kVec, kT = Tr::kThreads;
+  constexpr int kInVecs = Tr::kInH * Tr::kInW * (Tr::KC / V), kInIters = (kInVecs + kT - 1) / kT;
+  constexpr int kDwVecs = Tr::K * Tr::K * (Tr::KC / V), kDwIters = (kDwVecs + kT - 1) / kT;
+  constexpr int kPwVecs = Tr::KC * (Tr::TN / V), kPwIters = (kPwVecs + kT - 1) / kT;
+  const bool c_vec = s.c % V == 0, cout_vec = s.cout % V == 0;
+  uint4 in_raw[kInIters], dw_raw[kDwIters], pw_raw[kPwIters];
+#pragma unroll
+  for (int it = 0; it < kInIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    const int pix = i / (Tr::KC / V), c = c0 + i % (Tr::KC / V) * V;
+    const int64_t gy = iy0 + pix / Tr::kInW, gx = ix0 + pix % Tr::kInW;
+    const bool inside = i < kInVecs && gy >= 0 && gy < s.h && gx >= 0 && gx < s.w;
+    in_raw[it] = load16(x + (gy * s.w + gx) * s.c + c, inside ? s.c - c : 0, c_vec);
   }
-  for (int i = threadIdx.x; i < Tr::KC * Tr::TN; i += Tr::kThreads) {
-    const int k = i / Tr::TN, col = i % Tr::TN;
-    const int c = c0 + k;
-    const int64_t co = co0 + col;
-    b_s[k * Tr::kLdB + col] = (c < s.c && co < s.cout) ? pw[c * s.cout + co] : Elem<T>::from_float(0.f);
+#pragma unroll
+  for (int it = 0; it < kDwIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    const int tap = i / (Tr::KC / V), c = c0 + i % (Tr::KC / V) * V;
+    dw_raw[it] = load16(dw + tap * s.c + c, i < kDwVecs ? s.c - c : 0, c_vec);
+  }
+#pragma unroll
+  for (int it = 0; it < kPwIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    const int k = i / (Tr::TN / V);
+    const int64_t c = c0 + k, co = co0 + i % (Tr::TN / V) * V;
+    pw_raw[it] = load16(pw + c * s.cout + co, (i < kPwVecs && c < s.c) ? s.cout - co : 0, cout_vec);
+  }
+#pragma unroll
+  for (int it = 0; it < kInIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    if (i < kInVecs) store16_as_float<T>(in_s + i * V, in_raw[it]);
+  }
+#pragma unroll
+  for (int it = 0; it < kDwIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    if (i < kDwVecs) store16_as_float<T>(dww_s + i * V, dw_raw[it]);
+  }
+#pragma unroll
+  for (int it = 0; it < kPwIters; ++it) {
+    const int i = threadIdx.x + it * kT;
+    if (i < kPwVecs) *reinterpret_cast<uint4*>(b_s + (i / (Tr::TN / V)) * Tr::kLdB + i % (Tr::TN / V) * V) = pw_raw[it];
   }
 }
 
@@ -329,7 +349,7 @@ __device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* __re
 }
 
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads, 2) dw_pw_fused_kernel(DwPwShape s, DwPwEpilogue epi, DwPwPointers p) {
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) dw_pw_fused_kernel(DwPwShape s, DwPwEpilogue epi, DwPwPointers p) {
   using T = typename Tr::T;
   __shared__ __align__(16) unsigned char smem[Tr::kSmemBytes];
   float* in_s = reinterpret_cast<float*>(smem);
@@ -350,8 +370,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) dw_pw_fused_kernel(DwPwShape 
   acc.zero();
 
   for (int c0 = 0; c0 < s.c; c0 += Tr::KC) {
-    stage_input<Tr>(in_s, x, s, oy0 * Tr::S - s.pad_top, ox0 * Tr::S - s.pad_left, c0);
-    stage_weights<Tr>(dww_s, b_s, static_cast<const T*>(p.dw_kernel), static_cast<const T*>(p.pw_kernel), s, c0, co0);
+    stage_chunk<Tr>(in_s, dww_s, b_s, x, static_cast<const T*>(p.dw_kernel), static_cast<const T*>(p.pw_kernel), s,
+                    oy0 * Tr::S - s.pad_top, ox0 * Tr::S - s.pad_left, c0, co0);
     __syncthreads();
     depthwise_chunk<Tr>(in_s, dww_s, a_s, static_cast<const T*>(p.dw_bias), s, c0, epi.dw_activation);
     __syncthreads();
