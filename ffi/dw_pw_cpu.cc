@@ -75,12 +75,8 @@ void dw_pw_cpu(const DwPwCall& call) {
 
 ffi::Error dw_pw_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias,
                           ffi::AnyBuffer pw_kernel, ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer> y,
-                          int64_t stride, int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
-                          int64_t dw_activation, int64_t pw_activation, int64_t pw_math, int64_t tile_h,
-                          int64_t tile_w, int64_t tile_n) {
+                          DwPwAttrs attrs) {
   DwPwCall call;
-  const DwPwAttrs attrs{stride,        pad_top, pad_bottom, pad_left, pad_right, dw_activation,
-                        pw_activation, pw_math, tile_h,     tile_w,   tile_n};
   if (ffi::Error err = decode_dw_pw(x, dw_kernel, dw_bias, pw_kernel, pw_bias, y, attrs, &call); err.failure())
     return err;
   switch (call.type) {

@@ -13,18 +13,14 @@ namespace jax_fcm {
 namespace {
 
 ffi::Error dw_pw_cuda_impl(cudaStream_t stream, ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias,
-                           ffi::AnyBuffer pw_kernel, ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer> y,
-                           int64_t stride, int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
-                           int64_t dw_activation, int64_t pw_activation, int64_t pw_math, int64_t tile_h,
-                           int64_t tile_w, int64_t tile_n) {
+                          ffi::AnyBuffer pw_kernel, ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer> y,
+                          DwPwAttrs attrs) {
   DwPwCall call;
-  const DwPwAttrs attrs{stride,        pad_top, pad_bottom, pad_left, pad_right, dw_activation,
-                        pw_activation, pw_math, tile_h,     tile_w,   tile_n};
   if (ffi::Error err = decode_dw_pw(x, dw_kernel, dw_bias, pw_kernel, pw_bias, y, attrs, &call); err.failure())
     return err;
   if (!dw_pw_config_supported(call.shape, call.tile))
-    return ffi::Error::InvalidArgument("jax_fcm dw_pw: no compiled kernel for tile (" + std::to_string(tile_h) +
-                                       ", " + std::to_string(tile_w) + ", " + std::to_string(tile_n) + ")");
+    return ffi::Error::InvalidArgument("jax_fcm dw_pw: no compiled kernel for tile (" + std::to_string(attrs.tile_h) +
+                                       ", " + std::to_string(attrs.tile_w) + ", " + std::to_string(attrs.tile_n) + ")");
   const cudaError_t status =
       dispatch_dw_pw(call.type, call.math, call.shape, call.tile, call.epilogue, call.ptrs, stream);
   if (status != cudaSuccess)

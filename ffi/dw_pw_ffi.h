@@ -23,8 +23,14 @@ struct DwPwCall {
   DwPwPointers ptrs;
 };
 
-// Arguments: x, dw_kernel, dw_bias, pw_kernel, pw_bias; result: y.
-// Attribute names must match jax_fcm/dw_pw.py.
+struct DwPwAttrs {
+  int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dw_activation, pw_activation, pw_math;
+  int64_t tile_h, tile_w, tile_n;
+};
+
+// Arguments: x, dw_kernel, dw_bias, pw_kernel, pw_bias; result: y; attributes
+// decoded into DwPwAttrs (registered below). Names match jax_fcm/dw_pw_op.py.
 template <typename Binding>
 auto bind_dw_pw(Binding binding) {
   return std::move(binding)
@@ -34,24 +40,8 @@ auto bind_dw_pw(Binding binding) {
       .template Arg<ffi::AnyBuffer>()
       .template Arg<ffi::AnyBuffer>()
       .template Ret<ffi::AnyBuffer>()
-      .template Attr<int64_t>("stride")
-      .template Attr<int64_t>("pad_top")
-      .template Attr<int64_t>("pad_bottom")
-      .template Attr<int64_t>("pad_left")
-      .template Attr<int64_t>("pad_right")
-      .template Attr<int64_t>("dw_activation")
-      .template Attr<int64_t>("pw_activation")
-      .template Attr<int64_t>("pw_math")
-      .template Attr<int64_t>("tile_h")
-      .template Attr<int64_t>("tile_w")
-      .template Attr<int64_t>("tile_n");
+      .template Attrs<DwPwAttrs>();
 }
-
-struct DwPwAttrs {
-  int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
-  int64_t dw_activation, pw_activation, pw_math;
-  int64_t tile_h, tile_w, tile_n;
-};
 
 // Validates buffers and attributes and fills a DwPwCall.
 ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer pw_kernel,
@@ -59,3 +49,15 @@ ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuff
                         DwPwCall* call);
 
 }  // namespace jax_fcm
+
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(jax_fcm::DwPwAttrs, ::xla::ffi::StructMember<int64_t>("stride"),
+                                      ::xla::ffi::StructMember<int64_t>("pad_top"),
+                                      ::xla::ffi::StructMember<int64_t>("pad_bottom"),
+                                      ::xla::ffi::StructMember<int64_t>("pad_left"),
+                                      ::xla::ffi::StructMember<int64_t>("pad_right"),
+                                      ::xla::ffi::StructMember<int64_t>("dw_activation"),
+                                      ::xla::ffi::StructMember<int64_t>("pw_activation"),
+                                      ::xla::ffi::StructMember<int64_t>("pw_math"),
+                                      ::xla::ffi::StructMember<int64_t>("tile_h"),
+                                      ::xla::ffi::StructMember<int64_t>("tile_w"),
+                                      ::xla::ffi::StructMember<int64_t>("tile_n"));
