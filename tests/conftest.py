@@ -3,6 +3,8 @@ GPU and the CUDA build are present, on the CUDA kernel (marker `gpu`)."""
 
 from __future__ import annotations
 
+import zlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +46,7 @@ def run_on(platform: str, fn, *args):
 @pytest.fixture
 def rng(request):
     # Fresh inputs per test, reproducible per test id.
-    seed = abs(hash(request.node.nodeid)) % (2**32)
+    seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng(seed)
 
 
@@ -70,7 +72,9 @@ def assert_matches(out, ref, key: str):
     ref = np.asarray(ref, np.float32)
     assert out.shape == ref.shape
     assert np.all(np.isfinite(out)), "non-finite values in the output"
-    scale = max(float(np.max(np.abs(ref))), 1e-6)
+    # Inputs are drawn so that outputs are of unit scale; a floor of 1 keeps a
+    # lone output that cancels to ~0 from turning rounding into a huge ratio.
+    scale = max(float(np.max(np.abs(ref))), 1.0)
     err = float(np.max(np.abs(out - ref))) / scale
     assert err <= TOLERANCES[key], f"max-normalized error {err:.3g} > {TOLERANCES[key]} ({key})"
 
