@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <atomic>
+
 #include "dw_pw_launch.h"
 
 namespace jax_fcm {
@@ -16,13 +18,25 @@ struct Call {
   cudaStream_t stream;
 };
 
+template <typename T, int Math, int K, int S, int TH>
+cudaError_t by_tile_n(const DwPwTileConfig& tile, const Call& c) {
+  const int64_t passes = tile.cout_tiles_per_block;
+  switch (tile.tile_n) {
+    case 32:
+      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+      break;
+    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
 template <typename T, int Math, int K, int S>
-cudaError_t by_tile_n(int64_t tile_n, const Call& c) {
-  switch (tile_n) {
-    case 32: return launch_dw_pw<T, Math, K, S, 32>(c.shape, c.epilogue, c.ptrs, c.stream);
-    case 64: return launch_dw_pw<T, Math, K, S, 64>(c.shape, c.epilogue, c.ptrs, c.stream);
-    case 128: return launch_dw_pw<T, Math, K, S, 128>(c.shape, c.epilogue, c.ptrs, c.stream);
-    case 192: return launch_dw_pw<T, Math, K, S, 192>(c.shape, c.epilogue, c.ptrs, c.stream);
+cudaError_t by_tile_h(const DwPwTileConfig& tile, const Call& c) {
+  switch (tile.tile_h) {
+    case 8: return by_tile_n<T, Math, K, S, 8>(tile, c);
+    case 4: return by_tile_n<T, Math, K, S, 4>(tile, c);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -30,8 +44,8 @@ cudaError_t by_tile_n(int64_t tile_n, const Call& c) {
 template <typename T, int Math, int K>
 cudaError_t by_stride(const DwPwTileConfig& tile, const Call& c) {
   switch (c.shape.stride) {
-    case 1: return by_tile_n<T, Math, K, 1>(tile.tile_n, c);
-    case 2: return by_tile_n<T, Math, K, 2>(tile.tile_n, c);
+    case 1: return by_tile_h<T, Math, K, 1>(tile, c);
+    case 2: return by_tile_h<T, Math, K, 2>(tile, c);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -48,11 +62,25 @@ cudaError_t by_kernel(const DwPwTileConfig& tile, const Call& c) {
 
 }  // namespace
 
+cudaError_t max_dynamic_smem(int* bytes) {
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
+  if (device < kMaxDevices && (*bytes = cached[device].load()) > 0) return cudaSuccess;
+  if (cudaError_t err = cudaDeviceGetAttribute(bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+      err != cudaSuccess)
+    return err;
+  if (device < kMaxDevices) cached[device].store(*bytes);
+  return cudaSuccess;
+}
+
 bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile) {
   const bool k_ok = shape.kernel == 3 || shape.kernel == 5 || shape.kernel == 7;
   const bool s_ok = shape.stride == 1 || shape.stride == 2;
-  const bool n_ok = tile.tile_n == 32 || tile.tile_n == 64 || tile.tile_n == 128 || tile.tile_n == 192;
-  return k_ok && s_ok && n_ok && tile.tile_h == 8 && tile.tile_w == 8;
+  const bool n_ok = (tile.tile_n == 32 && tile.tile_h == 8) || tile.tile_n == 64 || tile.tile_n == 128 ||
+                    tile.tile_n == 192;
+  const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
+  return k_ok && s_ok && n_ok && hw_ok && tile.cout_tiles_per_block >= 1;
 }
 
 cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape, const DwPwTileConfig& tile,

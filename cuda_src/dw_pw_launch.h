@@ -5,14 +5,21 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 #include "dw_pw_params.h"
 
 namespace jax_fcm {
 
-// One compiled configuration; defined in dw_pw_kernel.cuh.
-template <typename T, int Math, int K, int S, int TN>
+// Per-device caches are sized for this many devices (more still work, uncached).
+inline constexpr int kMaxDevices = 64;
+
+// One compiled configuration; defined in dw_pw_kernel.cuh. `passes`: output-
+// channel tiles per block (the depthwise result stays resident between them);
+// reduced to 1 when the resident tiles do not fit in shared memory.
+template <typename T, int Math, int K, int S, int TN, int TH>
 cudaError_t launch_dw_pw(const DwPwShape& shape, const DwPwEpilogue& epilogue, const DwPwPointers& ptrs,
-                         cudaStream_t stream);
+                         int64_t passes, cudaStream_t stream);
 
 // Picks the instantiation matching the runtime description. Returns
 // cudaErrorInvalidValue for a configuration that was not compiled.
@@ -21,5 +28,8 @@ cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape
 
 // Whether dispatch_dw_pw has a kernel for this configuration.
 bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile);
+
+// Shared memory one block of the current device may opt in to (cached).
+cudaError_t max_dynamic_smem(int* bytes);
 
 }  // namespace jax_fcm

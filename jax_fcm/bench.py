@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing
+from jax_fcm import _timing, dw_pw_op, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,13 +66,31 @@ def make_args(layer: Layer, n: int, dtype, seed: int):
             arr((1, 1, layer.c, layer.cout), layer.c ** -0.5), arr((layer.c,), 0.1), arr((layer.cout,), 0.1))
 
 
-def op(layer: Layer, implementation):
+def op(layer: Layer, implementation, config=None):
     def f(x, dw, pw, dwb, pwb):
         return jax_fcm.dw_pw(x, dw, pw, dwb, pwb, strides=layer.stride, padding="SAME",
                              dw_activation=layer.dw_activation, pw_activation=layer.pw_activation,
-                             implementation=implementation)
+                             implementation=implementation, config=config)
 
     return f
+
+
+def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
+    """Device time of every compiled tile configuration for one layer."""
+    ho = -(-layer.hw // layer.stride)
+    chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, jnp.dtype(dtype).itemsize,
+                                  gpu=dw_pw_op._gpu_properties(jax.default_backend()))
+    rows = []
+    for cfg in tiling.all_configs(layer.cout):
+        us = timer(op(layer, None, cfg), arg_sets)
+        rows.append(dict(layer=layer.name, n=n, dtype=jnp.dtype(dtype).name, tile_h=cfg.tile_h, tile_n=cfg.tile_n,
+                         cout_tiles_per_block=cfg.cout_tiles_per_block, us=us, chosen=cfg == chosen))
+    best = min(rows, key=lambda r: r["us"])
+    mine = next(r for r in rows if r["chosen"])
+    print(f"    sweep: best {best['tile_h']}x8 n{best['tile_n']} p{best['cout_tiles_per_block']} {best['us']:.1f} us; "
+          f"chosen {mine['tile_h']}x8 n{mine['tile_n']} p{mine['cout_tiles_per_block']} {mine['us']:.1f} us",
+          file=sys.stderr, flush=True)
+    return rows
 
 
 def copy_bandwidth_gbs(timer: Callable) -> float:
@@ -129,6 +147,8 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", help="write all rows to this CSV file")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--plot", help="write a PNG bar chart of speed-ups to this file (needs matplotlib)")
+    parser.add_argument("--sweep", help="also time every compiled tile configuration of each layer and write "
+                        "them to this CSV (the chosen one is marked)")
     args = parser.parse_args(argv)
 
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
@@ -142,7 +162,7 @@ def main(argv=None) -> int:
     print(f"# device: {device}; jax {jax.__version__}; timing: {'device (profiler)' if on_gpu else 'host wall-clock'}; "
           f"copy bandwidth {bandwidth:.0f} GB/s", file=sys.stderr)
 
-    rows = []
+    rows, sweep_rows = [], []
     total = len(layers) * len(args.batch) * len(args.dtype)
     for dtype_name in args.dtype:
         dtype = jnp.dtype(dtype_name)
@@ -153,6 +173,8 @@ def main(argv=None) -> int:
                 arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
                 fused = timer(op(layer, None), arg_sets)
                 xla = timer(op(layer, "xla"), arg_sets)
+                if args.sweep:
+                    sweep_rows += sweep_configs(layer, n, dtype, arg_sets, timer)
                 cudnn = None if (args.no_torch or not on_gpu) else torch_time_us(layer, n, dtype, args.iters)
                 floor = nbytes / (bandwidth * 1e9) * 1e6
                 rows.append(dict(layer=layer.name, n=n, dtype=dtype_name, fused_us=fused, xla_us=xla,
@@ -174,6 +196,11 @@ def main(argv=None) -> int:
             writer.writerows(rows)
     if args.plot:
         plot(rows, args.plot, device)
+    if args.sweep:
+        with open(args.sweep, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(sweep_rows[0]))
+            writer.writeheader()
+            writer.writerows(sweep_rows)
     return 0
 
 

@@ -12,37 +12,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi
+from jax_fcm import _args, _ffi, tiling
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import dw_pw_reference
+from jax_fcm.tiling import DwPwConfig
 
-# Output-channel tiles compiled into the CUDA kernel (cuda_src/dw_pw_dispatch.cu).
-TILE_N_CHOICES = (32, 64, 128, 192)
-TILE_HW_CHOICES = ((8, 8),)
 IMPLEMENTATIONS = (None, "fused", "xla")
 
 
-@dataclasses.dataclass(frozen=True)
-class DwPwConfig:
-    """Kernel configuration of one fused DW->PW call: output pixels per block
-    (tile_h x tile_w) and output channels per block (tile_n). Hashable, so it
-    can be a static argument under jit."""
-
-    tile_h: int = 8
-    tile_w: int = 8
-    tile_n: int = 64
-
-    def __post_init__(self):
-        if (self.tile_h, self.tile_w) not in TILE_HW_CHOICES:
-            raise ValueError(f"config tile_h x tile_w must be one of {TILE_HW_CHOICES}; got {(self.tile_h, self.tile_w)}")
-        if self.tile_n not in TILE_N_CHOICES:
-            raise ValueError(f"config tile_n must be one of {TILE_N_CHOICES}; got {self.tile_n}")
-
-
-def default_config(cout: int) -> DwPwConfig:
-    """Fewest output-channel tiles (each recomputes the depthwise part), then
-    the least padding. The planner replaces this rule."""
-    return DwPwConfig(tile_n=min(TILE_N_CHOICES, key=lambda t: (math.ceil(cout / t), t)))
+@functools.lru_cache(maxsize=None)
+def _gpu_properties(platform: str) -> tiling.Gpu:
+    """SM count of the default device where JAX reports it (CUDA does)."""
+    try:
+        count = int(getattr(jax.devices(platform)[0], "core_count", 0))
+    except RuntimeError:
+        count = 0
+    return tiling.Gpu(sm_count=count) if count > 0 else tiling.Gpu()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +64,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
         pw_activation=np.int64(activation_code(st.pw_activation)),
         pw_math=np.int64(1 if full_fp32 else 0),
         tile_h=np.int64(st.config.tile_h), tile_w=np.int64(st.config.tile_w), tile_n=np.int64(st.config.tile_n),
+        cout_tiles_per_block=np.int64(st.config.cout_tiles_per_block),
     )
 
 
@@ -161,7 +147,8 @@ def dw_pw(
         cores with fp32 accumulation. The CPU handler always computes in fp32.
       implementation: None or "fused" for the fused kernel (CUDA on GPU, C++ on
         CPU); "xla" for the same math as plain lax ops.
-      config: kernel tile configuration; None picks one from the shapes.
+      config: a ``jax_fcm.DwPwConfig`` (kernel tiles); None picks one from the
+        shapes and the GPU (``jax_fcm.tiling.choose_config``).
 
     Returns:
       ``(..., N, Ho, Wo, Cout)`` in x's dtype (all operands must share it).
@@ -197,8 +184,14 @@ def dw_pw(
     pads = _args.normalize_padding(padding, h, w, k, stride)
     if _args.output_size(h, k, stride, pads[0]) < 1 or _args.output_size(w, k, stride, pads[1]) < 1:
         raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    precision = _args.normalize_precision(precision)
     if config is None:
-        config = default_config(cout)
+        n = math.prod(lead)
+        full_fp32 = dtype == jnp.float32 and precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+        config = tiling.choose_config(
+            max(n, 1), _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1]), c, cout,
+            k, stride, jnp.dtype(dtype).itemsize, tensor_cores=not full_fp32,
+            gpu=_gpu_properties(jax.default_backend()))
     elif not isinstance(config, DwPwConfig):
         raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")
     st = _Static(
@@ -206,7 +199,7 @@ def dw_pw(
         padding=pads,
         dw_activation=normalize_activation(dw_activation, "dw_activation"),
         pw_activation=normalize_activation(pw_activation, "pw_activation"),
-        precision=_args.normalize_precision(precision),
+        precision=precision,
         config=config,
     )
     dw_bias = jnp.zeros((c,), dtype) if dw_bias is None else dw_bias

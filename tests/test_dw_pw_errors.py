@@ -62,11 +62,11 @@ def test_bad_config_values():
         jax_fcm.DwPwConfig(tile_h=16)
 
 
-def test_default_config_prefers_fewest_tiles():
-    assert jax_fcm.default_config(24).tile_n == 32
-    assert jax_fcm.default_config(64).tile_n == 64
-    assert jax_fcm.default_config(160).tile_n == 192
-    assert jax_fcm.default_config(384).tile_n == 192
+def test_bad_config_tile_for_height():
+    with pytest.raises(ValueError, match="tile_n must be one of .* for tile_h=4"):
+        jax_fcm.DwPwConfig(tile_h=4, tile_n=32)
+    with pytest.raises(ValueError, match="cout_tiles_per_block must be a positive int"):
+        jax_fcm.DwPwConfig(cout_tiles_per_block=0)
 
 
 def test_numpy_inputs_accepted():

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_matches, f32_reference, random_layer, run_on, tolerance_key
 
 import jax_fcm
-from jax_fcm import TILE_N_CHOICES
+from jax_fcm.tiling import all_configs
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 PADDINGS = ["SAME", "VALID", ((1, 2), (2, 1)), 1]
@@ -62,11 +62,12 @@ def test_odd_shapes(platform, rng, n, h, w, c, cout, dtype, stride):
           dw_activation="hard_swish", pw_activation="gelu_tanh")
 
 
-@pytest.mark.parametrize("tile_n", TILE_N_CHOICES)
+@pytest.mark.parametrize("config", list(all_configs(200)), ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
-def test_every_tile_config(platform, rng, tile_n, dtype):
-    check(platform, rng, n=2, h=11, w=19, c=40, cout=200, dtype=dtype,
-          config=jax_fcm.DwPwConfig(tile_n=tile_n), dw_activation="silu")
+def test_every_tile_config(platform, rng, config, dtype):
+    # 200 output channels: a partial last tile for every tile_n, and blocks
+    # that sweep several tiles over one resident depthwise result.
+    check(platform, rng, n=2, h=11, w=19, c=40, cout=200, dtype=dtype, config=config, dw_activation="silu")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)

@@ -1,0 +1,135 @@
+// Pointwise stage of the fused kernel: the [pixels x KC] x [KC x TN] tile
+// GEMM accumulated in fp32 registers (WMMA tensor cores for bf16/fp16 and
+// TF32, FFMA for full fp32), and the epilogue's bias + activation + stores.
+#pragma once
+
+#include <mma.h>
+
+#include <cstdint>
+
+#include "activations.h"
+#include "element.cuh"
+
+namespace jax_fcm {
+namespace dw_pw_detail {
+
+// WMMA fragment shapes for the pointwise GEMM, per element type.
+template <typename T>
+struct MmaTypes {  // bf16 / fp16: native 16-bit tensor-core inputs
+  static constexpr int kStep = 16;
+  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, T, nvcuda::wmma::row_major>;
+  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, T, nvcuda::wmma::row_major>;
+  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
+  template <typename F>
+  static __device__ __forceinline__ void round_inputs(F&) {}
+};
+template <>
+struct MmaTypes<float> {  // float32 at default precision: TF32 tensor cores
+  static constexpr int kStep = 8;
+  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                       nvcuda::wmma::row_major>;
+  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                       nvcuda::wmma::row_major>;
+  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float>;
+  template <typename F>
+  static __device__ __forceinline__ void round_inputs(F& frag) {
+#pragma unroll
+    for (int i = 0; i < frag.num_elements; ++i) frag.x[i] = nvcuda::wmma::__float_to_tf32(frag.x[i]);
+  }
+};
+
+// Pointwise accumulators of one warp: a 16 x kWarpN slab of the block tile.
+// Tensor-core version keeps WMMA fragments; the full-fp32 version keeps, per
+// 16x16 block, the 8 values that lane owns in the epilogue layout
+// (row = lane / 2, columns 8 * (lane % 2) .. +8).
+template <class Tr, bool TensorCores = Tr::kTensorCores>
+struct PwAccumulator {
+  using M = MmaTypes<typename Tr::T>;
+  typename M::CFrag frag[Tr::kFragsN];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j) nvcuda::wmma::fill_fragment(frag[j], 0.f);
+  }
+  __device__ __forceinline__ void accumulate(const typename Tr::T* a_s, const typename Tr::T* b_s, int wm, int wn) {
+#pragma unroll
+    for (int kk = 0; kk < Tr::KC; kk += M::kStep) {
+      typename M::AFrag a;
+      nvcuda::wmma::load_matrix_sync(a, a_s + wm * 16 * Tr::kLdA + kk, Tr::kLdA);
+      M::round_inputs(a);
+#pragma unroll
+      for (int j = 0; j < Tr::kFragsN; ++j) {
+        typename M::BFrag b;
+        nvcuda::wmma::load_matrix_sync(b, b_s + kk * Tr::kLdB + wn * Tr::kWarpN + j * 16, Tr::kLdB);
+        M::round_inputs(b);
+        nvcuda::wmma::mma_sync(frag[j], a, b, frag[j]);
+      }
+    }
+  }
+  // Values of block j in the epilogue layout, through the warp's scratch.
+  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8]) {
+    nvcuda::wmma::store_matrix_sync(scratch, frag[j], Tr::kScratchLd, nvcuda::wmma::mem_row_major);
+    __syncwarp();
+    const int lane = threadIdx.x % 32;
+    const float* src = scratch + (lane / 2) * Tr::kScratchLd + (lane % 2) * 8;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) out[e] = src[e];
+    __syncwarp();
+  }
+};
+
+template <class Tr>
+struct PwAccumulator<Tr, false> {
+  float acc[Tr::kFragsN][8];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[j][e] = 0.f;
+  }
+  __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn) {
+    const int lane = threadIdx.x % 32;
+    const float* a_row = a_s + (wm * 16 + lane / 2) * Tr::kLdA;
+    const float* b_col = b_s + wn * Tr::kWarpN + (lane % 2) * 8;
+#pragma unroll 4
+    for (int k = 0; k < Tr::KC; ++k) {
+      const float a = a_row[k];
+#pragma unroll
+      for (int j = 0; j < Tr::kFragsN; ++j) {
+        const float4 b0 = *reinterpret_cast<const float4*>(b_col + k * Tr::kLdB + j * 16);
+        const float4 b1 = *reinterpret_cast<const float4*>(b_col + k * Tr::kLdB + j * 16 + 4);
+        const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[j][e] = fmaf(a, bv[e], acc[j][e]);
+      }
+    }
+  }
+  __device__ __forceinline__ void read(int j, float*, float (&out)[8]) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) out[e] = acc[j][e];
+  }
+};
+
+// Bias + activation + store of 8 consecutive output channels of one pixel.
+template <typename T>
+__device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* __restrict__ bias, const float (&v)[8],
+                                              int64_t co, int64_t cout, int act, bool vec) {
+  T out[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const float b = co + e < cout ? Elem<T>::to_float(bias[co + e]) : 0.f;
+    out[e] = Elem<T>::from_float(apply_activation(v[e] + b, act));
+  }
+  if (vec) {  // co is a multiple of 8 and the row is 16-byte aligned
+    constexpr int kWords = 8 * sizeof(T) / 16;
+#pragma unroll
+    for (int q = 0; q < kWords; ++q)
+      reinterpret_cast<uint4*>(dst)[q] = reinterpret_cast<const uint4*>(out)[q];
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      if (co + e < cout) dst[e] = out[e];
+  }
+}
+
+}  // namespace dw_pw_detail
+}  // namespace jax_fcm

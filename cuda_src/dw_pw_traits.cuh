@@ -1,0 +1,74 @@
+// Compile-time geometry of one fused DW->PW instantiation, and the layout of
+// its dynamic shared memory (which depends on two run-time choices: whether
+// channel chunks are double-buffered, and whether the depthwise result of all
+// channels stays resident so one block can sweep several output-channel tiles).
+#pragma once
+
+#include <type_traits>
+
+#include "dw_pw_params.h"
+
+namespace jax_fcm {
+namespace dw_pw_detail {
+
+template <typename T_, int Math, int K_, int S_, int TN_, int TH_>
+struct Traits {
+  using T = T_;
+  // The depthwise result (the GEMM's A operand) is stored in T: what the
+  // 16-bit tensor cores take, and fp32 for float32 (TF32 or FFMA). The CPU
+  // handler rounds it the same way.
+  static constexpr int K = K_, S = S_, TN = TN_, TH = TH_, TW = 8;
+  static constexpr bool kTensorCores = !(std::is_same<T, float>::value && Math == kPwMathFp32);
+  static constexpr int kThreads = 256, kWarps = kThreads / 32;
+  static constexpr int KC = 32;                           // input channels per chunk
+  static constexpr int kTileP = TH * TW;                  // output pixels per block
+  static constexpr int kWarpsM = kTileP / 16;             // warps along pixels
+  static constexpr int kWarpsN = kWarps / kWarpsM;        // warps along channels
+  static constexpr int kWarpN = TN / kWarpsN;             // channels per warp
+  static constexpr int kFragsN = kWarpN / 16;             // 16x16 accumulators per warp
+  static constexpr int kInH = (TH - 1) * S + K, kInW = (TW - 1) * S + K;
+  static constexpr int kVec = 16 / sizeof(T);             // elements per 16-byte copy
+  // Depthwise work unit: 4 channels x kRun neighbouring pixels of one row;
+  // kRun is chosen so that one chunk is exactly one unit per thread.
+  static constexpr int kRun = (KC / 4) * TH * TW / kThreads;
+  static constexpr int kLdA = KC + kVec;                 // rows padded by 16 B: no bank conflicts
+  static constexpr int kLdB = TN + kVec;
+  static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
+  static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
+  static constexpr int kInStageBytes = kInH * kInW * KC * int(sizeof(T));
+  static constexpr int kTapsStageBytes = K * K * KC * int(sizeof(T));
+  static constexpr int kWStageBytes = KC * kLdB * int(sizeof(T));
+  static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
+  static constexpr int kAccPerThread = kTileP * TN / kThreads;
+  // Register budget (the cap is 64K / (256 x kMinBlocks)): small accumulator
+  // tiles leave room for three resident blocks per SM; 7x7 taps need more
+  // registers per depthwise unit.
+  static constexpr int kMinBlocks = K == 7 ? (kAccPerThread <= 16 ? 2 : 1) : (kAccPerThread <= 16 ? 3 : 2);
+
+  static_assert(kTileP % 16 == 0 && kWarps % kWarpsM == 0, "pixel tile must split into 16-row warp tiles");
+  static_assert(TN % (16 * kWarpsN) == 0, "channel tile must split into 16-column fragments per warp");
+  static_assert(kRun >= 1 && TW % kRun == 0 && (KC / 4) * TH * (TW / kRun) == kThreads,
+                "one depthwise unit per thread and chunk");
+  static_assert(KC % kVec == 0 && TN % kVec == 0, "16-byte copies must tile the chunk");
+};
+
+// Byte offsets of the shared-memory regions:
+//   [input tile stages | scratch] [depthwise taps stages] [pointwise weight stages] [A slots]
+// The epilogue scratch aliases the input stages: it is used only after the
+// block's last depthwise step, when no input copy is in flight.
+struct SmemPlan {
+  int off_taps, off_w, off_a, bytes;
+};
+
+template <class Tr>
+__host__ __device__ constexpr SmemPlan make_smem_plan(int stages, int a_slots) {
+  const int in = stages * Tr::kInStageBytes;
+  const int region0 = in > Tr::kScratchBytes ? in : Tr::kScratchBytes;
+  const int off_taps = region0;
+  const int off_w = off_taps + stages * Tr::kTapsStageBytes;
+  const int off_a = off_w + stages * Tr::kWStageBytes;
+  return SmemPlan{off_taps, off_w, off_a, off_a + a_slots * Tr::kASlotBytes};
+}
+
+}  // namespace dw_pw_detail
+}  // namespace jax_fcm

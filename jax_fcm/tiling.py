@@ -1,0 +1,128 @@
+"""Tile configurations of the fused CUDA kernel and the rule that picks one
+per layer. Mirrors cuda_src/dw_pw_traits.cuh (shared-memory plan) and
+cuda_src/dw_pw_dispatch.cu (compiled tiles); the planner builds on this."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+# Output-channel tiles compiled per pixel-tile height (tile_w is always 8).
+TILES = {8: (32, 64, 128, 192), 4: (64, 128, 192)}
+TILE_N_CHOICES = TILES[8]
+TILE_W = 8
+CHANNEL_CHUNK = 32  # input channels staged per step (Traits::KC)
+_THREADS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class DwPwConfig:
+    """Kernel configuration of one fused DW->PW call. Hashable, so it can be a
+    static argument under jit.
+
+    tile_h x tile_w: output pixels per block (8x8 or 4x8).
+    tile_n: output channels per GEMM pass.
+    cout_tiles_per_block: GEMM passes one block makes over a single depthwise
+      result, which stays in shared memory (wide Cout computes the depthwise
+      part once instead of once per tile). Reduced to 1 by the kernel when the
+      resident result does not fit in shared memory.
+    """
+
+    tile_h: int = 8
+    tile_w: int = TILE_W
+    tile_n: int = 64
+    cout_tiles_per_block: int = 1
+
+    def __post_init__(self):
+        if self.tile_h not in TILES or self.tile_w != TILE_W:
+            hw = tuple((h, TILE_W) for h in TILES)
+            raise ValueError(f"config tile_h x tile_w must be one of {hw}; got {(self.tile_h, self.tile_w)}")
+        if self.tile_n not in TILES[self.tile_h]:
+            raise ValueError(f"config tile_n must be one of {TILES[self.tile_h]} for tile_h={self.tile_h}; "
+                             f"got {self.tile_n}")
+        if not isinstance(self.cout_tiles_per_block, int) or self.cout_tiles_per_block < 1:
+            raise ValueError(f"config cout_tiles_per_block must be a positive int; got {self.cout_tiles_per_block!r}")
+
+
+def all_configs(cout: int):
+    """Every compiled configuration for `cout` output channels: single-pass
+    tiles, and each tile swept over all of Cout by one block."""
+    for tile_h, tile_ns in TILES.items():
+        for tile_n in tile_ns:
+            co_tiles = math.ceil(cout / tile_n)
+            for passes in sorted({1, co_tiles}):
+                yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes)
+
+
+def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int) -> int:
+    """Dynamic shared memory of one block (make_smem_plan in dw_pw_traits.cuh)."""
+    kc, vec = CHANNEL_CHUNK, 16 // itemsize
+    nchunks = math.ceil(c / kc)
+    passes = cfg.cout_tiles_per_block
+    stages = 2 if passes * nchunks > 1 else 1
+    a_slots = nchunks if passes > 1 else min(2, nchunks)
+    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    scratch = 8 * 16 * 20 * 4
+    region0 = max(stages * in_h * in_w * kc * itemsize, scratch)
+    taps = stages * k * k * kc * itemsize
+    weights = stages * kc * (cfg.tile_n + vec) * itemsize
+    a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
+    return region0 + taps + weights + a_tiles
+
+
+def _min_blocks(cfg: DwPwConfig, k: int) -> int:
+    """Traits::kMinBlocks: resident blocks the register budget allows."""
+    acc = cfg.tile_h * cfg.tile_w * cfg.tile_n // _THREADS
+    if k == 7:
+        return 2 if acc <= 16 else 1
+    return 3 if acc <= 16 else 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Gpu:
+    """What the tile choice needs to know about the GPU (H100 defaults)."""
+
+    sm_count: int = 132
+    smem_per_sm: int = 228 * 1024
+    smem_per_block: int = 227 * 1024
+
+
+def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()):
+    """Rough SM-cycle estimate of one launch: a throughput term (depthwise
+    FMAs, GEMM MACs, shared-memory traffic) spread over the SMs, plus a latency
+    term per wave of resident blocks, against the L2 traffic the tiles cause.
+    Only used to rank configurations against each other."""
+    kc = CHANNEL_CHUNK
+    co_tiles = math.ceil(cout / cfg.tile_n)
+    passes = min(cfg.cout_tiles_per_block, co_tiles)
+    pixels = cfg.tile_h * cfg.tile_w
+    tiles = n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w)
+    blocks = tiles * math.ceil(co_tiles / passes)
+    nchunks = math.ceil(c / kc)
+    smem = smem_bytes(dataclasses.replace(cfg, cout_tiles_per_block=passes), k=k, stride=stride, c=c,
+                      itemsize=itemsize)
+    if smem > gpu.smem_per_block:
+        return math.inf
+    resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
+    mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
+    dw_work = nchunks * kc * pixels * k * k / 128 * 2.0
+    mma_work = passes * nchunks * kc * pixels * cfg.tile_n / mac_rate
+    latency = (nchunks * passes) * 300 + 1500
+    per_sm = math.ceil(blocks / gpu.sm_count)
+    compute = per_sm * (dw_work + mma_work) + math.ceil(per_sm / resident) * latency
+    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    l2_bytes = blocks * nchunks * kc * itemsize * (in_h * in_w + passes * cfg.tile_n)
+    return max(compute, l2_bytes / 5000)
+
+
+@functools.lru_cache(maxsize=None)
+def choose_config(n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()) -> DwPwConfig:
+    """The configuration with the lowest estimate (ties: the first listed)."""
+    shape = dict(n=n, ho=ho, wo=wo, c=c, cout=cout, k=k, stride=stride, itemsize=itemsize,
+                 tensor_cores=tensor_cores, gpu=gpu)
+    cost, cfg = min(((estimate_cycles(cfg, **shape), i, cfg) for i, cfg in enumerate(all_configs(cout))))[::2]
+    if math.isinf(cost):
+        raise ValueError(f"no compiled tile configuration fits in {gpu.smem_per_block} bytes of shared memory "
+                         f"for k={k}, stride={stride}, C={c}, itemsize={itemsize}")
+    return cfg

@@ -1,0 +1,52 @@
+"""The tile-choice rule (jax_fcm.tiling): CPU-only, no kernel runs here."""
+
+import dataclasses
+import math
+
+import pytest
+
+from jax_fcm import bench, tiling
+
+
+def _blocks(cfg, n, ho, wo, cout):
+    co_tiles = math.ceil(cout / cfg.tile_n)
+    return n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w) * math.ceil(co_tiles / cfg.cout_tiles_per_block)
+
+
+@pytest.mark.parametrize("layer", bench.SUITE, ids=lambda l: l.name)
+@pytest.mark.parametrize("n", [1, 8, 64])
+@pytest.mark.parametrize("itemsize", [2, 4])
+def test_choice_is_compiled_and_fits(layer, n, itemsize):
+    ho = -(-layer.hw // layer.stride)
+    cfg = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, itemsize)
+    assert cfg in set(tiling.all_configs(layer.cout))
+    assert tiling.smem_bytes(cfg, k=layer.k, stride=layer.stride, c=layer.c, itemsize=itemsize) <= tiling.Gpu().smem_per_block
+
+
+def test_wide_cout_keeps_depthwise_resident():
+    # ConvNeXt: Cout = 4 C does not fit one channel tile; one block sweeps all
+    # of them over a single depthwise result instead of recomputing it.
+    cfg = tiling.choose_config(64, 56, 56, 96, 384, 7, 1, 2)
+    assert cfg.cout_tiles_per_block * cfg.tile_n >= 384
+
+
+def test_small_images_get_more_blocks():
+    # 7x7 pixels, 960 -> 160 channels, N=8: one 8x8 tile and one channel tile
+    # per image would leave most SMs idle.
+    cfg = tiling.choose_config(8, 7, 7, 960, 160, 3, 1, 2)
+    assert _blocks(cfg, 8, 7, 7, 160) > 8
+
+
+def test_resident_plan_too_large_is_not_chosen():
+    # Resident depthwise tiles of 2048 channels need ~330 KB: over any SM's budget.
+    gpu = dataclasses.replace(tiling.Gpu(), smem_per_block=100 * 1024, smem_per_sm=164 * 1024)
+    cfg = tiling.choose_config(8, 14, 14, 2048, 1024, 7, 1, 2, gpu=gpu)
+    assert cfg.cout_tiles_per_block == 1
+    assert tiling.smem_bytes(cfg, k=7, stride=1, c=2048, itemsize=2) <= 100 * 1024
+
+
+def test_config_rejects_uncompiled_tiles():
+    assert {(c.tile_h, c.tile_n) for c in tiling.all_configs(500)} == {
+        (h, n) for h, ns in tiling.TILES.items() for n in ns}
+    with pytest.raises(ValueError):
+        tiling.DwPwConfig(tile_h=4, tile_n=32)
