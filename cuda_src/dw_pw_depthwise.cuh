@@ -14,8 +14,7 @@ namespace dw_pw_detail {
 // every input pixel it loads feeds all (pixel, tap) pairs that use it.
 template <class Tr>
 __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, const typename Tr::T* taps_s,
-                                                typename Tr::T* a_s, const typename Tr::T* __restrict__ dw_bias,
-                                                const DwPwShape& s, int c0, int act) {
+                                                typename Tr::T* a_s, const DwPwShape& s, int c0, int act) {
   using T = typename Tr::T;
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
   constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
@@ -46,12 +45,13 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
         }
       }
     }
+    float bias[4];  // staged after the taps
+    Elem<T>::load4(taps_s + K * K * Tr::KC + 4 * g, bias);
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const bool real = c + e < s.c;
-      const float bias = real ? Elem<T>::to_float(dw_bias[c + e]) : 0.f;
 #pragma unroll
-      for (int r = 0; r < R; ++r) out[r][e] = real ? apply_activation(acc[r][e] + bias, act) : 0.f;
+      for (int r = 0; r < R; ++r) out[r][e] = real ? apply_activation(acc[r][e] + bias[e], act) : 0.f;
     }
   } else {
 #pragma unroll

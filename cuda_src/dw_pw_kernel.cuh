@@ -4,9 +4,9 @@
 // FCM_INSTANTIATE_DW_PW and the generated instantiation files of the build).
 //
 // A block owns a TH x 8 tile of output pixels and `passes` consecutive tiles
-// of TN output channels. It walks the input channels in chunks of KC = 32,
-// double-buffered: while chunk i is computed, chunk i+1 is already being
-// copied (cp.async) into the other buffer. Per chunk:
+// of TN output channels. It walks the input channels in chunks of KC = 32
+// through a ring of up to 3 stage buffers: while chunk i is computed, chunks
+// i+1 and i+2 are already being copied (cp.async). Per chunk:
 //   1. depthwise conv of the staged input into the A tile [pixels][KC]
 //      (shared memory; the intermediate never touches global memory),
 //   2. A x the chunk's pointwise rows, accumulated in fp32 registers.
@@ -35,7 +35,7 @@ namespace dw_pw_detail {
 struct DwPwRun {
   int passes;            // output-channel tiles per block
   int nchunks;           // ceil(C / KC)
-  int stages;            // 2: double-buffered chunks; 1 when the block has one step
+  int stages;            // stage buffers in the copy ring (1..3, at most the number of steps)
   int a_slots;           // A tiles kept: nchunks when passes > 1, else a ring of <= 2
   bool vec_x, vec_w, vec_y;  // 16-byte paths allowed (alignment and channel counts)
 };
@@ -69,11 +69,17 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
 
   // Step = (pass, chunk). Pass 0 stages input + taps + weights; later passes
   // reuse the resident A tiles and stage weights only.
+  // Every call commits one cp.async group (empty past the last step), so
+  // "all but the newest stages - 2 groups landed" always means "step landed".
   auto issue = [&](int step) {
+    if (step >= steps) {
+      cp_async_commit();
+      return;
+    }
     const int pass = step / run.nchunks, chunk = step - pass * run.nchunks, buf = step % run.stages;
     if (pass == 0)
-      stage_input<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, x, dw, s, iy0, ix0, chunk * Tr::KC,
-                      run.vec_x);
+      stage_input<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, x, dw, static_cast<const T*>(p.dw_bias), s,
+                      iy0, ix0, chunk * Tr::KC, run.vec_x);
     stage_weights<Tr>(w_s + buf * kWStage, pw, s, chunk * Tr::KC, (first_co_tile + pass) * Tr::TN, run.vec_w);
     cp_async_commit();
   };
@@ -83,19 +89,23 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   PwAccumulator<Tr> acc;
   acc.zero();
 
-  issue(0);
+  const int ahead = run.stages > 1 ? run.stages - 1 : 1;  // steps in flight
+  for (int step = 0; step < ahead; ++step) issue(step);
   for (int step = 0; step < steps; ++step) {
     const int pass = step / run.nchunks, chunk = step - pass * run.nchunks, buf = step % run.stages;
     // Step `step` has landed for this thread; the barrier makes it visible to
     // all and guarantees every warp is done with the buffers of step - 1,
     // which the next copy overwrites.
-    cp_async_wait<0>();
+    if (run.stages == 3)
+      cp_async_wait<1>();
+    else
+      cp_async_wait<0>();
     __syncthreads();
-    if (step + 1 < steps) issue(step + 1);
+    issue(step + ahead);
     T* a = a_s + chunk % run.a_slots * kASlot;
     if (pass == 0) {
-      depthwise_chunk<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, a, static_cast<const T*>(p.dw_bias), s,
-                          chunk * Tr::KC, epi.dw_activation);
+      depthwise_chunk<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, a, s, chunk * Tr::KC,
+                          epi.dw_activation);
       __syncthreads();
     }
     acc.accumulate(a, w_s + buf * kWStage, wm, wn);
@@ -153,23 +163,28 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   int max_smem = 0;
   if (cudaError_t err = max_dynamic_smem(&max_smem); err != cudaSuccess) return err;
   dw_pw_detail::DwPwRun run{};
-  auto plan = [&](int64_t passes) {
+  // The deepest copy ring (3 stages, fewer for short blocks) that fits; if
+  // resident A tiles of a very deep layer do not fit at all, one tile per block.
+  auto plan = [&](int64_t passes, int max_stages) {
+    const int64_t steps = passes * nchunks;
     run.passes = int(passes);
     run.nchunks = int(nchunks);
-    run.stages = passes * nchunks > 1 ? 2 : 1;
+    run.stages = int(steps < max_stages ? steps : max_stages);
     run.a_slots = int(passes > 1 ? nchunks : (nchunks < 2 ? nchunks : 2));
     return dw_pw_detail::make_smem_plan<Tr>(run.stages, run.a_slots).bytes;
   };
   int64_t passes = passes_hint < 1 ? 1 : (passes_hint > co_tiles ? co_tiles : passes_hint);
-  int bytes = plan(passes);
-  // Resident A tiles of a very deep layer may not fit: sweep one tile per block.
-  if (bytes > max_smem && passes > 1) bytes = plan(passes = 1);
+  int bytes = plan(passes, 3);
+  if (bytes > max_smem) bytes = plan(passes, 2);
+  if (bytes > max_smem && passes > 1) bytes = plan(passes = 1, 3);
+  if (bytes > max_smem) bytes = plan(passes, 2);
   if (bytes > max_smem) return cudaErrorInvalidConfiguration;
   const int64_t groups = (co_tiles + passes - 1) / passes;
   if (groups > 65535) return cudaErrorInvalidConfiguration;
 
   constexpr int V = Tr::kVec;
-  run.vec_x = s.c % V == 0 && dw_pw_detail::aligned16(p.x) && dw_pw_detail::aligned16(p.dw_kernel);
+  run.vec_x = s.c % V == 0 && dw_pw_detail::aligned16(p.x) && dw_pw_detail::aligned16(p.dw_kernel) &&
+              dw_pw_detail::aligned16(p.dw_bias);
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
   if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;

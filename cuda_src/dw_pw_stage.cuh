@@ -35,14 +35,17 @@ __device__ __forceinline__ int clamp_valid(int64_t remaining, int width) {
 }
 
 // Input tile (kInH x kInW pixels x KC channels, dense) and the chunk's taps
-// ([K*K][KC]) for the block whose input window starts at (iy0, ix0).
+// ([K*K][KC], then the bias as row K*K) for the block whose input window
+// starts at (iy0, ix0).
 template <class Tr>
 __device__ __forceinline__ void stage_input(typename Tr::T* in_s, typename Tr::T* taps_s,
                                             const typename Tr::T* __restrict__ x,
-                                            const typename Tr::T* __restrict__ dw, const DwPwShape& s, int64_t iy0,
+                                            const typename Tr::T* __restrict__ dw,
+                                            const typename Tr::T* __restrict__ dw_bias, const DwPwShape& s, int64_t iy0,
                                             int64_t ix0, int c0, bool vec) {
+  using T = typename Tr::T;
   constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V;
-  constexpr int kInVecs = Tr::kInH * Tr::kInW * kPerPixel, kTapVecs = Tr::K * Tr::K * kPerPixel;
+  constexpr int kInVecs = Tr::kInH * Tr::kInW * kPerPixel, kTapVecs = (Tr::K * Tr::K + 1) * kPerPixel;
 #pragma unroll
   for (int i0 = 0; i0 < kInVecs; i0 += Tr::kThreads) {
     const int i = i0 + threadIdx.x;
@@ -59,7 +62,8 @@ __device__ __forceinline__ void stage_input(typename Tr::T* in_s, typename Tr::T
     if (kTapVecs % Tr::kThreads != 0 && i >= kTapVecs) break;
     const int tap = i / kPerPixel, c = c0 + i % kPerPixel * V;
     const int valid = clamp_valid(s.c - c, V);
-    copy16(taps_s + i * V, valid > 0 ? dw + tap * s.c + c : dw, valid, vec);
+    const T* row = tap < Tr::K * Tr::K ? dw + tap * s.c : dw_bias;
+    copy16(taps_s + i * V, valid > 0 ? row + c : dw_bias, valid, vec);
   }
 }
 

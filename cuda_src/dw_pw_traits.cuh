@@ -36,7 +36,8 @@ struct Traits {
   static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
   static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
   static constexpr int kInStageBytes = kInH * kInW * KC * int(sizeof(T));
-  static constexpr int kTapsStageBytes = K * K * KC * int(sizeof(T));
+  // Depthwise taps [K*K][KC] and, as one more row, the depthwise bias.
+  static constexpr int kTapsStageBytes = (K * K + 1) * KC * int(sizeof(T));
   static constexpr int kWStageBytes = KC * kLdB * int(sizeof(T));
   static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
   static constexpr int kAccPerThread = kTileP * TN / kThreads;

@@ -55,17 +55,18 @@ def all_configs(cout: int):
                 yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes)
 
 
-def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int) -> int:
-    """Dynamic shared memory of one block (make_smem_plan in dw_pw_traits.cuh)."""
+def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
+    """Dynamic shared memory of one block (make_smem_plan in dw_pw_traits.cuh,
+    with the copy ring launch_dw_pw picks first: up to 3 stages)."""
     kc, vec = CHANNEL_CHUNK, 16 // itemsize
     nchunks = math.ceil(c / kc)
     passes = cfg.cout_tiles_per_block
-    stages = 2 if passes * nchunks > 1 else 1
+    stages = min(passes * nchunks, max_stages)
     a_slots = nchunks if passes > 1 else min(2, nchunks)
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
     scratch = 8 * 16 * 20 * 4
     region0 = max(stages * in_h * in_w * kc * itemsize, scratch)
-    taps = stages * k * k * kc * itemsize
+    taps = stages * (k * k + 1) * kc * itemsize  # + the bias row
     weights = stages * kc * (cfg.tile_n + vec) * itemsize
     a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
     return region0 + taps + weights + a_tiles
@@ -100,8 +101,10 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     tiles = n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w)
     blocks = tiles * math.ceil(co_tiles / passes)
     nchunks = math.ceil(c / kc)
-    smem = smem_bytes(dataclasses.replace(cfg, cout_tiles_per_block=passes), k=k, stride=stride, c=c,
-                      itemsize=itemsize)
+    cfg = dataclasses.replace(cfg, cout_tiles_per_block=passes)
+    smem = smem_bytes(cfg, k=k, stride=stride, c=c, itemsize=itemsize)
+    if smem > gpu.smem_per_block:
+        smem = smem_bytes(cfg, k=k, stride=stride, c=c, itemsize=itemsize, max_stages=2)
     if smem > gpu.smem_per_block:
         return math.inf
     resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
