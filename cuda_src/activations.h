@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define FCM_HOST_DEVICE __host__ __device__ __forceinline__
@@ -41,6 +42,21 @@ FCM_HOST_DEVICE float apply_activation(float v, int act) {
       return v * fminf(fmaxf(v + 3.f, 0.f), 6.f) * (1.f / 6.f);
     default:
       return v;
+  }
+}
+
+// Calls f(std::integral_constant<int, act>{}): the switch runs once per call
+// site instead of once per element, and each branch inlines one activation.
+template <class F>
+FCM_HOST_DEVICE void with_activation(int act, F&& f) {
+  switch (act) {
+    case kActRelu: f(std::integral_constant<int, kActRelu>{}); break;
+    case kActRelu6: f(std::integral_constant<int, kActRelu6>{}); break;
+    case kActSilu: f(std::integral_constant<int, kActSilu>{}); break;
+    case kActGeluExact: f(std::integral_constant<int, kActGeluExact>{}); break;
+    case kActGeluTanh: f(std::integral_constant<int, kActGeluTanh>{}); break;
+    case kActHardSwish: f(std::integral_constant<int, kActHardSwish>{}); break;
+    default: f(std::integral_constant<int, kActNone>{}); break;
   }
 }
 

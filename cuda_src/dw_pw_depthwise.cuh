@@ -47,12 +47,14 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
     }
     float bias[4];  // staged after the taps
     Elem<T>::load4(taps_s + K * K * Tr::KC + 4 * g, bias);
+    with_activation(act, [&](auto kind) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const bool real = c + e < s.c;
+      for (int e = 0; e < 4; ++e) {
+        const bool real = c + e < s.c;
 #pragma unroll
-      for (int r = 0; r < R; ++r) out[r][e] = real ? apply_activation(acc[r][e] + bias[e], act) : 0.f;
-    }
+        for (int r = 0; r < R; ++r) out[r][e] = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
+      }
+    });
   } else {
 #pragma unroll
     for (int r = 0; r < R; ++r)

@@ -53,10 +53,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   constexpr int kInStage = Tr::kInStageBytes / sizeof(T), kTapsStage = Tr::kTapsStageBytes / sizeof(T);
   constexpr int kWStage = Tr::kWStageBytes / sizeof(T), kASlot = Tr::kASlotBytes / sizeof(T);
 
-  const int64_t tiles_w = (s.wo + Tr::TW - 1) / Tr::TW, tiles_h = (s.ho + Tr::TH - 1) / Tr::TH;
-  const int64_t tile = blockIdx.x;
+  // 32-bit tile decode (the launcher checks the tile count fits): 64-bit
+  // division is a long software sequence on the GPU.
+  const int tiles_w = int((s.wo + Tr::TW - 1) / Tr::TW), tiles_h = int((s.ho + Tr::TH - 1) / Tr::TH);
+  const int tile = int(blockIdx.x), image_tile = tile % (tiles_h * tiles_w);
   const int64_t n = tile / (tiles_h * tiles_w);
-  const int64_t oy0 = (tile / tiles_w) % tiles_h * Tr::TH, ox0 = tile % tiles_w * Tr::TW;
+  const int64_t oy0 = image_tile / tiles_w * Tr::TH, ox0 = image_tile % tiles_w * Tr::TW;
   const int64_t iy0 = oy0 * Tr::S - s.pad_top, ix0 = ox0 * Tr::S - s.pad_left;
   const int64_t co_tiles = (s.cout + Tr::TN - 1) / Tr::TN;
   const int64_t first_co_tile = int64_t(blockIdx.y) * run.passes;
@@ -80,7 +82,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     if (pass == 0)
       stage_input<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, x, dw, static_cast<const T*>(p.dw_bias), s,
                       iy0, ix0, chunk * Tr::KC, run.vec_x);
-    stage_weights<Tr>(w_s + buf * kWStage, pw, s, chunk * Tr::KC, (first_co_tile + pass) * Tr::TN, run.vec_w);
+    stage_weights<Tr>(w_s + buf * kWStage, pw, static_cast<const T*>(p.pw_bias), s, chunk * Tr::KC,
+                      (first_co_tile + pass) * Tr::TN, run.vec_w);
     cp_async_commit();
   };
 
@@ -118,14 +121,18 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const int64_t oy = oy0 + pix / Tr::TW, ox = ox0 + pix % Tr::TW;
     const bool in_image = oy < s.ho && ox < s.wo;
     T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+    const T* bias_s = w_s + buf * kWStage + Tr::KC * Tr::kLdB;
+    with_activation(epi.pw_activation, [&](auto kind) {
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j) {
-      float v[8];
-      acc.read(j, scratch, v);
-      const int64_t co = (first_co_tile + pass) * Tr::TN + wn * Tr::kWarpN + j * 16 + (lane % 2) * 8;
-      if (in_image && co < s.cout)
-        store_outputs(y + co, static_cast<const T*>(p.pw_bias), v, co, s.cout, epi.pw_activation, run.vec_y);
-    }
+      for (int j = 0; j < Tr::kFragsN; ++j) {
+        float v[8];
+        acc.read(j, scratch, v);
+        const int col = wn * Tr::kWarpN + j * 16 + (lane % 2) * 8;
+        const int64_t co = (first_co_tile + pass) * Tr::TN + col;
+        if (in_image && co < s.cout)
+          store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
+      }
+    });
     acc.zero();
   }
 }
@@ -185,7 +192,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   constexpr int V = Tr::kVec;
   run.vec_x = s.c % V == 0 && dw_pw_detail::aligned16(p.x) && dw_pw_detail::aligned16(p.dw_kernel) &&
               dw_pw_detail::aligned16(p.dw_bias);
-  run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel);
+  run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) && dw_pw_detail::aligned16(p.pw_bias);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
   if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;
   dw_pw_detail::dw_pw_fused_kernel<Tr>

@@ -109,16 +109,17 @@ struct PwAccumulator<Tr, false> {
   }
 };
 
-// Bias + activation + store of 8 consecutive output channels of one pixel.
-template <typename T>
-__device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* __restrict__ bias, const float (&v)[8],
-                                              int64_t co, int64_t cout, int act, bool vec) {
+// Bias (8 values staged in shared memory) + activation + store of 8
+// consecutive output channels of one pixel.
+template <int Act, typename T>
+__device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* bias_s, const float (&v)[8], int64_t co,
+                                              int64_t cout, bool vec) {
+  float bias[8];
+  Elem<T>::load4(bias_s, *reinterpret_cast<float(*)[4]>(bias));
+  Elem<T>::load4(bias_s + 4, *reinterpret_cast<float(*)[4]>(bias + 4));
   T out[8];
 #pragma unroll
-  for (int e = 0; e < 8; ++e) {
-    const float b = co + e < cout ? Elem<T>::to_float(bias[co + e]) : 0.f;
-    out[e] = Elem<T>::from_float(apply_activation(v[e] + b, act));
-  }
+  for (int e = 0; e < 8; ++e) out[e] = Elem<T>::from_float(apply_activation(v[e] + bias[e], Act));
   if (vec) {  // co is a multiple of 8 and the row is 16-byte aligned
     constexpr int kWords = 8 * sizeof(T) / 16;
 #pragma unroll

@@ -67,19 +67,24 @@ __device__ __forceinline__ void stage_input(typename Tr::T* in_s, typename Tr::T
   }
 }
 
-// Pointwise rows c0 .. c0+KC, columns co0 .. co0+TN, into [KC][kLdB].
+// Pointwise rows c0 .. c0+KC, columns co0 .. co0+TN, into [KC][kLdB], then
+// the bias of those columns as row KC (read by the epilogue).
 template <class Tr>
 __device__ __forceinline__ void stage_weights(typename Tr::T* w_s, const typename Tr::T* __restrict__ pw,
-                                              const DwPwShape& s, int c0, int64_t co0, bool vec) {
-  constexpr int V = Tr::kVec, kPerRow = Tr::TN / V, kVecs = Tr::KC * kPerRow;
+                                              const typename Tr::T* __restrict__ pw_bias, const DwPwShape& s, int c0,
+                                              int64_t co0, bool vec) {
+  using T = typename Tr::T;
+  constexpr int V = Tr::kVec, kPerRow = Tr::TN / V, kVecs = (Tr::KC + 1) * kPerRow;
 #pragma unroll
   for (int i0 = 0; i0 < kVecs; i0 += Tr::kThreads) {
     const int i = i0 + threadIdx.x;
     if (kVecs % Tr::kThreads != 0 && i >= kVecs) break;
     const int row = i / kPerRow, col = i % kPerRow * V;
     const int64_t c = c0 + row, co = co0 + col;
-    const int valid = c < s.c ? clamp_valid(s.cout - co, V) : 0;
-    copy16(w_s + row * Tr::kLdB + col, valid > 0 ? pw + c * s.cout + co : pw, valid, vec);
+    const bool bias_row = row == Tr::KC;
+    const int valid = (bias_row || c < s.c) ? clamp_valid(s.cout - co, V) : 0;
+    const T* src = bias_row ? pw_bias + co : pw + c * s.cout + co;
+    copy16(w_s + row * Tr::kLdB + col, valid > 0 ? src : pw_bias, valid, vec);
   }
 }
 

@@ -38,7 +38,8 @@ struct Traits {
   static constexpr int kInStageBytes = kInH * kInW * KC * int(sizeof(T));
   // Depthwise taps [K*K][KC] and, as one more row, the depthwise bias.
   static constexpr int kTapsStageBytes = (K * K + 1) * KC * int(sizeof(T));
-  static constexpr int kWStageBytes = KC * kLdB * int(sizeof(T));
+  // Pointwise rows [KC][kLdB] and, as one more row, the pointwise bias.
+  static constexpr int kWStageBytes = (KC + 1) * kLdB * int(sizeof(T));
   static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
   static constexpr int kAccPerThread = kTileP * TN / kThreads;
   // Register budget (the cap is 64K / (256 x kMinBlocks)): small accumulator

@@ -67,7 +67,7 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     scratch = 8 * 16 * 20 * 4
     region0 = max(stages * in_h * in_w * kc * itemsize, scratch)
     taps = stages * (k * k + 1) * kc * itemsize  # + the bias row
-    weights = stages * kc * (cfg.tile_n + vec) * itemsize
+    weights = stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
     a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
     return region0 + taps + weights + a_tiles
 
@@ -90,10 +90,13 @@ class Gpu:
 
 
 def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()):
-    """Rough SM-cycle estimate of one launch: a throughput term (depthwise
-    FMAs, GEMM MACs, shared-memory traffic) spread over the SMs, plus a latency
-    term per wave of resident blocks, against the L2 traffic the tiles cause.
-    Only used to rank configurations against each other."""
+    """Rough SM-cycle estimate of one launch, only used to rank configurations.
+
+    Measured on H100/H200 (docs/benchmarks.md), the kernel is latency-bound:
+    a block's chunk steps run one after another, and the SM overlaps only the
+    blocks resident at once. So: waves of resident blocks x one block's
+    latency (depthwise steps, GEMM steps, epilogues), against the L2 traffic
+    that halos and re-read weights cause."""
     kc = CHANNEL_CHUNK
     co_tiles = math.ceil(cout / cfg.tile_n)
     passes = min(cfg.cout_tiles_per_block, co_tiles)
@@ -109,11 +112,13 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
         return math.inf
     resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
     mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
-    dw_work = nchunks * kc * pixels * k * k / 128 * 2.0
-    mma_work = passes * nchunks * kc * pixels * cfg.tile_n / mac_rate
-    latency = (nchunks * passes) * 300 + 1500
+    run = pixels * kc // _THREADS // 4  # depthwise outputs per thread and chunk
+    dw_step = 300 + run * k * k * 4 * 2.5 * 4  # FMA + loads + converts, 2 warps per scheduler
+    mma_step = 400 + 2 * pixels * kc * cfg.tile_n / mac_rate
+    epilogue = 300 + pixels * cfg.tile_n / _THREADS * 20
+    block = nchunks * dw_step + passes * (nchunks * mma_step + epilogue)
     per_sm = math.ceil(blocks / gpu.sm_count)
-    compute = per_sm * (dw_work + mma_work) + math.ceil(per_sm / resident) * latency
+    compute = math.ceil(per_sm / resident) * block
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
     l2_bytes = blocks * nchunks * kc * itemsize * (in_h * in_w + passes * cfg.tile_n)
     return max(compute, l2_bytes / 5000)
