@@ -20,14 +20,14 @@ struct Call {
 
 template <typename T, int Math, int K, int S, int TH>
 cudaError_t by_tile_n(const DwPwTileConfig& tile, const Call& c) {
-  const int64_t passes = tile.cout_tiles_per_block;
+  const int64_t passes = tile.cout_tiles_per_block, splits = tile.channel_splits;
   switch (tile.tile_n) {
     case 32:
-      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
       break;
-    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
-    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
-    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, passes, c.stream);
+    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
+    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
+    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
   }
   return cudaErrorInvalidValue;
 }
@@ -62,15 +62,24 @@ cudaError_t by_kernel(const DwPwTileConfig& tile, const Call& c) {
 
 }  // namespace
 
-cudaError_t max_dynamic_smem(int* bytes) {
-  static std::atomic<int> cached[kMaxDevices] = {};
+cudaError_t device_limits(DeviceLimits* limits) {
+  static std::atomic<int> cached_smem[kMaxDevices] = {};
+  static std::atomic<int> cached_major[kMaxDevices] = {};
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  if (device < kMaxDevices && (*bytes = cached[device].load()) > 0) return cudaSuccess;
-  if (cudaError_t err = cudaDeviceGetAttribute(bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-      err != cudaSuccess)
-    return err;
-  if (device < kMaxDevices) cached[device].store(*bytes);
+  int smem = device < kMaxDevices ? cached_smem[device].load() : 0;
+  int major = device < kMaxDevices ? cached_major[device].load() : 0;
+  if (smem <= 0 || major <= 0) {
+    if (cudaError_t err = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+        err != cudaSuccess)
+      return err;
+    if (cudaError_t err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+        err != cudaSuccess)
+      return err;
+    if (device < kMaxDevices) cached_smem[device].store(smem), cached_major[device].store(major);
+  }
+  limits->max_dynamic_smem = smem;
+  limits->clusters = major >= 9;
   return cudaSuccess;
 }
 
@@ -80,7 +89,9 @@ bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile) 
   const bool n_ok = (tile.tile_n == 32 && tile.tile_h == 8) || tile.tile_n == 64 || tile.tile_n == 128 ||
                     tile.tile_n == 192;
   const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
-  return k_ok && s_ok && n_ok && hw_ok && tile.cout_tiles_per_block >= 1;
+  const bool split_ok = tile.channel_splits == 1 || tile.channel_splits == 2 || tile.channel_splits == 4 ||
+                        tile.channel_splits == 8;
+  return k_ok && s_ok && n_ok && hw_ok && split_ok && tile.cout_tiles_per_block >= 1;
 }
 
 cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape, const DwPwTileConfig& tile,

@@ -13,8 +13,13 @@
 // With several channel tiles per block (wide Cout, e.g. ConvNeXt's 4x
 // expansion), the A tiles of all chunks stay resident and later tiles only
 // stream pointwise weights: the depthwise part is computed once per pixel.
+// With channel splits (Hopper), a cluster of `splits` blocks shares one output
+// tile, each block walking a slice of the channel chunks; their fp32 partial
+// sums are added through distributed shared memory, so deep layers with few
+// pixels still spread over many SMs and no partial sum touches global memory.
 #pragma once
 
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -35,17 +40,67 @@ namespace dw_pw_detail {
 struct DwPwRun {
   int passes;            // output-channel tiles per block
   int nchunks;           // ceil(C / KC)
+  int splits;            // blocks per cluster splitting the chunks (1: no cluster)
   int stages;            // stage buffers in the copy ring (1..3, at most the number of steps)
   int a_slots;           // A tiles kept: nchunks when passes > 1, else a ring of <= 2
   bool vec_x, vec_w, vec_y;  // 16-byte paths allowed (alignment and channel counts)
 };
+
+// Channel-split epilogue: every block of the cluster parks its fp32 partial
+// tile in its own shared memory; after a cluster barrier, each block sums
+// its share of the rows over all blocks (distributed shared memory), adds the
+// bias, applies the activation and stores. A second barrier keeps every
+// block's tile alive until all have read it.
+template <class Tr>
+__device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* scratch, float* partial,
+                                                 const typename Tr::T* bias_s, const DwPwShape& s,
+                                                 const DwPwEpilogue& epi, const DwPwPointers& p, const DwPwRun& run,
+                                                 int64_t n, int64_t oy0, int64_t ox0, int64_t co0, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using T = typename Tr::T;
+  namespace cg = cooperative_groups;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp % Tr::kWarpsM, wn = warp / Tr::kWarpsM;
+#pragma unroll
+  for (int j = 0; j < Tr::kFragsN; ++j) {
+    float v[8];
+    acc.read(j, scratch, v);
+    float* dst = partial + (wm * 16 + lane / 2) * Tr::TN + wn * Tr::kWarpN + j * 16 + (lane % 2) * 8;
+    reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
+  }
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per pixel row
+  const int rows = Tr::kTileP / run.splits;
+  with_activation(epi.pw_activation, [&](auto kind) {
+    for (int item = threadIdx.x; item < rows * kGroups; item += Tr::kThreads) {
+      const int row = rank * rows + item / kGroups, col = item % kGroups * 8;
+      const int64_t oy = oy0 + row / Tr::TW, ox = ox0 + row % Tr::TW, co = co0 + col;
+      if (oy >= s.ho || ox >= s.wo || co >= s.cout) continue;
+      float v[8] = {};
+      for (int r = 0; r < run.splits; ++r) {
+        const float4* src = reinterpret_cast<const float4*>(cluster.map_shared_rank(partial, r) + row * Tr::TN + col);
+        const float4 lo = src[0], hi = src[1];
+        v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
+        v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+      }
+      T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+      store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
+    }
+  });
+  cluster.sync();
+#else
+  __trap();  // the launcher never asks for clusters below sm_90
+#endif
+}
 
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     dw_pw_fused_kernel(const DwPwShape s, const DwPwEpilogue epi, const DwPwPointers p, const DwPwRun run) {
   using T = typename Tr::T;
   extern __shared__ __align__(16) unsigned char smem[];
-  const SmemPlan plan = make_smem_plan<Tr>(run.stages, run.a_slots);
+  const SmemPlan plan = make_smem_plan<Tr>(run.stages, run.a_slots, run.splits);
   T* const in_s = reinterpret_cast<T*>(smem);
   T* const taps_s = reinterpret_cast<T*>(smem + plan.off_taps);
   T* const w_s = reinterpret_cast<T*>(smem + plan.off_w);
@@ -56,14 +111,18 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   // 32-bit tile decode (the launcher checks the tile count fits): 64-bit
   // division is a long software sequence on the GPU.
   const int tiles_w = int((s.wo + Tr::TW - 1) / Tr::TW), tiles_h = int((s.ho + Tr::TH - 1) / Tr::TH);
-  const int tile = int(blockIdx.x), image_tile = tile % (tiles_h * tiles_w);
+  const int rank = int(blockIdx.x) % run.splits;  // block's rank in its cluster
+  const int tile = int(blockIdx.x) / run.splits, image_tile = tile % (tiles_h * tiles_w);
   const int64_t n = tile / (tiles_h * tiles_w);
   const int64_t oy0 = image_tile / tiles_w * Tr::TH, ox0 = image_tile % tiles_w * Tr::TW;
   const int64_t iy0 = oy0 * Tr::S - s.pad_top, ix0 = ox0 * Tr::S - s.pad_left;
   const int64_t co_tiles = (s.cout + Tr::TN - 1) / Tr::TN;
   const int64_t first_co_tile = int64_t(blockIdx.y) * run.passes;
   const int passes = int(co_tiles - first_co_tile < run.passes ? co_tiles - first_co_tile : run.passes);
-  const int steps = passes * run.nchunks;
+  // This block's channel chunks (all of them without splits).
+  const int chunk0 = rank * run.nchunks / run.splits;
+  const int nchunks = (rank + 1) * run.nchunks / run.splits - chunk0;
+  const int steps = passes * nchunks;
 
   const T* x = static_cast<const T*>(p.x) + n * s.h * s.w * s.c;
   const T* dw = static_cast<const T*>(p.dw_kernel);
@@ -78,7 +137,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
       cp_async_commit();
       return;
     }
-    const int pass = step / run.nchunks, chunk = step - pass * run.nchunks, buf = step % run.stages;
+    const int pass = step / nchunks, chunk = chunk0 + step - pass * nchunks, buf = step % run.stages;
     if (pass == 0)
       stage_input<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, x, dw, static_cast<const T*>(p.dw_bias), s,
                       iy0, ix0, chunk * Tr::KC, run.vec_x);
@@ -95,7 +154,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   const int ahead = run.stages > 1 ? run.stages - 1 : 1;  // steps in flight
   for (int step = 0; step < ahead; ++step) issue(step);
   for (int step = 0; step < steps; ++step) {
-    const int pass = step / run.nchunks, chunk = step - pass * run.nchunks, buf = step % run.stages;
+    const int pass = step / nchunks, chunk = chunk0 + step - pass * nchunks, buf = step % run.stages;
     // Step `step` has landed for this thread; the barrier makes it visible to
     // all and guarantees every warp is done with the buffers of step - 1,
     // which the next copy overwrites.
@@ -105,23 +164,28 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
       cp_async_wait<0>();
     __syncthreads();
     issue(step + ahead);
-    T* a = a_s + chunk % run.a_slots * kASlot;
+    T* a = a_s + (chunk - chunk0) % run.a_slots * kASlot;
     if (pass == 0) {
       depthwise_chunk<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, a, s, chunk * Tr::KC,
                           epi.dw_activation);
       __syncthreads();
     }
     acc.accumulate(a, w_s + buf * kWStage, wm, wn);
-    if (chunk + 1 < run.nchunks) continue;
+    if (chunk + 1 < chunk0 + nchunks) continue;
 
     // Epilogue of this channel tile. The scratch aliases the input stages: no
     // depthwise read or input copy of this block is pending any more.
     float* scratch = reinterpret_cast<float*>(smem) + warp * 16 * Tr::kScratchLd;
+    const T* bias_s = w_s + buf * kWStage + Tr::KC * Tr::kLdB;
+    if (run.splits > 1) {
+      cluster_epilogue<Tr>(acc, scratch, reinterpret_cast<float*>(smem + Tr::kScratchBytes), bias_s, s, epi, p, run,
+                           n, oy0, ox0, first_co_tile * Tr::TN, rank);
+      return;  // splits imply one channel tile per block
+    }
     const int pix = wm * 16 + lane / 2;
     const int64_t oy = oy0 + pix / Tr::TW, ox = ox0 + pix % Tr::TW;
     const bool in_image = oy < s.ho && ox < s.wo;
     T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
-    const T* bias_s = w_s + buf * kWStage + Tr::KC * Tr::kLdB;
     with_activation(epi.pw_activation, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
@@ -159,28 +223,35 @@ cudaError_t allow_dynamic_smem(int bytes) {
 
 template <typename T, int Math, int K, int S, int TN, int TH>
 cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPwPointers& p, int64_t passes_hint,
-                         cudaStream_t stream) {
+                         int64_t splits_hint, cudaStream_t stream) {
   using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH>;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
   const int64_t co_tiles = (s.cout + TN - 1) / TN;
   if (tiles <= 0 || co_tiles <= 0) return cudaSuccess;  // empty output
   const int64_t nchunks = (s.c + Tr::KC - 1) / Tr::KC;
-  if (tiles > INT_MAX || nchunks > (1 << 20)) return cudaErrorInvalidConfiguration;
+  if (tiles > INT_MAX / 8 || nchunks > (1 << 20)) return cudaErrorInvalidConfiguration;
 
-  int max_smem = 0;
-  if (cudaError_t err = max_dynamic_smem(&max_smem); err != cudaSuccess) return err;
+  DeviceLimits limits;
+  if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
+  const int max_smem = limits.max_dynamic_smem;
+  // Channel splits: a cluster of 2, 4 or 8 blocks (sm_90+), each with at
+  // least one chunk, one channel tile per block; otherwise none.
+  int64_t splits = splits_hint;
+  if (splits != 2 && splits != 4 && splits != 8) splits = 1;
+  if (!limits.clusters || splits > nchunks) splits = 1;
   dw_pw_detail::DwPwRun run{};
+  run.splits = int(splits);
   // The deepest copy ring (3 stages, fewer for short blocks) that fits; if
   // resident A tiles of a very deep layer do not fit at all, one tile per block.
   auto plan = [&](int64_t passes, int max_stages) {
-    const int64_t steps = passes * nchunks;
+    const int64_t chunks = (nchunks + splits - 1) / splits, steps = passes * chunks;
     run.passes = int(passes);
     run.nchunks = int(nchunks);
     run.stages = int(steps < max_stages ? steps : max_stages);
-    run.a_slots = int(passes > 1 ? nchunks : (nchunks < 2 ? nchunks : 2));
-    return dw_pw_detail::make_smem_plan<Tr>(run.stages, run.a_slots).bytes;
+    run.a_slots = int(passes > 1 ? nchunks : (chunks < 2 ? chunks : 2));
+    return dw_pw_detail::make_smem_plan<Tr>(run.stages, run.a_slots, run.splits).bytes;
   };
-  int64_t passes = passes_hint < 1 ? 1 : (passes_hint > co_tiles ? co_tiles : passes_hint);
+  int64_t passes = passes_hint < 1 || splits > 1 ? 1 : (passes_hint > co_tiles ? co_tiles : passes_hint);
   int bytes = plan(passes, 3);
   if (bytes > max_smem) bytes = plan(passes, 2);
   if (bytes > max_smem && passes > 1) bytes = plan(passes = 1, 3);
@@ -195,8 +266,21 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) && dw_pw_detail::aligned16(p.pw_bias);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
   if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;
-  dw_pw_detail::dw_pw_fused_kernel<Tr>
-      <<<dim3(unsigned(tiles), unsigned(groups)), Tr::kThreads, bytes, stream>>>(s, epi, p, run);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(tiles * splits), unsigned(groups));
+  config.blockDim = dim3(Tr::kThreads);
+  config.dynamicSmemBytes = size_t(bytes);
+  config.stream = stream;
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = unsigned(splits);
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = splits > 1 ? 1 : 0;
+  if (cudaError_t err = cudaLaunchKernelEx(&config, dw_pw_detail::dw_pw_fused_kernel<Tr>, s, epi, p, run);
+      err != cudaSuccess)
+    return err;
   return cudaGetLastError();
 }
 
@@ -208,7 +292,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
 #define FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, TN, TH)                                          \
   template cudaError_t jax_fcm::launch_dw_pw<T, MATH, K, S, TN, TH>(                              \
       const jax_fcm::DwPwShape&, const jax_fcm::DwPwEpilogue&, const jax_fcm::DwPwPointers&, int64_t, \
-      cudaStream_t);
+      int64_t, cudaStream_t);
 #define FCM_INSTANTIATE_DW_PW(T, MATH, K, S)         \
   FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 32, 8)   \
   FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 8)   \

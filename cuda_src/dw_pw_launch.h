@@ -17,9 +17,11 @@ inline constexpr int kMaxDevices = 64;
 // One compiled configuration; defined in dw_pw_kernel.cuh. `passes`: output-
 // channel tiles per block (the depthwise result stays resident between them);
 // reduced to 1 when the resident tiles do not fit in shared memory.
+// `splits`: blocks of a cluster that share one output tile, each reducing a
+// slice of the input channels (2, 4 or 8 on sm_90+; anything else means 1).
 template <typename T, int Math, int K, int S, int TN, int TH>
 cudaError_t launch_dw_pw(const DwPwShape& shape, const DwPwEpilogue& epilogue, const DwPwPointers& ptrs,
-                         int64_t passes, cudaStream_t stream);
+                         int64_t passes, int64_t splits, cudaStream_t stream);
 
 // Picks the instantiation matching the runtime description. Returns
 // cudaErrorInvalidValue for a configuration that was not compiled.
@@ -29,7 +31,11 @@ cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape
 // Whether dispatch_dw_pw has a kernel for this configuration.
 bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile);
 
-// Shared memory one block of the current device may opt in to (cached).
-cudaError_t max_dynamic_smem(int* bytes);
+// What the launcher needs to know about the current device (cached per device).
+struct DeviceLimits {
+  int max_dynamic_smem = 0;  // shared memory one block may opt in to
+  bool clusters = false;     // thread-block clusters (compute capability >= 9.0)
+};
+cudaError_t device_limits(DeviceLimits* limits);
 
 }  // namespace jax_fcm

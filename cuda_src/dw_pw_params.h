@@ -40,6 +40,7 @@ struct DwPwTileConfig {
   int64_t tile_h = 8, tile_w = 8;       // output pixels per block
   int64_t tile_n = 64;                  // output channels per GEMM pass
   int64_t cout_tiles_per_block = 1;     // GEMM passes per block over one depthwise result
+  int64_t channel_splits = 1;           // blocks per cluster splitting the input channels
 };
 
 }  // namespace jax_fcm

@@ -41,6 +41,7 @@ struct Traits {
   // Pointwise rows [KC][kLdB] and, as one more row, the pointwise bias.
   static constexpr int kWStageBytes = (KC + 1) * kLdB * int(sizeof(T));
   static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
+  static constexpr int kPartialBytes = kTileP * TN * 4;  // fp32 partial sums of one block
   static constexpr int kAccPerThread = kTileP * TN / kThreads;
   // Register budget (the cap is 64K / (256 x kMinBlocks)): small accumulator
   // tiles leave room for three resident blocks per SM; 7x7 taps need more
@@ -55,17 +56,19 @@ struct Traits {
 };
 
 // Byte offsets of the shared-memory regions:
-//   [input tile stages | scratch] [depthwise taps stages] [pointwise weight stages] [A slots]
-// The epilogue scratch aliases the input stages: it is used only after the
+//   [input tile stages | scratch + partial sums] [depthwise taps stages] [pointwise weight stages] [A slots]
+// The epilogue scratch (and, with channel splits, the fp32 partial-sum tile
+// the cluster reduces) aliases the input stages: it is used only after the
 // block's last depthwise step, when no input copy is in flight.
 struct SmemPlan {
   int off_taps, off_w, off_a, bytes;
 };
 
 template <class Tr>
-__host__ __device__ constexpr SmemPlan make_smem_plan(int stages, int a_slots) {
+__host__ __device__ constexpr SmemPlan make_smem_plan(int stages, int a_slots, int splits) {
   const int in = stages * Tr::kInStageBytes;
-  const int region0 = in > Tr::kScratchBytes ? in : Tr::kScratchBytes;
+  const int epilogue = Tr::kScratchBytes + (splits > 1 ? Tr::kPartialBytes : 0);
+  const int region0 = in > epilogue ? in : epilogue;
   const int off_taps = region0;
   const int off_w = off_taps + stages * Tr::kTapsStageBytes;
   const int off_a = off_w + stages * Tr::kWStageBytes;

@@ -65,10 +65,11 @@ ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuff
   if (a.dw_activation < 0 || a.dw_activation >= kActCount || a.pw_activation < 0 || a.pw_activation >= kActCount)
     return bad("unknown activation code");
   if (a.pw_math != kPwMathTf32 && a.pw_math != kPwMathFp32) return bad("pw_math must be 0 (tf32) or 1 (fp32)");
-  if (a.tile_h <= 0 || a.tile_w <= 0 || a.tile_n <= 0 || a.cout_tiles_per_block <= 0)
+  if (a.tile_h <= 0 || a.tile_w <= 0 || a.tile_n <= 0 || a.cout_tiles_per_block <= 0 ||
+      a.channel_splits <= 0)
     return bad("tile sizes must be positive");
   call->math = static_cast<PwMath>(a.pw_math);
-  call->tile = DwPwTileConfig{a.tile_h, a.tile_w, a.tile_n, a.cout_tiles_per_block};
+  call->tile = DwPwTileConfig{a.tile_h, a.tile_w, a.tile_n, a.cout_tiles_per_block, a.channel_splits};
   call->epilogue = DwPwEpilogue{static_cast<int>(a.dw_activation), static_cast<int>(a.pw_activation)};
   call->ptrs = DwPwPointers{x.untyped_data(),  dw_kernel.untyped_data(), dw_bias.untyped_data(),
                             pw_kernel.untyped_data(), pw_bias.untyped_data(), y->untyped_data()};

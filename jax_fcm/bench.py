@@ -81,14 +81,15 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, jnp.dtype(dtype).itemsize,
                                   gpu=dw_pw_op._gpu_properties(jax.default_backend()))
     rows = []
-    for cfg in tiling.all_configs(layer.cout):
+    for cfg in tiling.all_configs(layer.cout, layer.c):
         us = timer(op(layer, None, cfg), arg_sets)
         rows.append(dict(layer=layer.name, n=n, dtype=jnp.dtype(dtype).name, tile_h=cfg.tile_h, tile_n=cfg.tile_n,
-                         cout_tiles_per_block=cfg.cout_tiles_per_block, us=us, chosen=cfg == chosen))
+                         cout_tiles_per_block=cfg.cout_tiles_per_block, channel_splits=cfg.channel_splits, us=us,
+                         chosen=cfg == chosen))
     best = min(rows, key=lambda r: r["us"])
     mine = next(r for r in rows if r["chosen"])
-    print(f"    sweep: best {best['tile_h']}x8 n{best['tile_n']} p{best['cout_tiles_per_block']} {best['us']:.1f} us; "
-          f"chosen {mine['tile_h']}x8 n{mine['tile_n']} p{mine['cout_tiles_per_block']} {mine['us']:.1f} us",
+    name = lambda r: f"{r['tile_h']}x8 n{r['tile_n']} p{r['cout_tiles_per_block']} s{r['channel_splits']}"  # noqa: E731
+    print(f"    sweep: best {name(best)} {best['us']:.1f} us; chosen {name(mine)} {mine['us']:.1f} us",
           file=sys.stderr, flush=True)
     return rows
 
@@ -175,6 +176,7 @@ def main(argv=None) -> int:
                 xla = timer(op(layer, "xla"), arg_sets)
                 if args.sweep:
                     sweep_rows += sweep_configs(layer, n, dtype, arg_sets, timer)
+                    write_csv(args.sweep, sweep_rows)  # after every layer: partial results survive a timeout
                 cudnn = None if (args.no_torch or not on_gpu) else torch_time_us(layer, n, dtype, args.iters)
                 floor = nbytes / (bandwidth * 1e9) * 1e6
                 rows.append(dict(layer=layer.name, n=n, dtype=dtype_name, fused_us=fused, xla_us=xla,
@@ -190,18 +192,17 @@ def main(argv=None) -> int:
         with open(args.markdown, "w") as f:
             f.write(table + "\n")
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
     if args.plot:
         plot(rows, args.plot, device)
-    if args.sweep:
-        with open(args.sweep, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(sweep_rows[0]))
-            writer.writeheader()
-            writer.writerows(sweep_rows)
     return 0
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _fmt(v, spec=".1f"):

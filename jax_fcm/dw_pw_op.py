@@ -22,12 +22,16 @@ IMPLEMENTATIONS = (None, "fused", "xla")
 
 @functools.lru_cache(maxsize=None)
 def _gpu_properties(platform: str) -> tiling.Gpu:
-    """SM count of the default device where JAX reports it (CUDA does)."""
+    """SM count and cluster support of the default device where JAX reports
+    them (CUDA does); H100 values otherwise."""
     try:
-        count = int(getattr(jax.devices(platform)[0], "core_count", 0))
+        device = jax.devices(platform)[0]
     except RuntimeError:
-        count = 0
-    return tiling.Gpu(sm_count=count) if count > 0 else tiling.Gpu()
+        return tiling.Gpu()
+    count = int(getattr(device, "core_count", 0) or 0)
+    capability = str(getattr(device, "compute_capability", "9.0"))
+    gpu = tiling.Gpu(clusters=float(capability) >= 9.0)
+    return dataclasses.replace(gpu, sm_count=count) if count > 0 else gpu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +69,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
         pw_math=np.int64(1 if full_fp32 else 0),
         tile_h=np.int64(st.config.tile_h), tile_w=np.int64(st.config.tile_w), tile_n=np.int64(st.config.tile_n),
         cout_tiles_per_block=np.int64(st.config.cout_tiles_per_block),
+        channel_splits=np.int64(st.config.channel_splits),
     )
 
 

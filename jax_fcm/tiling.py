@@ -13,6 +13,7 @@ TILES = {8: (32, 64, 128, 192), 4: (64, 128, 192)}
 TILE_N_CHOICES = TILES[8]
 TILE_W = 8
 CHANNEL_CHUNK = 32  # input channels staged per step (Traits::KC)
+SPLIT_CHOICES = (1, 2, 4, 8)
 _THREADS = 256
 
 
@@ -27,12 +28,18 @@ class DwPwConfig:
       result, which stays in shared memory (wide Cout computes the depthwise
       part once instead of once per tile). Reduced to 1 by the kernel when the
       resident result does not fit in shared memory.
+    channel_splits: 1, 2, 4 or 8 blocks (a Hopper thread-block cluster) that
+      share one output tile, each walking a slice of the input channels; their
+      fp32 partial sums are added through distributed shared memory. Gives
+      deep layers with few pixels more blocks. Needs cout_tiles_per_block=1;
+      the kernel uses 1 below sm_90 or when C has fewer chunks of 32.
     """
 
     tile_h: int = 8
     tile_w: int = TILE_W
     tile_n: int = 64
     cout_tiles_per_block: int = 1
+    channel_splits: int = 1
 
     def __post_init__(self):
         if self.tile_h not in TILES or self.tile_w != TILE_W:
@@ -43,16 +50,25 @@ class DwPwConfig:
                              f"got {self.tile_n}")
         if not isinstance(self.cout_tiles_per_block, int) or self.cout_tiles_per_block < 1:
             raise ValueError(f"config cout_tiles_per_block must be a positive int; got {self.cout_tiles_per_block!r}")
+        if self.channel_splits not in SPLIT_CHOICES:
+            raise ValueError(f"config channel_splits must be one of {SPLIT_CHOICES}; got {self.channel_splits!r}")
+        if self.channel_splits > 1 and self.cout_tiles_per_block > 1:
+            raise ValueError("config channel_splits > 1 needs cout_tiles_per_block == 1")
 
 
-def all_configs(cout: int):
-    """Every compiled configuration for `cout` output channels: single-pass
-    tiles, and each tile swept over all of Cout by one block."""
+def all_configs(cout: int, c: int = 1):
+    """Every compiled configuration for `c` -> `cout` channels: single-pass
+    tiles, each tile swept over all of Cout by one block, and channel splits
+    up to the number of 32-channel chunks."""
+    nchunks = math.ceil(c / CHANNEL_CHUNK)
     for tile_h, tile_ns in TILES.items():
         for tile_n in tile_ns:
             co_tiles = math.ceil(cout / tile_n)
             for passes in sorted({1, co_tiles}):
                 yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes)
+            for splits in SPLIT_CHOICES[1:]:
+                if splits <= nchunks:
+                    yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, channel_splits=splits)
 
 
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
@@ -61,11 +77,12 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     kc, vec = CHANNEL_CHUNK, 16 // itemsize
     nchunks = math.ceil(c / kc)
     passes = cfg.cout_tiles_per_block
-    stages = min(passes * nchunks, max_stages)
-    a_slots = nchunks if passes > 1 else min(2, nchunks)
+    chunks = math.ceil(nchunks / cfg.channel_splits)
+    stages = min(passes * chunks, max_stages)
+    a_slots = nchunks if passes > 1 else min(2, chunks)
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
-    scratch = 8 * 16 * 20 * 4
-    region0 = max(stages * in_h * in_w * kc * itemsize, scratch)
+    epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * cfg.tile_n * 4 if cfg.channel_splits > 1 else 0)
+    region0 = max(stages * in_h * in_w * kc * itemsize, epilogue)
     taps = stages * (k * k + 1) * kc * itemsize  # + the bias row
     weights = stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
     a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
@@ -87,6 +104,7 @@ class Gpu:
     sm_count: int = 132
     smem_per_sm: int = 228 * 1024
     smem_per_block: int = 227 * 1024
+    clusters: bool = True  # compute capability >= 9.0
 
 
 def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()):
@@ -102,8 +120,11 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     passes = min(cfg.cout_tiles_per_block, co_tiles)
     pixels = cfg.tile_h * cfg.tile_w
     tiles = n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w)
-    blocks = tiles * math.ceil(co_tiles / passes)
-    nchunks = math.ceil(c / kc)
+    splits = cfg.channel_splits
+    if splits > 1 and (not gpu.clusters or splits > math.ceil(c / kc)):
+        return math.inf  # the kernel would not split: rank the real plan instead
+    blocks = tiles * math.ceil(co_tiles / passes) * splits
+    nchunks = math.ceil(c / kc / splits)
     cfg = dataclasses.replace(cfg, cout_tiles_per_block=passes)
     smem = smem_bytes(cfg, k=k, stride=stride, c=c, itemsize=itemsize)
     if smem > gpu.smem_per_block:
@@ -116,6 +137,8 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     dw_step = 300 + run * k * k * 4 * 2.5 * 4  # FMA + loads + converts, 2 warps per scheduler
     mma_step = 400 + 2 * pixels * kc * cfg.tile_n / mac_rate
     epilogue = 300 + pixels * cfg.tile_n / _THREADS * 20
+    if splits > 1:  # partial tiles through distributed shared memory, two cluster barriers
+        epilogue += 1500 + pixels * cfg.tile_n * splits / _THREADS * 8
     block = nchunks * dw_step + passes * (nchunks * mma_step + epilogue)
     per_sm = math.ceil(blocks / gpu.sm_count)
     compute = math.ceil(per_sm / resident) * block
@@ -129,7 +152,7 @@ def choose_config(n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gp
     """The configuration with the lowest estimate (ties: the first listed)."""
     shape = dict(n=n, ho=ho, wo=wo, c=c, cout=cout, k=k, stride=stride, itemsize=itemsize,
                  tensor_cores=tensor_cores, gpu=gpu)
-    cost, cfg = min(((estimate_cycles(cfg, **shape), i, cfg) for i, cfg in enumerate(all_configs(cout))))[::2]
+    cost, cfg = min(((estimate_cycles(cfg, **shape), i, cfg) for i, cfg in enumerate(all_configs(cout, c))))[::2]
     if math.isinf(cost):
         raise ValueError(f"no compiled tile configuration fits in {gpu.smem_per_block} bytes of shared memory "
                          f"for k={k}, stride={stride}, C={c}, itemsize={itemsize}")

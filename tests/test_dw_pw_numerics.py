@@ -62,12 +62,22 @@ def test_odd_shapes(platform, rng, n, h, w, c, cout, dtype, stride):
           dw_activation="hard_swish", pw_activation="gelu_tanh")
 
 
-@pytest.mark.parametrize("config", list(all_configs(200)), ids=str)
+@pytest.mark.parametrize("config", list(all_configs(200, 40)), ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
 def test_every_tile_config(platform, rng, config, dtype):
     # 200 output channels: a partial last tile for every tile_n, and blocks
     # that sweep several tiles over one resident depthwise result.
     check(platform, rng, n=2, h=11, w=19, c=40, cout=200, dtype=dtype, config=config, dw_activation="silu")
+
+
+@pytest.mark.parametrize("splits", [2, 4, 8])
+@pytest.mark.parametrize("tile_h", [8, 4])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_channel_splits(platform, rng, splits, tile_h, dtype):
+    # 9 chunks of 32 channels (the last with 4) shared unevenly by the cluster;
+    # 7x9 pixels: partial tiles in both directions.
+    check(platform, rng, n=3, h=7, w=9, c=260, cout=72, dtype=dtype, dw_activation="relu6", pw_activation="silu",
+          config=jax_fcm.DwPwConfig(tile_h=tile_h, tile_n=64, channel_splits=splits))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
@@ -77,6 +87,11 @@ def test_without_bias(platform, rng, dtype):
 
 def test_float32_highest_precision(platform, rng):
     check(platform, rng, c=96, cout=24, dtype=jnp.float32, precision="highest", dw_activation="relu")
+
+
+def test_float32_highest_precision_with_channel_splits(platform, rng):
+    check(platform, rng, c=96, cout=40, dtype=jnp.float32, precision="highest", pw_activation="gelu_exact",
+          config=jax_fcm.DwPwConfig(tile_n=64, tile_h=4, channel_splits=2))
 
 
 def test_extra_leading_axes(platform, rng):

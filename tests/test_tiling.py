@@ -10,7 +10,8 @@ from jax_fcm import bench, tiling
 
 def _blocks(cfg, n, ho, wo, cout):
     co_tiles = math.ceil(cout / cfg.tile_n)
-    return n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w) * math.ceil(co_tiles / cfg.cout_tiles_per_block)
+    return (n * math.ceil(ho / cfg.tile_h) * math.ceil(wo / cfg.tile_w) * math.ceil(co_tiles / cfg.cout_tiles_per_block)
+            * cfg.channel_splits)
 
 
 @pytest.mark.parametrize("layer", bench.SUITE, ids=lambda l: l.name)
@@ -19,7 +20,7 @@ def _blocks(cfg, n, ho, wo, cout):
 def test_choice_is_compiled_and_fits(layer, n, itemsize):
     ho = -(-layer.hw // layer.stride)
     cfg = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, itemsize)
-    assert cfg in set(tiling.all_configs(layer.cout))
+    assert cfg in set(tiling.all_configs(layer.cout, layer.c))
     assert tiling.smem_bytes(cfg, k=layer.k, stride=layer.stride, c=layer.c, itemsize=itemsize) <= tiling.Gpu().smem_per_block
 
 
@@ -43,6 +44,19 @@ def test_resident_plan_too_large_is_not_chosen():
     cfg = tiling.choose_config(8, 14, 14, 2048, 1024, 7, 1, 2, gpu=gpu)
     assert cfg.cout_tiles_per_block == 1
     assert tiling.smem_bytes(cfg, k=7, stride=1, c=2048, itemsize=2) <= 100 * 1024
+
+
+def test_no_channel_splits_without_clusters():
+    gpu = dataclasses.replace(tiling.Gpu(), clusters=False)
+    assert tiling.choose_config(8, 7, 7, 960, 160, 3, 1, 2, gpu=gpu).channel_splits == 1
+
+
+def test_splits_need_enough_chunks_and_one_channel_tile():
+    assert max(c.channel_splits for c in tiling.all_configs(64, 100)) == 4  # 4 chunks of 32
+    with pytest.raises(ValueError, match="channel_splits"):
+        tiling.DwPwConfig(channel_splits=3)
+    with pytest.raises(ValueError, match="cout_tiles_per_block == 1"):
+        tiling.DwPwConfig(channel_splits=2, cout_tiles_per_block=2)
 
 
 def test_config_rejects_uncompiled_tiles():
