@@ -114,7 +114,10 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     a block's chunk steps run one after another, and the SM overlaps only the
     blocks resident at once. So: waves of resident blocks x one block's
     latency (depthwise steps, GEMM steps, epilogues), against the L2 traffic
-    that halos and re-read weights cause."""
+    that halos and re-read weights cause. The constants were fitted to a
+    sweep of every configuration over the benchmark suite on an H200
+    (python -m jax_fcm.bench --sweep; docs/benchmarks.md): the choice lands
+    within 5 % of the best configuration on the geometric mean."""
     kc = CHANNEL_CHUNK
     co_tiles = math.ceil(cout / cfg.tile_n)
     passes = min(cfg.cout_tiles_per_block, co_tiles)
@@ -134,11 +137,11 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
     mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
     run = pixels * kc // _THREADS // 4  # depthwise outputs per thread and chunk
-    dw_step = 300 + run * k * k * 4 * 2.5 * 4  # FMA + loads + converts, 2 warps per scheduler
-    mma_step = 400 + 2 * pixels * kc * cfg.tile_n / mac_rate
+    dw_step = 1000 + run * k * k * 4 * 2.5 * 4  # FMA + loads + converts, 2 warps per scheduler
+    mma_step = 1500 + 2 * pixels * kc * cfg.tile_n / mac_rate
     epilogue = 300 + pixels * cfg.tile_n / _THREADS * 20
     if splits > 1:  # partial tiles through distributed shared memory, two cluster barriers
-        epilogue += 1500 + pixels * cfg.tile_n * splits / _THREADS * 8
+        epilogue += 12000 * math.log2(splits) + pixels * cfg.tile_n * splits / _THREADS * 32
     block = nchunks * dw_step + passes * (nchunks * mma_step + epilogue)
     per_sm = math.ceil(blocks / gpu.sm_count)
     compute = math.ceil(per_sm / resident) * block
