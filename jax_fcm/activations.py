@@ -51,6 +51,11 @@ def activation_code(name: str) -> int:
     return _ACTIVATIONS[name][0]
 
 
+def activation_fn(name) -> Callable:
+    """The jax function of an activation name (None -> identity), for stock layers."""
+    return _ACTIVATIONS[normalize_activation(name, "activation")][1]
+
+
 def apply_activation(name: str, x):
     if name == "none":
         return x

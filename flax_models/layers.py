@@ -1,0 +1,125 @@
+"""Linen layers whose parameter trees equal the stock unfused definitions, so
+checkpoints move between them unchanged. In inference mode they run one fused
+jax_fcm kernel (BatchNorm folded into its weights inside the jitted call); in
+training mode they run the stock layers (batch statistics need the unfused
+intermediate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+import jax_fcm
+from flax_models.folding import fold_batch_norm
+from jax_fcm.activations import activation_fn
+
+Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
+
+
+class SeparableConv(nn.Module):
+    """Depthwise k×k conv → BatchNorm → act → pointwise 1×1 conv → BatchNorm → act.
+
+    Submodules (the parameter tree): ``dw_conv`` (nn.Conv, feature_group_count=C,
+    no bias), ``dw_bn`` (nn.BatchNorm), ``pw_conv`` (1×1 nn.Conv, no bias),
+    ``pw_bn``. ``fused=False`` is exactly the stock Flax block; ``fused=True``
+    runs ``jax_fcm.dw_pw`` whenever BatchNorm uses running averages.
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: Padding = "SAME"
+    dw_activation: str | None = "relu"
+    pw_activation: str | None = "relu"
+    use_running_average: bool | None = None
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    fused: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool | None = None):
+        use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
+        if self.fused and use_running_average and not self.is_initializing():
+            return self._fused(x)
+        return self._stock(x, use_running_average)
+
+    def _bn(self, name, use_running_average):
+        return nn.BatchNorm(use_running_average=use_running_average, momentum=self.momentum, epsilon=self.epsilon,
+                            dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+
+    def _stock(self, x, use_running_average):
+        k, c = self.kernel_size, x.shape[-1]
+        conv = dict(use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
+        y = nn.Conv(c, (k, k), strides=self.strides, padding=self.padding, feature_group_count=c, name="dw_conv",
+                    **conv)(x)
+        y = activation_fn(self.dw_activation)(self._bn("dw_bn", use_running_average)(y))
+        y = nn.Conv(self.features, (1, 1), name="pw_conv", **conv)(y)
+        return activation_fn(self.pw_activation)(self._bn("pw_bn", use_running_average)(y))
+
+    def _fused(self, x):
+        params, stats = self.variables["params"], self.variables["batch_stats"]
+        dw_kernel, dw_bias = fold_batch_norm(params["dw_conv"]["kernel"], params["dw_bn"], stats["dw_bn"], self.epsilon)
+        pw_kernel, pw_bias = fold_batch_norm(params["pw_conv"]["kernel"], params["pw_bn"], stats["pw_bn"], self.epsilon)
+        dtype = self.dtype if self.dtype is not None else x.dtype
+        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+        return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias),
+                             strides=self.strides, padding=self.padding, dw_activation=self.dw_activation,
+                             pw_activation=self.pw_activation)
+
+
+class ConvBN(nn.Module):
+    """Plain k×k conv (no bias) → BatchNorm → act: the stems, expansions and heads."""
+
+    features: int
+    kernel_size: int = 1
+    strides: int = 1
+    padding: Padding = "SAME"
+    activation: str | None = "relu"
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        k = self.kernel_size
+        y = nn.Conv(self.features, (k, k), strides=self.strides, padding=self.padding, use_bias=False,
+                    dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
+        y = nn.BatchNorm(use_running_average=use_running_average, momentum=self.momentum, epsilon=self.epsilon,
+                         dtype=self.dtype, param_dtype=self.param_dtype, name="bn")(y)
+        return activation_fn(self.activation)(y)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1×1 expansion (ConvBN, ReLU6) → SeparableConv (ReLU6,
+    linear projection) → residual add when shapes allow. The DW→PW pair is the
+    fused part; the expansion stays an XLA convolution."""
+
+    features: int
+    expand_ratio: int
+    strides: int = 1
+    kernel_size: int = 3
+    padding: Padding = "SAME"
+    activation: str = "relu6"
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    fused: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        common = dict(momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
+        y = x
+        if self.expand_ratio != 1:
+            y = ConvBN(x.shape[-1] * self.expand_ratio, 1, activation=self.activation, name="expand", **common)(
+                y, use_running_average)
+        y = SeparableConv(self.features, self.kernel_size, self.strides, self.padding, dw_activation=self.activation,
+                          pw_activation=None, fused=self.fused, name="dw_pw", **common)(y, use_running_average)
+        if self.strides == 1 and x.shape[-1] == self.features:
+            y = y + x.astype(y.dtype)
+        return y

@@ -1,0 +1,89 @@
+"""MobileNetV1 (Keras-style: SAME padding) and MobileNetV2 (torchvision's
+architecture: symmetric padding, width multiplier with channels rounded to 8)
+in Linen, with every depthwise → pointwise pair a SeparableConv.
+
+``fusion="never"`` is the stock Flax model (nn.Conv + nn.BatchNorm only) and
+has the same parameter tree as ``fusion="auto"``, which runs each DW→PW pair
+as one jax_fcm kernel in inference mode (``train=False``). Until the planner
+lands, "auto" fuses every pair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
+
+FUSION_CHOICES = ("auto", "never")
+
+
+def fusion_enabled(fusion: str) -> bool:
+    if fusion not in FUSION_CHOICES:
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES}; got {fusion!r}")
+    return fusion == "auto"
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's channel rounding: nearest multiple of divisor, never more than 10 % down."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+# (output channels, stride) of MobileNetV1's 13 separable blocks.
+MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + (
+    (1024, 2), (1024, 1))
+
+# (expansion t, output channels c, repeats n, first stride s) of MobileNetV2.
+MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1))
+
+
+class MobileNetV1(nn.Module):
+    num_classes: int = 1000
+    width_multiplier: float = 1.0
+    fusion: str = "auto"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        fused = fusion_enabled(self.fusion)
+        common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
+        x = ConvBN(int(32 * self.width_multiplier), 3, 2, activation="relu", name="stem", **common)(x, not train)
+        for i, (features, strides) in enumerate(MOBILENET_V1_BLOCKS):
+            x = SeparableConv(int(features * self.width_multiplier), 3, strides, dw_activation="relu",
+                              pw_activation="relu", fused=fused, name=f"block{i}", **common)(
+                x, use_running_average=not train)
+        x = jnp.mean(x, axis=(1, 2))
+        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
+
+
+class MobileNetV2(nn.Module):
+    num_classes: int = 1000
+    width_multiplier: float = 1.0
+    fusion: str = "auto"
+    dropout_rate: float = 0.2
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        fused = fusion_enabled(self.fusion)
+        # torchvision: BatchNorm2d(eps=1e-5, momentum=0.1) == Flax momentum 0.9;
+        # symmetric padding 1 for every 3x3, stride 2 included.
+        common = dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
+        pad = ((1, 1), (1, 1))
+        w = self.width_multiplier
+        x = ConvBN(make_divisible(32 * w), 3, 2, pad, activation="relu6", name="stem", **common)(x, not train)
+        index = 0
+        for t, c, n, s in MOBILENET_V2_STAGES:
+            for j in range(n):
+                x = InvertedResidual(make_divisible(c * w), t, s if j == 0 else 1, padding=pad, fused=fused,
+                                     name=f"block{index}", **common)(x, not train)
+                index += 1
+        x = ConvBN(make_divisible(1280 * max(1.0, w)), 1, activation="relu6", name="head", **common)(x, not train)
+        x = jnp.mean(x, axis=(1, 2))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)

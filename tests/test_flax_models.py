@@ -1,0 +1,141 @@
+"""Flax layers and models (flax_models): the same parameter trees as the stock
+unfused definitions, the same outputs in inference mode (one fused kernel per
+DW->PW pair, BatchNorm folded in), and training that is the stock model's."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import run_on
+
+import flax_models as fm
+
+# Fused vs stock, max-normalized as in conftest.assert_matches. The two differ by
+# where BatchNorm's scale is applied (folded into the weights) and, for 16-bit
+# and TF32 runs, by where rounding happens; errors add up over a model's depth.
+LAYER_TOLERANCE = {("cpu", "float32"): 2e-5, ("gpu", "float32"): 5e-3, ("cpu", "bfloat16"): 3e-2,
+                   ("gpu", "bfloat16"): 3e-2}
+MODEL_TOLERANCE = {"cpu": 2e-4, "gpu": 3e-2}
+
+
+def max_normalized_error(out, ref) -> float:
+    out, ref = np.asarray(out, np.float32), np.asarray(ref, np.float32)
+    assert out.shape == ref.shape and np.all(np.isfinite(out))
+    return float(np.max(np.abs(out - ref))) / max(float(np.max(np.abs(ref))), 1.0)
+
+
+def with_random_statistics(variables, rng):
+    """Init leaves BatchNorm at mean 0, var 1, scale 1, bias 0, where folding is a
+    no-op; draw them so the folded weights differ from the stock ones."""
+
+    def draw(path, a):
+        name = path[-1].key
+        if name == "var":
+            return jnp.asarray(rng.uniform(0.5, 2.0, a.shape), a.dtype)
+        if name == "scale":
+            return jnp.asarray(rng.uniform(0.5, 1.5, a.shape), a.dtype)
+        if name in ("mean", "bias"):
+            return jnp.asarray(rng.normal(0.0, 0.2, a.shape), a.dtype)
+        return a
+
+    return jax.tree_util.tree_map_with_path(draw, variables)
+
+
+def tree_signature(tree):
+    return jax.tree.map(lambda a: (a.shape, a.dtype), tree)
+
+
+def images(rng, shape, dtype=jnp.float32):
+    return jnp.asarray(rng.standard_normal(shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 1, "SAME"), (3, 2, "SAME"), (5, 2, ((2, 2), (2, 2))),
+                                                          (7, 1, "VALID")])
+def test_separable_conv_matches_stock(platform, rng, dtype, kernel_size, strides, padding):
+    x = images(rng, (2, 11, 13, 24))
+    layer = dict(features=40, kernel_size=kernel_size, strides=strides, padding=padding, dw_activation="relu6",
+                 pw_activation="silu")
+    stock = fm.SeparableConv(**layer, fused=False)
+    fused = fm.SeparableConv(**layer, fused=True, dtype=dtype)
+    variables = with_random_statistics(stock.init(jax.random.key(0), x, use_running_average=False), rng)
+    ref = run_on(platform, lambda v, x: stock.apply(v, x, use_running_average=True), variables, x)
+    out = run_on(platform, lambda v, x: fused.apply(v, x, use_running_average=True), variables, x.astype(dtype))
+    assert out.dtype == dtype
+    err = max_normalized_error(out, ref)
+    assert err <= LAYER_TOLERANCE[platform, jnp.dtype(dtype).name], err
+
+
+def test_fused_layer_lowers_to_the_kernel():
+    x = jnp.zeros((1, 8, 8, 16))
+    layer = fm.SeparableConv(32, fused=True)
+    variables = layer.init(jax.random.key(0), x, use_running_average=False)
+    hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
+    assert "jax_fcm_dw_pw" in hlo
+    train_hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=False, mutable=["batch_stats"])).lower(
+        variables, x).as_text()
+    assert "jax_fcm_dw_pw" not in train_hlo  # batch statistics need the unfused intermediate
+
+
+MODELS = [
+    pytest.param(lambda fusion: fm.MobileNetV1(num_classes=10, width_multiplier=0.25, fusion=fusion), id="mobilenet_v1"),
+    pytest.param(lambda fusion: fm.MobileNetV2(num_classes=10, width_multiplier=0.35, fusion=fusion), id="mobilenet_v2"),
+]
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_parameter_trees_equal_stock(make):
+    x = jnp.zeros((1, 32, 32, 3))
+    stock = make("never").init(jax.random.key(0), x)
+    fused = make("auto").init(jax.random.key(0), x)
+    assert tree_signature(fused) == tree_signature(stock)
+    assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), fused, stock)))
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_inference_logits_match_stock(platform, rng, make):
+    x = images(rng, (2, 32, 32, 3))
+    stock, fused = make("never"), make("auto")
+    variables = with_random_statistics(stock.init(jax.random.key(0), x), rng)
+    ref = run_on(platform, lambda v, x: stock.apply(v, x), variables, x)
+    out = run_on(platform, lambda v, x: fused.apply(v, x), variables, x)
+    err = max_normalized_error(out, ref)
+    assert err <= MODEL_TOLERANCE[platform], err
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_training_step_is_the_stock_one(rng, make):
+    x, labels = images(rng, (2, 32, 32, 3)), jnp.asarray([1, 7])
+    stock, fused = make("never"), make("auto")
+    variables = stock.init(jax.random.key(0), x)
+
+    def step(model):
+        def loss(params):
+            logits, updates = model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"],
+                                          rngs={"dropout": jax.random.key(1)})
+            return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(2), labels]), updates
+
+        return jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
+
+    (loss_s, stats_s), grads_s = step(stock)
+    (loss_f, stats_f), grads_f = step(fused)
+    assert np.isfinite(float(loss_s)) and float(loss_f) == float(loss_s)
+    for a, b in zip(jax.tree.leaves((grads_f, stats_f)), jax.tree.leaves((grads_s, stats_s))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_mobilenet_v2_torchvision_widths():
+    # torchvision's mobilenet_v2(width_mult=1.0): 3.5 M parameters, 1280 features into the classifier.
+    variables = jax.eval_shape(lambda: fm.MobileNetV2(num_classes=1000).init(jax.random.key(0),
+                                                                               jnp.zeros((1, 224, 224, 3))))
+    params = sum(np.prod(a.shape) for a in jax.tree.leaves(variables["params"]))
+    assert params == 3_504_872
+    assert variables["params"]["classifier"]["kernel"].shape == (1280, 1000)
+    assert fm.mobilenet.make_divisible(32 * 0.35) == 16 and fm.mobilenet.make_divisible(24 * 0.35) == 8
+
+
+def test_bad_fusion_is_a_clear_error():
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fm.MobileNetV2(fusion="sometimes").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
