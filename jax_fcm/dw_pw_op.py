@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, tiling
+from jax_fcm import _args, _ffi, _sharding, tiling
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import dw_pw_reference
 from jax_fcm.tiling import DwPwConfig
@@ -74,12 +74,14 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
 
 
 def _batched_ffi_call(st: _Static):
-    """The FFI call with a vmap rule: a batched input folds into N (one launch);
-    batched weights run one fused call per element."""
+    """The FFI call with a vmap rule (a batched input folds into N: one launch;
+    batched weights run one fused call per element) and a batch-parallel
+    sharding rule (each device runs its own batch shard)."""
+    sharded = _sharding.batch_partitioned(functools.partial(_ffi_call, st), weight_ranks=(4, 1, 4, 1))
 
     @jax.custom_batching.custom_vmap
     def call(x, dw_kernel, dw_bias, pw_kernel, pw_bias):
-        return _ffi_call(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias)
+        return sharded(x, dw_kernel, dw_bias, pw_kernel, pw_bias)
 
     @call.def_vmap
     def _rule(axis_size, in_batched, x, dw_kernel, dw_bias, pw_kernel, pw_bias):

@@ -3,7 +3,12 @@ GPU and the CUDA build are present, on the CUDA kernel (marker `gpu`)."""
 
 from __future__ import annotations
 
+import os
 import zlib
+
+# Four host devices for the sharding tests (must be set before jax starts).
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 
 import jax
 import jax.numpy as jnp
