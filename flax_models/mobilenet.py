@@ -1,6 +1,7 @@
-"""MobileNetV1 (Keras-style: SAME padding) and MobileNetV2 (torchvision's
+"""MobileNetV1 (Keras-style: SAME padding), MobileNetV2 (torchvision's
 architecture: symmetric padding, width multiplier with channels rounded to 8)
-in Linen, with every depthwise → pointwise pair a SeparableConv.
+and EfficientNet-Lite0 (MBConv k3/k5, ReLU6, no squeeze-excite) in Linen,
+with every depthwise → pointwise pair a SeparableConv.
 
 ``fusion="never"`` is the stock Flax model (nn.Conv + nn.BatchNorm only) and
 has the same parameter tree as ``fusion="auto"``, which runs each DW→PW pair
@@ -38,6 +39,11 @@ MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)
 # (expansion t, output channels c, repeats n, first stride s) of MobileNetV2.
 MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
                        (6, 320, 1, 1))
+
+
+# (expansion t, kernel k, first stride s, output channels c, repeats n) of EfficientNet-Lite0.
+EFFICIENTNET_LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                             (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
 
 class MobileNetV1(nn.Module):
@@ -84,6 +90,34 @@ class MobileNetV2(nn.Module):
                                      name=f"block{index}", **common)(x, not train)
                 index += 1
         x = ConvBN(make_divisible(1280 * max(1.0, w)), 1, activation="relu6", name="head", **common)(x, not train)
+        x = jnp.mean(x, axis=(1, 2))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (TF's edge variant: ReLU6, no squeeze-excite, fixed
+    32-channel stem and 1280-channel head; TF "SAME" padding). Stochastic depth
+    is left out: inference is what fusion changes."""
+
+    num_classes: int = 1000
+    fusion: str = "auto"
+    dropout_rate: float = 0.2
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        fused = fusion_enabled(self.fusion)
+        common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
+        x = ConvBN(32, 3, 2, activation="relu6", name="stem", **common)(x, not train)
+        index = 0
+        for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES:
+            for j in range(n):
+                x = InvertedResidual(c, t, s if j == 0 else 1, kernel_size=k, fused=fused, name=f"block{index}",
+                                     **common)(x, not train)
+                index += 1
+        x = ConvBN(1280, 1, activation="relu6", name="head", **common)(x, not train)
         x = jnp.mean(x, axis=(1, 2))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)

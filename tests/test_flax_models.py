@@ -82,6 +82,7 @@ def test_fused_layer_lowers_to_the_kernel():
 MODELS = [
     pytest.param(lambda fusion: fm.MobileNetV1(num_classes=10, width_multiplier=0.25, fusion=fusion), id="mobilenet_v1"),
     pytest.param(lambda fusion: fm.MobileNetV2(num_classes=10, width_multiplier=0.35, fusion=fusion), id="mobilenet_v2"),
+    pytest.param(lambda fusion: fm.EfficientNetLite0(num_classes=10, fusion=fusion), id="efficientnet_lite0"),
 ]
 
 
@@ -134,6 +135,13 @@ def test_mobilenet_v2_torchvision_widths():
     assert params == 3_504_872
     assert variables["params"]["classifier"]["kernel"].shape == (1280, 1000)
     assert fm.mobilenet.make_divisible(32 * 0.35) == 16 and fm.mobilenet.make_divisible(24 * 0.35) == 8
+
+
+def test_efficientnet_lite0_size():
+    # Published size of efficientnet-lite0 with a 1000-class head: 4.65 M parameters.
+    variables = jax.eval_shape(lambda: fm.EfficientNetLite0().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+    params = sum(np.prod(a.shape) for a in jax.tree.leaves(variables["params"]))
+    assert round(params / 1e4) == 465
 
 
 def test_bad_fusion_is_a_clear_error():
