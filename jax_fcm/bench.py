@@ -138,9 +138,38 @@ def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
+def make_timer(iters: int):
+    """Device time (JAX profiler) on a GPU, host wall-clock elsewhere."""
+    on_gpu = jax.default_backend() == "gpu"
+    if on_gpu:
+        return True, lambda f, a: _timing.device_time_us(f, a, iters=iters)
+    return False, lambda f, a: _timing.wall_time_us(f, a, iters=iters)
+
+
+def run_models(args) -> int:
+    from flax_models import benchmark  # flax is only needed here
+
+    names = args.models or list(benchmark.MODELS)
+    unknown = sorted(set(names) - set(benchmark.MODELS))
+    if unknown:
+        print(f"unknown models {unknown}; choose from {list(benchmark.MODELS)}", file=sys.stderr)
+        return 2
+    on_gpu, timer = make_timer(args.iters)
+    rows = benchmark.time_models(names, args.batch or [1, 64, 256], args.dtype, timer, args.image_size)
+    table = benchmark.format_model_table(rows, jax.devices()[0].device_kind,
+                                         "device time (profiler)" if on_gpu else "host wall-clock", args.image_size)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table + "\n")
+    if args.csv:
+        write_csv(args.csv, rows)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jax_fcm.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--batch", type=int, nargs="+", default=None, help="batch sizes (default 1 8 64)")
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--layers", nargs="+", default=None, help="subset of: " + " ".join(l.name for l in SUITE))
     parser.add_argument("--iters", type=int, default=30)
@@ -148,16 +177,21 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", help="write all rows to this CSV file")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--plot", help="write a PNG bar chart of speed-ups to this file (needs matplotlib)")
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="time whole Flax models instead of layers (fused vs stock; needs flax): "
+                             "mobilenet_v1 mobilenet_v2 efficientnet_lite0 (default: all); --batch defaults to 1 64 256")
+    parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--sweep", help="also time every compiled tile configuration of each layer and write "
                         "them to this CSV (the chosen one is marked)")
     args = parser.parse_args(argv)
 
+    if args.models is not None:
+        return run_models(args)
+    args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:
         parser.error(f"no layer matches {args.layers}")
-    on_gpu = jax.default_backend() == "gpu"
-    timer = (lambda f, a: _timing.device_time_us(f, a, iters=args.iters)) if on_gpu else (
-        lambda f, a: _timing.wall_time_us(f, a, iters=args.iters))
+    on_gpu, timer = make_timer(args.iters)
     device = jax.devices()[0].device_kind
     bandwidth = copy_bandwidth_gbs(timer)
     print(f"# device: {device}; jax {jax.__version__}; timing: {'device (profiler)' if on_gpu else 'host wall-clock'}; "

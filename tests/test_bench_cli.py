@@ -1,0 +1,26 @@
+"""The benchmark CLI runs end to end on the CPU (host wall-clock timing) and
+writes its table and CSV: layers, the configuration sweep, and whole models."""
+
+import csv
+
+from jax_fcm import bench
+
+
+def test_layer_table_and_sweep(tmp_path, capsys):
+    out_csv, sweep = tmp_path / "rows.csv", tmp_path / "sweep.csv"
+    assert bench.main(["--layers", "mv2_7_960_160", "--batch", "1", "--dtype", "float32", "--iters", "2",
+                       "--csv", str(out_csv), "--sweep", str(sweep)]) == 0
+    assert "| float32 | 1 | mv2_7_960_160 |" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(out_csv)))
+    assert len(rows) == 1 and float(rows[0]["fused_us"]) > 0
+    configs = list(csv.DictReader(open(sweep)))
+    assert sum(r["chosen"] == "True" for r in configs) == 1 and len(configs) > 10
+
+
+def test_model_table(tmp_path, capsys):
+    out_csv = tmp_path / "models.csv"
+    assert bench.main(["--models", "mobilenet_v1", "--batch", "1", "--image-size", "32", "--dtype", "float32",
+                       "--iters", "2", "--csv", str(out_csv)]) == 0
+    assert "| mobilenet_v1 | float32 | 1 |" in capsys.readouterr().out
+    row = next(csv.DictReader(open(out_csv)))
+    assert float(row["fused_ms"]) > 0 and float(row["stock_ms"]) > 0
