@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
+from jax_fcm.model_layers import (EFFICIENTNET_LITE0_STAGES, MOBILENET_V1_BLOCKS, MOBILENET_V2_STAGES,
+                                  make_divisible)
 
 FUSION_CHOICES = ("auto", "never")
 
@@ -24,26 +26,6 @@ def fusion_enabled(fusion: str) -> bool:
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}; got {fusion!r}")
     return fusion == "auto"
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """torchvision's channel rounding: nearest multiple of divisor, never more than 10 % down."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-# (output channels, stride) of MobileNetV1's 13 separable blocks.
-MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + (
-    (1024, 2), (1024, 1))
-
-# (expansion t, output channels c, repeats n, first stride s) of MobileNetV2.
-MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                       (6, 320, 1, 1))
-
-
-# (expansion t, kernel k, first stride s, output channels c, repeats n) of EfficientNet-Lite0.
-EFFICIENTNET_LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-                             (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
 
 class MobileNetV1(nn.Module):

@@ -20,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from flax_models.mobilenet import MOBILENET_V2_STAGES
+from jax_fcm.model_layers import MOBILENET_V2_STAGES
 
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
                        "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, dw_pw_op, tiling
+from jax_fcm import _timing, gpu, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     """Device time of every compiled tile configuration for one layer."""
     ho = -(-layer.hw // layer.stride)
     chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, jnp.dtype(dtype).itemsize,
-                                  gpu=dw_pw_op._gpu_properties(jax.default_backend()))
+                                  gpu=gpu.detect(jax.default_backend()))
     rows = []
     for cfg in tiling.all_configs(layer.cout, layer.c):
         us = timer(op(layer, None, cfg), arg_sets)

@@ -12,26 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, _sharding, tiling
+from jax_fcm import _args, _ffi, _sharding, gpu, tiling
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import dw_pw_reference
 from jax_fcm.tiling import DwPwConfig
 
 IMPLEMENTATIONS = (None, "fused", "xla")
-
-
-@functools.lru_cache(maxsize=None)
-def _gpu_properties(platform: str) -> tiling.Gpu:
-    """SM count and cluster support of the default device where JAX reports
-    them (CUDA does); H100 values otherwise."""
-    try:
-        device = jax.devices(platform)[0]
-    except RuntimeError:
-        return tiling.Gpu()
-    count = int(getattr(device, "core_count", 0) or 0)
-    capability = str(getattr(device, "compute_capability", "9.0"))
-    gpu = tiling.Gpu(clusters=float(capability) >= 9.0)
-    return dataclasses.replace(gpu, sm_count=count) if count > 0 else gpu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +184,7 @@ def dw_pw(
         config = tiling.choose_config(
             max(n, 1), _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1]), c, cout,
             k, stride, jnp.dtype(dtype).itemsize, tensor_cores=not full_fp32,
-            gpu=_gpu_properties(jax.default_backend()))
+            gpu=gpu.detect(jax.default_backend()))
     elif not isinstance(config, DwPwConfig):
         raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")
     st = _Static(

@@ -8,6 +8,8 @@ import dataclasses
 import functools
 import math
 
+from jax_fcm.gpu import PRESETS, GpuSpec
+
 # Output-channel tiles compiled per pixel-tile height (tile_w is always 8).
 TILES = {8: (32, 64, 128, 192), 4: (64, 128, 192)}
 TILE_N_CHOICES = TILES[8]
@@ -97,17 +99,7 @@ def _min_blocks(cfg: DwPwConfig, k: int) -> int:
     return 3 if acc <= 16 else 2
 
 
-@dataclasses.dataclass(frozen=True)
-class Gpu:
-    """What the tile choice needs to know about the GPU (H100 defaults)."""
-
-    sm_count: int = 132
-    smem_per_sm: int = 228 * 1024
-    smem_per_block: int = 227 * 1024
-    clusters: bool = True  # compute capability >= 9.0
-
-
-def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()):
+def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=PRESETS["h100"]):
     """Rough SM-cycle estimate of one launch, only used to rank configurations.
 
     Measured on H100/H200 (docs/benchmarks.md), the kernel is latency-bound:
@@ -151,7 +143,7 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
 
 
 @functools.lru_cache(maxsize=None)
-def choose_config(n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=Gpu()) -> DwPwConfig:
+def choose_config(n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu: GpuSpec = PRESETS["h100"]) -> DwPwConfig:
     """The configuration with the lowest estimate (ties: the first listed)."""
     shape = dict(n=n, ho=ho, wo=wo, c=c, cout=cout, k=k, stride=stride, itemsize=itemsize,
                  tensor_cores=tensor_cores, gpu=gpu)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from jax_fcm import bench, tiling
+from jax_fcm import bench, gpu, tiling
 
 
 def _blocks(cfg, n, ho, wo, cout):
@@ -21,7 +21,7 @@ def test_choice_is_compiled_and_fits(layer, n, itemsize):
     ho = -(-layer.hw // layer.stride)
     cfg = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, itemsize)
     assert cfg in set(tiling.all_configs(layer.cout, layer.c))
-    assert tiling.smem_bytes(cfg, k=layer.k, stride=layer.stride, c=layer.c, itemsize=itemsize) <= tiling.Gpu().smem_per_block
+    assert tiling.smem_bytes(cfg, k=layer.k, stride=layer.stride, c=layer.c, itemsize=itemsize) <= gpu.PRESETS["h100"].smem_per_block
 
 
 def test_wide_cout_keeps_depthwise_resident():
@@ -40,15 +40,15 @@ def test_small_images_get_more_blocks():
 
 def test_resident_plan_too_large_is_not_chosen():
     # Resident depthwise tiles of 2048 channels need ~330 KB: over any SM's budget.
-    gpu = dataclasses.replace(tiling.Gpu(), smem_per_block=100 * 1024, smem_per_sm=164 * 1024)
-    cfg = tiling.choose_config(8, 14, 14, 2048, 1024, 7, 1, 2, gpu=gpu)
+    small = dataclasses.replace(gpu.PRESETS["h100"], smem_per_block=100 * 1024, smem_per_sm=164 * 1024)
+    cfg = tiling.choose_config(8, 14, 14, 2048, 1024, 7, 1, 2, gpu=small)
     assert cfg.cout_tiles_per_block == 1
     assert tiling.smem_bytes(cfg, k=7, stride=1, c=2048, itemsize=2) <= 100 * 1024
 
 
 def test_no_channel_splits_without_clusters():
-    gpu = dataclasses.replace(tiling.Gpu(), clusters=False)
-    assert tiling.choose_config(8, 7, 7, 960, 160, 3, 1, 2, gpu=gpu).channel_splits == 1
+    no_clusters = dataclasses.replace(gpu.PRESETS["h100"], clusters=False)
+    assert tiling.choose_config(8, 7, 7, 960, 160, 3, 1, 2, gpu=no_clusters).channel_splits == 1
 
 
 def test_splits_need_enough_chunks_and_one_channel_tile():

@@ -1,0 +1,66 @@
+"""What the planner and the tile rule know about a GPU: named presets for
+planning without one, and detection of the running device (matched to a
+preset by name, with the SM count JAX reports)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuSpec:
+    """Hashable (a static input of jit-time decisions). Bandwidths are what a
+    large device-to-device copy achieves (read + write bytes), not datasheet
+    peaks; matrix rates are dense mma.sync-level rates, not wgmma peaks."""
+
+    name: str = "NVIDIA H100 SXM"
+    sm_count: int = 132
+    smem_per_block: int = 227 * 1024   # opt-in maximum of one block
+    smem_per_sm: int = 228 * 1024
+    l2_bytes: int = 50 * 2**20
+    dram_gbs: float = 3000.0           # measured copy bandwidth (docs/benchmarks.md)
+    l2_gbs: float = 9000.0
+    fp32_tflops: float = 67.0          # FFMA
+    tensor_tflops: float = 600.0       # bf16/fp16 on tensor cores (TF32: half)
+    clusters: bool = True              # thread-block clusters (compute capability >= 9.0)
+    launch_us: float = 2.5             # per kernel, as seen in device-time traces at N = 1
+
+
+PRESETS = {
+    "h100": GpuSpec(),
+    "h200": GpuSpec(name="NVIDIA H200", l2_bytes=60 * 2**20, dram_gbs=4230.0, l2_gbs=10000.0),
+    "a100": GpuSpec(name="NVIDIA A100-SXM4-80GB", sm_count=108, smem_per_block=163 * 1024, smem_per_sm=164 * 1024,
+                    l2_bytes=40 * 2**20, dram_gbs=1700.0, l2_gbs=5000.0, fp32_tflops=19.5, tensor_tflops=250.0,
+                    clusters=False),
+}
+
+
+def preset_for(device_kind: str) -> GpuSpec:
+    """The preset whose name matches a JAX device_kind (H100 when none does)."""
+    kind = device_kind.lower()
+    for key in ("h200", "h100", "a100"):
+        if key in kind:
+            return PRESETS[key]
+    return PRESETS["h100"]
+
+
+@functools.lru_cache(maxsize=None)
+def detect(platform: str = "gpu") -> GpuSpec:
+    """The running GPU: its preset, with the SM count and cluster support JAX
+    reports; the H100 preset when there is no GPU (planning on a CPU)."""
+    import jax
+
+    try:
+        device = jax.devices(platform)[0]
+    except RuntimeError:
+        return PRESETS["h100"]
+    spec = preset_for(getattr(device, "device_kind", ""))
+    count = int(getattr(device, "core_count", 0) or 0)
+    capability = str(getattr(device, "compute_capability", "") or "")
+    changes = {}
+    if count > 0:
+        changes["sm_count"] = count
+    if capability:
+        changes["clusters"] = float(capability) >= 9.0
+    return dataclasses.replace(spec, **changes)

@@ -1,0 +1,56 @@
+"""Architectures as data, shared by the planner (jax_fcm.plan) and the Flax
+models (flax_models): the stage tables, and the depthwise -> pointwise pairs
+they contain at a given input size."""
+
+from __future__ import annotations
+
+import math
+
+# (output channels, stride) of MobileNetV1's 13 separable blocks (after a 32-channel stride-2 stem).
+MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + (
+    (1024, 2), (1024, 1))
+
+# (expansion t, output channels c, repeats n, first stride s) of MobileNetV2 (32-channel stem).
+MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1))
+
+# (expansion t, kernel k, first stride s, output channels c, repeats n) of EfficientNet-Lite0 (32-channel stem).
+EFFICIENTNET_LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                             (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's channel rounding: nearest multiple of divisor, never more than 10 % down."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0):
+    """(name, H, C, Cout, k, stride) of every depthwise -> pointwise pair, H the
+    depthwise input size (square), in network order."""
+    size = math.ceil(image_size / 2)  # every stem has stride 2
+    pairs = []
+    if model == "mobilenet_v1":
+        c = int(32 * width_multiplier)
+        for i, (out, s) in enumerate(MOBILENET_V1_BLOCKS):
+            out = int(out * width_multiplier)
+            pairs.append((f"block{i}", size, c, out, 3, s))
+            size, c = math.ceil(size / s), out
+    elif model in ("mobilenet_v2", "efficientnet_lite0"):
+        if model == "mobilenet_v2":
+            stages = [(t, 3, s, make_divisible(c * width_multiplier), n) for t, c, n, s in MOBILENET_V2_STAGES]
+            c = make_divisible(32 * width_multiplier)
+        else:
+            stages, c = EFFICIENTNET_LITE0_STAGES, 32
+        index = 0
+        for t, k, s, out, n in stages:
+            for j in range(n):
+                stride = s if j == 0 else 1
+                pairs.append((f"block{index}", size, c * t, out, k, stride))
+                size, c, index = math.ceil(size / stride), out, index + 1
+    else:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+    return pairs
+
+
+MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0")

@@ -1,0 +1,136 @@
+"""FusePlanner-style cost model (DESIGN.md §2) for depthwise -> pointwise
+pairs: bytes of global-memory traffic of the unfused pair (XLA: DW writes the
+intermediate, PW reads it back) and of the fused kernel with a given tile
+configuration, FLOPs, a predicted time on a GpuSpec, and the decision.
+
+Pure Python: it plans for any preset without a GPU. The fused kernel's tile
+choice itself comes from jax_fcm.tiling (fitted to measurements); this module
+answers "does fusing pay here, and by how much traffic". Its times are
+predictions, to be validated on the GPU (issue 4)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from jax_fcm import tiling
+from jax_fcm.gpu import GpuSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class PairLayer:
+    """DW k x k (stride, SAME padding) on an N x H x W x C input, then PW to Cout."""
+
+    n: int
+    h: int
+    w: int
+    c: int
+    cout: int
+    k: int = 3
+    stride: int = 1
+    itemsize: int = 2
+    tensor_cores: bool = True
+
+    @property
+    def ho(self) -> int:
+        return math.ceil(self.h / self.stride)
+
+    @property
+    def wo(self) -> int:
+        return math.ceil(self.w / self.stride)
+
+
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+    """Global-memory bytes a kernel (or a chain of kernels) issues, the unique
+    bytes that must come from DRAM, FLOPs split by unit, and kernel launches."""
+
+    issued: int
+    unique: int
+    fp32_flops: int
+    tensor_flops: int
+    launches: int
+
+
+def unfused_traffic(layer: PairLayer) -> Traffic:
+    """XLA's DW then PW: the intermediate is written once and read once."""
+    b = layer.itemsize
+    x = layer.n * layer.h * layer.w * layer.c * b
+    mid = layer.n * layer.ho * layer.wo * layer.c * b
+    y = layer.n * layer.ho * layer.wo * layer.cout * b
+    weights = (layer.k * layer.k * layer.c + layer.c + layer.c * layer.cout + layer.cout) * b
+    total = x + 2 * mid + y + weights
+    return Traffic(issued=total, unique=total, fp32_flops=dw_flops(layer), tensor_flops=pw_flops(layer), launches=2)
+
+
+def fused_traffic(layer: PairLayer, cfg: tiling.DwPwConfig) -> Traffic:
+    """The fused kernel: each block reads its input tile with halo (clipped to the
+    image) for its channel slice, the depthwise taps and the pointwise rows of
+    its channel tiles; the output is written once; no intermediate."""
+    b = layer.itemsize
+    rows = math.ceil(layer.ho / cfg.tile_h)
+    cols = math.ceil(layer.wo / cfg.tile_w)
+    co_tiles = math.ceil(layer.cout / cfg.tile_n)
+    passes = min(cfg.cout_tiles_per_block, co_tiles)
+    groups = math.ceil(co_tiles / passes)
+    in_h = min((cfg.tile_h - 1) * layer.stride + layer.k, layer.h)
+    in_w = min((cfg.tile_w - 1) * layer.stride + layer.k, layer.w)
+    tiles = layer.n * rows * cols
+    # Summed over a cluster's channel slices, each (tile, group) reads all C once.
+    x_reads = tiles * groups * in_h * in_w * layer.c * b
+    dw_weights = (layer.k * layer.k + 1) * layer.c * b
+    pw_weights = passes * (layer.c + 1) * cfg.tile_n * b
+    w_reads = tiles * groups * (dw_weights + pw_weights)
+    y = layer.n * layer.ho * layer.wo * layer.cout * b
+    unique = (layer.n * layer.h * layer.w * layer.c * b + y
+              + (layer.k * layer.k * layer.c + layer.c + layer.c * layer.cout + layer.cout) * b)
+    dw = dw_flops(layer) * groups  # the depthwise is recomputed per output-channel group
+    return Traffic(issued=x_reads + w_reads + y, unique=unique, fp32_flops=dw, tensor_flops=pw_flops(layer), launches=1)
+
+
+def dw_flops(layer: PairLayer) -> int:
+    return 2 * layer.n * layer.ho * layer.wo * layer.c * layer.k * layer.k
+
+
+def pw_flops(layer: PairLayer) -> int:
+    return 2 * layer.n * layer.ho * layer.wo * layer.c * layer.cout
+
+
+def predicted_us(t: Traffic, gpu: GpuSpec, tensor_cores: bool = True, itemsize: int = 2) -> float:
+    """max(DRAM time of the unique bytes, L2 time of all issued bytes, compute
+    time) + launch overhead. Bytes/us = GB/s * 1e3; flop/us = TFLOP/s * 1e6."""
+    tensor = gpu.tensor_tflops if itemsize == 2 else gpu.tensor_tflops / 2  # TF32 runs at half rate
+    if not tensor_cores:
+        tensor = gpu.fp32_tflops
+    compute = t.fp32_flops / (gpu.fp32_tflops * 1e6) + t.tensor_flops / (tensor * 1e6)
+    memory = max(t.unique / (gpu.dram_gbs * 1e3), t.issued / (gpu.l2_gbs * 1e3))
+    return max(memory, compute) + t.launches * gpu.launch_us
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    layer: PairLayer
+    fuse: bool
+    config: tiling.DwPwConfig
+    fused: Traffic
+    unfused: Traffic
+    fused_us: float
+    unfused_us: float
+    reason: str
+
+
+def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
+    """Fuse or not, with the fused kernel's tile configuration and the reason."""
+    cfg = tiling.choose_config(layer.n, layer.ho, layer.wo, layer.c, layer.cout, layer.k, layer.stride,
+                               layer.itemsize, tensor_cores=layer.tensor_cores, gpu=gpu)
+    fused, unfused = fused_traffic(layer, cfg), unfused_traffic(layer)
+    t_fused = predicted_us(fused, gpu, layer.tensor_cores, layer.itemsize)
+    t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
+    fuse = t_fused <= t_unfused
+    saved = 1 - fused.unique / unfused.unique
+    if fuse:
+        reason = f"fused moves {saved:.0%} fewer DRAM bytes (no intermediate) and saves a launch"
+    else:
+        reason = (f"fused re-reads {fused.issued / fused.unique:.1f}x its unique bytes (halos, per-tile weights)"
+                  " or recomputes the depthwise: slower than two XLA kernels")
+    return PairPlan(layer, fuse, cfg, fused, unfused, t_fused, t_unfused, reason)

@@ -1,0 +1,82 @@
+"""Planner cost model (jax_fcm.planner), GPU presets and the plan CLI: CPU only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from jax_fcm import gpu, model_layers, plan, planner
+from jax_fcm.tiling import DwPwConfig
+
+ONE_TILE = planner.PairLayer(n=1, h=8, w=8, c=32, cout=32, k=3, stride=1, itemsize=2)
+
+
+def test_hand_counts_on_one_tile():
+    # One 8x8 tile: the input is read once (its halo is outside the image).
+    fused = planner.fused_traffic(ONE_TILE, DwPwConfig(tile_h=8, tile_n=32))
+    x = y = 8 * 8 * 32 * 2
+    weights = (10 * 32 + 33 * 32) * 2  # taps + dw bias, pw rows + pw bias
+    assert fused.issued == x + weights + y == fused.unique
+    unfused = planner.unfused_traffic(ONE_TILE)
+    assert unfused.issued == x + 2 * (8 * 8 * 32 * 2) + y + weights  # intermediate written and read back
+    assert unfused.launches == 2 and fused.launches == 1
+    assert fused.fp32_flops == 2 * 64 * 32 * 9 and fused.tensor_flops == 2 * 64 * 32 * 32
+
+
+def test_basic_laws():
+    layer = planner.PairLayer(n=8, h=56, w=56, c=144, cout=384, k=3, stride=1)
+    strided = dataclasses.replace(layer, stride=2)
+    assert planner.unfused_traffic(strided).issued < planner.unfused_traffic(layer).issued
+    cfg = DwPwConfig(tile_h=8, tile_n=64)
+    assert planner.fused_traffic(strided, cfg).issued < planner.fused_traffic(layer, cfg).issued
+    # No intermediate: the fused pair always needs fewer unique bytes.
+    assert planner.fused_traffic(layer, cfg).unique < planner.unfused_traffic(layer).unique
+    # One block sweeping all 6 channel tiles reads its input tile once instead of 6 times.
+    swept = dataclasses.replace(cfg, cout_tiles_per_block=6)
+    assert planner.fused_traffic(layer, swept).issued < planner.fused_traffic(layer, cfg).issued
+    assert planner.fused_traffic(layer, swept).fp32_flops * 6 == planner.fused_traffic(layer, cfg).fp32_flops
+    # Bigger tiles re-read fewer halo bytes.
+    small = DwPwConfig(tile_h=4, tile_n=64)
+    assert planner.fused_traffic(layer, cfg).issued < planner.fused_traffic(layer, small).issued
+
+
+def test_faster_memory_never_predicts_slower():
+    layer = planner.PairLayer(n=64, h=28, w=28, c=192, cout=32)
+    plans = [planner.plan_pair(layer, gpu.PRESETS[name]) for name in ("a100", "h100", "h200")]
+    assert plans[0].unfused_us > plans[1].unfused_us > plans[2].unfused_us
+
+
+def test_presets_and_detection_without_a_gpu():
+    assert gpu.preset_for("NVIDIA H200") is gpu.PRESETS["h200"]
+    assert gpu.preset_for("NVIDIA A100-SXM4-80GB").clusters is False
+    assert gpu.preset_for("something else") is gpu.PRESETS["h100"]
+    assert gpu.detect("cpu").sm_count > 0
+
+
+def test_model_pairs_follow_the_architectures():
+    pairs = model_layers.dw_pw_pairs("mobilenet_v2")
+    assert len(pairs) == 17 and pairs[0] == ("block0", 112, 32, 16, 3, 1) and pairs[-1][1:] == (7, 960, 320, 3, 1)
+    v1 = model_layers.dw_pw_pairs("mobilenet_v1")
+    assert len(v1) == 13 and v1[-1][1:] == (7, 1024, 1024, 3, 1)
+    lite = model_layers.dw_pw_pairs("efficientnet_lite0")
+    assert len(lite) == 16 and {p[4] for p in lite} == {3, 5}
+    with pytest.raises(ValueError, match="model must be one of"):
+        model_layers.dw_pw_pairs("resnet50")
+
+
+@pytest.mark.parametrize("preset", sorted(gpu.PRESETS))
+@pytest.mark.parametrize("model", model_layers.MODELS)
+def test_cli_runs_for_every_preset(capsys, preset, model):
+    assert plan.main(["--gpu", preset, "--model", model, "--batch", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "Total over the pairs" in out and out.count("| block") == len(model_layers.dw_pw_pairs(model))
+
+
+def test_plans_change_with_gpu_and_shapes():
+    h100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["h100"])
+    a100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["a100"])
+    assert [p.config for _, p in h100] != [p.config for _, p in a100]  # no clusters on an A100
+    assert all(p.config.channel_splits == 1 for _, p in a100)
+    big = plan.plan_model("mobilenet_v2", 256, "bfloat16", gpu.PRESETS["h100"])
+    assert [p.config for _, p in big] != [p.config for _, p in h100]
