@@ -1,5 +1,5 @@
-"""Flax (Linen) layers and models built on jax_fcm's fused kernels, with the
-parameter trees of the stock unfused definitions."""
+"""Flax layers and models built on jax_fcm's fused kernels, with the parameter
+trees of the stock unfused definitions: Linen here, NNX in flax_models.nnx."""
 
 from flax_models.folding import fold_batch_norm
 from flax_models.layers import ConvBN, InvertedResidual, SeparableConv

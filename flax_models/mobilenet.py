@@ -48,6 +48,22 @@ class MobileNetV1(nn.Module):
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
 
 
+def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, padding, fused: bool, common: dict,
+                              num_classes: int, dropout_rate: float):
+    """The MobileNetV2 / EfficientNet-Lite skeleton, called inside a compact
+    __call__ (the submodules attach to the calling module): stem → inverted
+    residual blocks (expansion, kernel, stride, channels) → 1×1 head →
+    global average pool → dropout → classifier."""
+    x = ConvBN(stem, 3, 2, padding, activation="relu6", name="stem", **common)(x, not train)
+    for index, (t, k, stride, features) in enumerate(blocks):
+        x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused, name=f"block{index}",
+                             **common)(x, not train)
+    x = ConvBN(head, 1, activation="relu6", name="head", **common)(x, not train)
+    x = jnp.mean(x, axis=(1, 2))
+    x = nn.Dropout(dropout_rate, deterministic=not train)(x)
+    return nn.Dense(num_classes, dtype=common["dtype"], param_dtype=common["param_dtype"], name="classifier")(x)
+
+
 class MobileNetV2(nn.Module):
     num_classes: int = 1000
     width_multiplier: float = 1.0
@@ -58,23 +74,16 @@ class MobileNetV2(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        fused = fusion_enabled(self.fusion)
+        w = self.width_multiplier
+        blocks = [(t, 3, s if j == 0 else 1, make_divisible(c * w)) for t, c, n, s in MOBILENET_V2_STAGES
+                  for j in range(n)]
         # torchvision: BatchNorm2d(eps=1e-5, momentum=0.1) == Flax momentum 0.9;
         # symmetric padding 1 for every 3x3, stride 2 included.
-        common = dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
-        pad = ((1, 1), (1, 1))
-        w = self.width_multiplier
-        x = ConvBN(make_divisible(32 * w), 3, 2, pad, activation="relu6", name="stem", **common)(x, not train)
-        index = 0
-        for t, c, n, s in MOBILENET_V2_STAGES:
-            for j in range(n):
-                x = InvertedResidual(make_divisible(c * w), t, s if j == 0 else 1, padding=pad, fused=fused,
-                                     name=f"block{index}", **common)(x, not train)
-                index += 1
-        x = ConvBN(make_divisible(1280 * max(1.0, w)), 1, activation="relu6", name="head", **common)(x, not train)
-        x = jnp.mean(x, axis=(1, 2))
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
+        return inverted_residual_network(
+            x, train, blocks=blocks, stem=make_divisible(32 * w), head=make_divisible(1280 * max(1.0, w)),
+            padding=((1, 1), (1, 1)), fused=fusion_enabled(self.fusion),
+            common=dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype),
+            num_classes=self.num_classes, dropout_rate=self.dropout_rate)
 
 
 class EfficientNetLite0(nn.Module):
@@ -90,16 +99,8 @@ class EfficientNetLite0(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        fused = fusion_enabled(self.fusion)
-        common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
-        x = ConvBN(32, 3, 2, activation="relu6", name="stem", **common)(x, not train)
-        index = 0
-        for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES:
-            for j in range(n):
-                x = InvertedResidual(c, t, s if j == 0 else 1, kernel_size=k, fused=fused, name=f"block{index}",
-                                     **common)(x, not train)
-                index += 1
-        x = ConvBN(1280, 1, activation="relu6", name="head", **common)(x, not train)
-        x = jnp.mean(x, axis=(1, 2))
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
+        blocks = [(t, k, s if j == 0 else 1, c) for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES for j in range(n)]
+        return inverted_residual_network(
+            x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fused=fusion_enabled(self.fusion),
+            common=dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype),
+            num_classes=self.num_classes, dropout_rate=self.dropout_rate)

@@ -158,13 +158,18 @@ def run_models(args) -> int:
     rows = benchmark.time_models(names, args.batch or [1, 64, 256], args.dtype, timer, args.image_size)
     table = benchmark.format_model_table(rows, jax.devices()[0].device_kind,
                                          "device time (profiler)" if on_gpu else "host wall-clock", args.image_size)
+    emit(table, rows, args)
+    return 0
+
+
+def emit(table: str, rows: list[dict], args) -> None:
+    """Prints the table; writes it (--markdown) and the rows (--csv) where asked."""
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n")
     if args.csv:
         write_csv(args.csv, rows)
-    return 0
 
 
 def main(argv=None) -> int:
@@ -220,13 +225,7 @@ def main(argv=None) -> int:
                 print(f"[{len(rows)}/{total}] {dtype_name} N={n} {layer.name}: fused {fused:.1f} us, "
                       f"xla {xla:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
 
-    table = format_table(rows, device, bandwidth)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
-    if args.csv:
-        write_csv(args.csv, rows)
+    emit(format_table(rows, device, bandwidth), rows, args)
     if args.plot:
         plot(rows, args.plot, device)
     return 0

@@ -147,3 +147,40 @@ def test_efficientnet_lite0_size():
 def test_bad_fusion_is_a_clear_error():
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.MobileNetV2(fusion="sometimes").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def nnx_pair(seed=0, **layer):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    make = lambda fused: fnnx.SeparableConv(24, 40, fused=fused, rngs=nnx.Rngs(seed), **layer)  # noqa: E731
+    return make(False), make(True)
+
+
+@pytest.mark.parametrize("strides,padding", [(1, "SAME"), (2, ((1, 1), (1, 1)))])
+def test_nnx_separable_conv_matches_stock(platform, rng, strides, padding):
+    from flax import nnx
+
+    stock, fused = nnx_pair(strides=strides, padding=padding, dw_activation="relu6", pw_activation="silu")
+    assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
+    for bn in (stock.dw_bn, stock.pw_bn):
+        bn.mean[...] = jnp.asarray(rng.normal(0, 0.2, bn.mean.shape), jnp.float32)
+        bn.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, bn.var.shape), jnp.float32)
+        bn.scale[...] = jnp.asarray(rng.uniform(0.5, 1.5, bn.scale.shape), jnp.float32)
+    nnx.update(fused, nnx.state(stock))
+    stock.eval()
+    fused.eval()
+    x = images(rng, (2, 11, 13, 24))
+    graph, state = nnx.split(fused)
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
+    err = max_normalized_error(out, ref)
+    assert err <= LAYER_TOLERANCE[platform, "float32"], err
+
+
+def test_nnx_training_mode_is_the_stock_layer(rng):
+    stock, fused = nnx_pair()
+    x = images(rng, (2, 8, 8, 24))
+    np.testing.assert_array_equal(np.asarray(fused(x)), np.asarray(stock(x)))  # train mode: batch statistics
+    np.testing.assert_array_equal(np.asarray(fused.dw_bn.mean[...]), np.asarray(stock.dw_bn.mean[...]))

@@ -1,0 +1,56 @@
+"""NNX versions of the fused layers (flax_models.nnx): the same submodules and
+state as the stock NNX definitions (nnx.Conv + nnx.BatchNorm), one fused
+jax_fcm kernel in eval mode (``model.eval()``: BatchNorm on running averages,
+folded into the kernel's weights), the stock layers in train mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from flax import nnx
+
+import jax_fcm
+from flax_models.folding import fold_batch_norm
+from jax_fcm.activations import activation_fn
+
+
+def _bn_params(bn: nnx.BatchNorm) -> tuple[dict, dict]:
+    params = {name: getattr(bn, name)[...] for name in ("scale", "bias") if getattr(bn, name, None) is not None}
+    return params, {"mean": bn.mean[...], "var": bn.var[...]}
+
+
+class SeparableConv(nnx.Module):
+    """Depthwise k×k conv → BatchNorm → act → pointwise 1×1 conv → BatchNorm → act
+    (attributes ``dw_conv``, ``dw_bn``, ``pw_conv``, ``pw_bn``); ``fused=False``
+    is exactly the stock NNX block."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, strides: int = 1,
+                 padding: Any = "SAME", *, dw_activation: str | None = "relu", pw_activation: str | None = "relu",
+                 momentum: float = 0.99, epsilon: float = 1e-3, fused: bool = True, dtype: Any = None,
+                 param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+        conv = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        bn = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.dw_conv = nnx.Conv(in_features, in_features, (kernel_size, kernel_size), strides, padding=padding,
+                                feature_group_count=in_features, **conv)
+        self.dw_bn = nnx.BatchNorm(in_features, **bn)
+        self.pw_conv = nnx.Conv(in_features, out_features, (1, 1), **conv)
+        self.pw_bn = nnx.BatchNorm(out_features, **bn)
+        self.strides, self.padding, self.epsilon, self.dtype = strides, padding, epsilon, dtype
+        self.dw_activation, self.pw_activation, self.fused = dw_activation, pw_activation, fused
+
+    def __call__(self, x):
+        inference = self.dw_bn.use_running_average and self.pw_bn.use_running_average
+        if self.fused and inference:
+            return self._fused(x)
+        y = activation_fn(self.dw_activation)(self.dw_bn(self.dw_conv(x)))
+        return activation_fn(self.pw_activation)(self.pw_bn(self.pw_conv(y)))
+
+    def _fused(self, x):
+        dw_kernel, dw_bias = fold_batch_norm(self.dw_conv.kernel[...], *_bn_params(self.dw_bn), self.epsilon)
+        pw_kernel, pw_bias = fold_batch_norm(self.pw_conv.kernel[...], *_bn_params(self.pw_bn), self.epsilon)
+        dtype = self.dtype if self.dtype is not None else x.dtype
+        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+        return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias),
+                             strides=self.strides, padding=self.padding, dw_activation=self.dw_activation,
+                             pw_activation=self.pw_activation)
