@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, gpu, tiling
+from jax_fcm import _timing, gpu, planner_validation, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,15 +80,17 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     ho = -(-layer.hw // layer.stride)
     chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, jnp.dtype(dtype).itemsize,
                                   gpu=gpu.detect(jax.default_backend()))
+    spec, itemsize = gpu.detect(jax.default_backend()), jnp.dtype(dtype).itemsize
     rows = []
     for cfg in tiling.all_configs(layer.cout, layer.c):
         us = timer(op(layer, None, cfg), arg_sets)
         rows.append(dict(layer=layer.name, n=n, dtype=jnp.dtype(dtype).name, tile_h=cfg.tile_h, tile_n=cfg.tile_n,
                          cout_tiles_per_block=cfg.cout_tiles_per_block, channel_splits=cfg.channel_splits, us=us,
-                         chosen=cfg == chosen))
+                         chosen=cfg == chosen,
+                         predicted_us=planner_validation.predicted_fused_us(layer, n, itemsize, cfg, spec)))
     best = min(rows, key=lambda r: r["us"])
     mine = next(r for r in rows if r["chosen"])
-    name = lambda r: f"{r['tile_h']}x8 n{r['tile_n']} p{r['cout_tiles_per_block']} s{r['channel_splits']}"  # noqa: E731
+    name = planner_validation.label
     print(f"    sweep: best {name(best)} {best['us']:.1f} us; chosen {name(mine)} {mine['us']:.1f} us",
           file=sys.stderr, flush=True)
     return rows
@@ -186,6 +188,9 @@ def main(argv=None) -> int:
                         help="time whole Flax models instead of layers (fused vs stock; needs flax): "
                              "mobilenet_v1 mobilenet_v2 efficientnet_lite0 (default: all); --batch defaults to 1 64 256")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
+    parser.add_argument("--validate-planner", metavar="FILE",
+                        help="time every option of each layer (all tile configurations and the unfused pair) and "
+                             "write the planner's picks, regrets and prediction ratios to this markdown file")
     parser.add_argument("--sweep", help="also time every compiled tile configuration of each layer and write "
                         "them to this CSV (the chosen one is marked)")
     args = parser.parse_args(argv)
@@ -213,9 +218,10 @@ def main(argv=None) -> int:
                 arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
                 fused = timer(op(layer, None), arg_sets)
                 xla = timer(op(layer, "xla"), arg_sets)
-                if args.sweep:
+                if args.sweep or args.validate_planner:
                     sweep_rows += sweep_configs(layer, n, dtype, arg_sets, timer)
-                    write_csv(args.sweep, sweep_rows)  # after every layer: partial results survive a timeout
+                    if args.sweep:
+                        write_csv(args.sweep, sweep_rows)  # after every layer: partial results survive a timeout
                 cudnn = None if (args.no_torch or not on_gpu) else torch_time_us(layer, n, dtype, args.iters)
                 floor = nbytes / (bandwidth * 1e9) * 1e6
                 rows.append(dict(layer=layer.name, n=n, dtype=dtype_name, fused_us=fused, xla_us=xla,
@@ -226,6 +232,12 @@ def main(argv=None) -> int:
                       f"xla {xla:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
 
     emit(format_table(rows, device, bandwidth), rows, args)
+    if args.validate_planner:
+        summary = planner_validation.summarize(sweep_rows, rows, layers, gpu.detect(jax.default_backend()),
+                                               {name: jnp.dtype(name).itemsize for name in args.dtype})
+        with open(args.validate_planner, "w") as f:
+            f.write(f"Planner validation on {device}\n\n{summary}\n")
+        print(summary)
     if args.plot:
         plot(rows, args.plot, device)
     return 0

@@ -24,3 +24,11 @@ def test_model_table(tmp_path, capsys):
     assert "| mobilenet_v1 | float32 | 1 |" in capsys.readouterr().out
     row = next(csv.DictReader(open(out_csv)))
     assert float(row["fused_ms"]) > 0 and float(row["stock_ms"]) > 0
+
+
+def test_validate_planner(tmp_path, capsys):
+    report = tmp_path / "validation.md"
+    assert bench.main(["--layers", "mv2_14_384_64", "--batch", "1", "--dtype", "bfloat16", "--iters", "1",
+                       "--validate-planner", str(report)]) == 0
+    text = report.read_text()
+    assert "| bfloat16 | 1 | mv2_14_384_64 |" in text and "Planner pick within 5 %" in text
