@@ -288,7 +288,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
 
 // Explicit instantiations for one element type, PW math, kernel size and
 // stride: every (pixel-tile height, output-channel tile) pair that
-// dispatch_dw_pw accepts (kDwPwTiles in dw_pw_launch.h).
+// dispatch_dw_pw accepts (dw_pw_config_supported in dw_pw_dispatch.cu).
 #define FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, TN, TH)                                          \
   template cudaError_t jax_fcm::launch_dw_pw<T, MATH, K, S, TN, TH>(                              \
       const jax_fcm::DwPwShape&, const jax_fcm::DwPwEpilogue&, const jax_fcm::DwPwPointers&, int64_t, \

@@ -1,10 +1,13 @@
 """BatchNorm folding: inference-mode BN after a bias-free convolution becomes a
 per-output-channel scale on the kernel and a bias, so the fused kernel's
-epilogue does all of it."""
+epilogue does all of it; and the fused call on folded weights that the Linen
+and NNX layers share."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+
+import jax_fcm
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -20,3 +23,14 @@ def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
     beta = jnp.asarray(bn_params.get("bias", jnp.zeros_like(mean)), jnp.float32)
     scale = gamma * jnp.reciprocal(jnp.sqrt(var + epsilon))
     return jnp.asarray(kernel, jnp.float32) * scale, beta - mean * scale
+
+
+def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype=None, **dw_pw_kwargs):
+    """jax_fcm.dw_pw of bias-free DW and PW convolutions each followed by an
+    inference-mode BatchNorm. dw_bn, pw_bn: (bn_params, bn_stats) as for
+    fold_batch_norm. Computes in ``dtype`` (x's dtype when None)."""
+    dw_kernel, dw_bias = fold_batch_norm(dw_kernel, *dw_bn, epsilon)
+    pw_kernel, pw_bias = fold_batch_norm(pw_kernel, *pw_bn, epsilon)
+    dtype = dtype if dtype is not None else x.dtype
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias), **dw_pw_kwargs)

@@ -11,8 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-import jax_fcm
-from flax_models.folding import fold_batch_norm
+from flax_models.folding import folded_dw_pw
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -62,13 +61,10 @@ class SeparableConv(nn.Module):
 
     def _fused(self, x):
         params, stats = self.variables["params"], self.variables["batch_stats"]
-        dw_kernel, dw_bias = fold_batch_norm(params["dw_conv"]["kernel"], params["dw_bn"], stats["dw_bn"], self.epsilon)
-        pw_kernel, pw_bias = fold_batch_norm(params["pw_conv"]["kernel"], params["pw_bn"], stats["pw_bn"], self.epsilon)
-        dtype = self.dtype if self.dtype is not None else x.dtype
-        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-        return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias),
-                             strides=self.strides, padding=self.padding, dw_activation=self.dw_activation,
-                             pw_activation=self.pw_activation)
+        return folded_dw_pw(x, params["dw_conv"]["kernel"], (params["dw_bn"], stats["dw_bn"]),
+                            params["pw_conv"]["kernel"], (params["pw_bn"], stats["pw_bn"]), epsilon=self.epsilon,
+                            dtype=self.dtype, strides=self.strides, padding=self.padding,
+                            dw_activation=self.dw_activation, pw_activation=self.pw_activation)
 
 
 class ConvBN(nn.Module):

@@ -10,8 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-import jax_fcm
-from flax_models.folding import fold_batch_norm
+from flax_models.folding import folded_dw_pw
 from jax_fcm.activations import activation_fn
 
 
@@ -47,10 +46,6 @@ class SeparableConv(nnx.Module):
         return activation_fn(self.pw_activation)(self.pw_bn(self.pw_conv(y)))
 
     def _fused(self, x):
-        dw_kernel, dw_bias = fold_batch_norm(self.dw_conv.kernel[...], *_bn_params(self.dw_bn), self.epsilon)
-        pw_kernel, pw_bias = fold_batch_norm(self.pw_conv.kernel[...], *_bn_params(self.pw_bn), self.epsilon)
-        dtype = self.dtype if self.dtype is not None else x.dtype
-        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-        return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias),
-                             strides=self.strides, padding=self.padding, dw_activation=self.dw_activation,
-                             pw_activation=self.pw_activation)
+        return folded_dw_pw(x, self.dw_conv.kernel[...], _bn_params(self.dw_bn), self.pw_conv.kernel[...],
+                            _bn_params(self.pw_bn), epsilon=self.epsilon, dtype=self.dtype, strides=self.strides,
+                            padding=self.padding, dw_activation=self.dw_activation, pw_activation=self.pw_activation)

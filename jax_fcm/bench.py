@@ -78,9 +78,8 @@ def op(layer: Layer, implementation, config=None):
 def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     """Device time of every compiled tile configuration for one layer."""
     ho = -(-layer.hw // layer.stride)
-    chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, jnp.dtype(dtype).itemsize,
-                                  gpu=gpu.detect(jax.default_backend()))
     spec, itemsize = gpu.detect(jax.default_backend()), jnp.dtype(dtype).itemsize
+    chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, itemsize, gpu=spec)
     rows = []
     for cfg in tiling.all_configs(layer.cout, layer.c):
         us = timer(op(layer, None, cfg), arg_sets)

@@ -59,6 +59,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
     )
 
 
+@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
 def _batched_ffi_call(st: _Static):
     """The FFI call with a vmap rule (a batched input folds into N: one launch;
     batched weights run one fused call per element) and a batch-parallel

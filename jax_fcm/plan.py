@@ -13,16 +13,7 @@ import sys
 import jax.numpy as jnp
 
 from jax_fcm import gpu as gpus
-from jax_fcm import model_layers, planner
-
-
-def config_label(cfg) -> str:
-    label = f"{cfg.tile_h}x{cfg.tile_w} n{cfg.tile_n}"
-    if cfg.cout_tiles_per_block > 1:
-        label += f" x{cfg.cout_tiles_per_block}"
-    if cfg.channel_splits > 1:
-        label += f" split{cfg.channel_splits}"
-    return label
+from jax_fcm import model_layers, planner, tiling
 
 
 def plan_model(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224,
@@ -43,7 +34,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     for name, p in rows:
         l = p.layer
         lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {'fused' if p.fuse else 'unfused'} | "
-                     f"{config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
+                     f"{tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
                      f"{mb(p.unfused.unique)} | {p.fused_us:.1f} | {p.unfused_us:.1f} | {p.reason} |")
         total_plan += min(p.fused_us, p.unfused_us)
         total_unfused += p.unfused_us

@@ -35,12 +35,12 @@ def summarize(sweep_rows: list[dict], layer_rows: list[dict], layers, spec: GpuS
         plan = planner.plan_pair(pair_layer(layer, row["n"], itemsize), spec)
         options = {label(r): r["us"] for r in configs}
         options["unfused (XLA)"] = row["xla_us"]
-        pick = label_cfg(plan.config) if plan.fuse else "unfused (XLA)"
+        pick = tiling.config_label(plan.config) if plan.fuse else "unfused (XLA)"
         picked_us = options[pick]
         best = min(options, key=options.get)
         regret = picked_us / options[best]
         regrets.append(regret)
-        fused_measured = options[label_cfg(plan.config)]
+        fused_measured = options[tiling.config_label(plan.config)]
         if plan.fuse and fused_measured > 1.05 * row["xla_us"]:
             wrong_fusions += 1
         predicted = plan.fused_us if plan.fuse else plan.unfused_us
@@ -53,9 +53,8 @@ def summarize(sweep_rows: list[dict], layer_rows: list[dict], layers, spec: GpuS
     return "\n".join(lines)
 
 
-def label_cfg(cfg: tiling.DwPwConfig) -> str:
-    return f"{cfg.tile_h}x{cfg.tile_w} n{cfg.tile_n} p{cfg.cout_tiles_per_block} s{cfg.channel_splits}"
-
-
 def label(row: dict) -> str:
-    return f"{row['tile_h']}x8 n{row['tile_n']} p{row['cout_tiles_per_block']} s{row['channel_splits']}"
+    """The configuration label of a sweep row."""
+    return tiling.config_label(tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
+                                                 cout_tiles_per_block=int(row["cout_tiles_per_block"]),
+                                                 channel_splits=int(row["channel_splits"])))

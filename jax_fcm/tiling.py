@@ -58,6 +58,16 @@ class DwPwConfig:
             raise ValueError("config channel_splits > 1 needs cout_tiles_per_block == 1")
 
 
+def config_label(cfg: DwPwConfig) -> str:
+    """Short name of a configuration, e.g. "8x8 n64 x6" or "4x8 n192 split2"."""
+    label = f"{cfg.tile_h}x{cfg.tile_w} n{cfg.tile_n}"
+    if cfg.cout_tiles_per_block > 1:
+        label += f" x{cfg.cout_tiles_per_block}"
+    if cfg.channel_splits > 1:
+        label += f" split{cfg.channel_splits}"
+    return label
+
+
 def all_configs(cout: int, c: int = 1):
     """Every compiled configuration for `c` -> `cout` channels: single-pass
     tiles, each tile swept over all of Cout by one block, and channel splits
