@@ -30,11 +30,11 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
       float taps[K][4];
 #pragma unroll
       for (int kx = 0; kx < K; ++kx) Elem<T>::load4(taps_s + (ky * K + kx) * Tr::KC + 4 * g, taps[kx]);
-      const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::KC + 4 * g;
+      const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
 #pragma unroll
       for (int j = 0; j < kWin; ++j) {
         float v[4];
-        Elem<T>::load4(row + j * Tr::KC, v);
+        Elem<T>::load4(row + j * Tr::kInPix, v);
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const int kx = j - r * S;

@@ -20,14 +20,13 @@ struct Call {
 
 template <typename T, int Math, int K, int S, int TH>
 cudaError_t by_tile_n(const DwPwTileConfig& tile, const Call& c) {
-  const int64_t passes = tile.cout_tiles_per_block, splits = tile.channel_splits;
   switch (tile.tile_n) {
     case 32:
-      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
+      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
       break;
-    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
-    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
-    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, passes, splits, c.stream);
+    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
   }
   return cudaErrorInvalidValue;
 }
@@ -65,21 +64,27 @@ cudaError_t by_kernel(const DwPwTileConfig& tile, const Call& c) {
 cudaError_t device_limits(DeviceLimits* limits) {
   static std::atomic<int> cached_smem[kMaxDevices] = {};
   static std::atomic<int> cached_major[kMaxDevices] = {};
+  static std::atomic<int> cached_sms[kMaxDevices] = {};
   int device = 0;
   if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
   int smem = device < kMaxDevices ? cached_smem[device].load() : 0;
   int major = device < kMaxDevices ? cached_major[device].load() : 0;
-  if (smem <= 0 || major <= 0) {
+  int sms = device < kMaxDevices ? cached_sms[device].load() : 0;
+  if (smem <= 0 || major <= 0 || sms <= 0) {
     if (cudaError_t err = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
         err != cudaSuccess)
       return err;
     if (cudaError_t err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
         err != cudaSuccess)
       return err;
-    if (device < kMaxDevices) cached_smem[device].store(smem), cached_major[device].store(major);
+    if (cudaError_t err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); err != cudaSuccess)
+      return err;
+    if (device < kMaxDevices)
+      cached_smem[device].store(smem), cached_major[device].store(major), cached_sms[device].store(sms);
   }
   limits->max_dynamic_smem = smem;
   limits->clusters = major >= 9;
+  limits->sm_count = sms;
   return cudaSuccess;
 }
 
@@ -91,7 +96,7 @@ bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile) 
   const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
   const bool split_ok = tile.channel_splits == 1 || tile.channel_splits == 2 || tile.channel_splits == 4 ||
                         tile.channel_splits == 8;
-  return k_ok && s_ok && n_ok && hw_ok && split_ok && tile.cout_tiles_per_block >= 1;
+  return k_ok && s_ok && n_ok && hw_ok && split_ok && tile.cout_tiles_per_block >= 1 && tile.tiles_per_block >= 0;
 }
 
 cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape, const DwPwTileConfig& tile,

@@ -36,16 +36,6 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
-// Run-time plan of one launch (computed by launch_dw_pw).
-struct DwPwRun {
-  int passes;            // output-channel tiles per block
-  int nchunks;           // ceil(C / KC)
-  int splits;            // blocks per cluster splitting the chunks (1: no cluster)
-  int stages;            // stage buffers in the copy ring (1..3, at most the number of steps)
-  int a_slots;           // A tiles kept: nchunks when passes > 1, else a ring of <= 2
-  bool vec_x, vec_w, vec_y;  // 16-byte paths allowed (alignment and channel counts)
-};
-
 // Channel-split epilogue: every block of the cluster parks its fp32 partial
 // tile in its own shared memory; after a cluster barrier, each block sums
 // its share of the rows over all blocks (distributed shared memory), adds the
@@ -65,7 +55,7 @@ __device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* 
   for (int j = 0; j < Tr::kFragsN; ++j) {
     float v[8];
     acc.read(j, scratch, v);
-    float* dst = partial + (wm * 16 + lane / 2) * Tr::TN + wn * Tr::kWarpN + j * 16 + (lane % 2) * 8;
+    float* dst = partial + (wm * 16 + epilogue_row(lane)) * Tr::TN + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
     reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
   }
@@ -100,7 +90,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     dw_pw_fused_kernel(const DwPwShape s, const DwPwEpilogue epi, const DwPwPointers p, const DwPwRun run) {
   using T = typename Tr::T;
   extern __shared__ __align__(16) unsigned char smem[];
-  const SmemPlan plan = make_smem_plan<Tr>(run.stages, run.a_slots, run.splits);
+  const SmemPlan plan = make_smem_plan<Tr>(run);
   T* const in_s = reinterpret_cast<T*>(smem);
   T* const taps_s = reinterpret_cast<T*>(smem + plan.off_taps);
   T* const w_s = reinterpret_cast<T*>(smem + plan.off_w);
@@ -108,53 +98,74 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   constexpr int kInStage = Tr::kInStageBytes / sizeof(T), kTapsStage = Tr::kTapsStageBytes / sizeof(T);
   constexpr int kWStage = Tr::kWStageBytes / sizeof(T), kASlot = Tr::kASlotBytes / sizeof(T);
 
-  // 32-bit tile decode (the launcher checks the tile count fits): 64-bit
-  // division is a long software sequence on the GPU.
+  // Pixel tiles of this block: first_tile, + tile_stride, ... (one unless the
+  // grid is persistent). 32-bit tile decode (the launcher checks the tile
+  // count fits): 64-bit division is a long software sequence on the GPU.
   const int tiles_w = int((s.wo + Tr::TW - 1) / Tr::TW), tiles_h = int((s.ho + Tr::TH - 1) / Tr::TH);
   const int rank = int(blockIdx.x) % run.splits;  // block's rank in its cluster
-  const int tile = int(blockIdx.x) / run.splits, image_tile = tile % (tiles_h * tiles_w);
-  const int64_t n = tile / (tiles_h * tiles_w);
-  const int64_t oy0 = image_tile / tiles_w * Tr::TH, ox0 = image_tile % tiles_w * Tr::TW;
-  const int64_t iy0 = oy0 * Tr::S - s.pad_top, ix0 = ox0 * Tr::S - s.pad_left;
+  const int first_tile = int(blockIdx.x) / run.splits, tile_stride = int(gridDim.x) / run.splits;
+  const int my_tiles = (run.tiles - first_tile + tile_stride - 1) / tile_stride;
+  struct Origin {
+    int64_t n, oy0, ox0;
+  };
+  auto tile_origin = [&](int t) {
+    const int tile = first_tile + t * tile_stride, image_tile = tile % (tiles_h * tiles_w);
+    return Origin{tile / (tiles_h * tiles_w), int64_t(image_tile / tiles_w * Tr::TH),
+                  int64_t(image_tile % tiles_w * Tr::TW)};
+  };
   const int64_t co_tiles = (s.cout + Tr::TN - 1) / Tr::TN;
   const int64_t first_co_tile = int64_t(blockIdx.y) * run.passes;
   const int passes = int(co_tiles - first_co_tile < run.passes ? co_tiles - first_co_tile : run.passes);
   // This block's channel chunks (all of them without splits).
   const int chunk0 = rank * run.nchunks / run.splits;
   const int nchunks = (rank + 1) * run.nchunks / run.splits - chunk0;
-  const int steps = passes * nchunks;
+  const int steps_per_tile = passes * nchunks, steps = my_tiles * steps_per_tile;
+  // One set of taps / pointwise rows for every step: staged once, kept.
+  const bool taps_resident = run.taps_stages == 1, w_resident = run.w_stages == 1;
 
-  const T* x = static_cast<const T*>(p.x) + n * s.h * s.w * s.c;
   const T* dw = static_cast<const T*>(p.dw_kernel);
   const T* pw = static_cast<const T*>(p.pw_kernel);
+  struct Step {
+    int tile, pass, chunk, buf;
+  };
+  auto decode = [&](int step) {
+    const int t = steps_per_tile == 1 ? step : step / steps_per_tile, r = step - t * steps_per_tile;
+    const int pass = nchunks == 1 ? r : r / nchunks;
+    return Step{t, pass, chunk0 + r - pass * nchunks, step % run.stages};
+  };
 
-  // Step = (pass, chunk). Pass 0 stages input + taps + weights; later passes
-  // reuse the resident A tiles and stage weights only.
-  // Every call commits one cp.async group (empty past the last step), so
-  // "all but the newest stages - 2 groups landed" always means "step landed".
+  // Pass 0 of a tile stages input + taps + weights; later passes reuse the
+  // resident A tiles and stage weights only. Every call commits one cp.async
+  // group (empty past the last step or when all is resident), so "all but the
+  // newest stages - 2 groups landed" always means "step landed".
   auto issue = [&](int step) {
-    if (step >= steps) {
-      cp_async_commit();
-      return;
+    if (step < steps) {
+      const Step st = decode(step);
+      if (st.pass == 0) {
+        const Origin o = tile_origin(st.tile);
+        stage_pixels<Tr>(in_s + st.buf * kInStage, static_cast<const T*>(p.x) + o.n * s.h * s.w * s.c, s,
+                         o.oy0 * Tr::S - s.pad_top, o.ox0 * Tr::S - s.pad_left, st.chunk * Tr::KC, run.vec_x);
+        if (!taps_resident || step == 0)
+          stage_taps<Tr>(taps_s + (taps_resident ? 0 : st.buf) * kTapsStage, dw, static_cast<const T*>(p.dw_bias),
+                         s, st.chunk * Tr::KC, run.vec_x);
+      }
+      if (!w_resident || step == 0)
+        stage_weights<Tr>(w_s + (w_resident ? 0 : st.buf) * kWStage, pw, static_cast<const T*>(p.pw_bias), s,
+                          st.chunk * Tr::KC, (first_co_tile + st.pass) * Tr::TN, run.vec_w);
     }
-    const int pass = step / nchunks, chunk = chunk0 + step - pass * nchunks, buf = step % run.stages;
-    if (pass == 0)
-      stage_input<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, x, dw, static_cast<const T*>(p.dw_bias), s,
-                      iy0, ix0, chunk * Tr::KC, run.vec_x);
-    stage_weights<Tr>(w_s + buf * kWStage, pw, static_cast<const T*>(p.pw_bias), s, chunk * Tr::KC,
-                      (first_co_tile + pass) * Tr::TN, run.vec_w);
     cp_async_commit();
   };
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp % Tr::kWarpsM, wn = warp / Tr::kWarpsM;
+  float* const scratch = reinterpret_cast<float*>(smem + plan.off_scratch) + warp * 16 * Tr::kScratchLd;
   PwAccumulator<Tr> acc;
   acc.zero();
 
   const int ahead = run.stages > 1 ? run.stages - 1 : 1;  // steps in flight
   for (int step = 0; step < ahead; ++step) issue(step);
   for (int step = 0; step < steps; ++step) {
-    const int pass = step / nchunks, chunk = chunk0 + step - pass * nchunks, buf = step % run.stages;
+    const Step st = decode(step);
     // Step `step` has landed for this thread; the barrier makes it visible to
     // all and guarantees every warp is done with the buffers of step - 1,
     // which the next copy overwrites.
@@ -164,35 +175,35 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
       cp_async_wait<0>();
     __syncthreads();
     issue(step + ahead);
-    T* a = a_s + (chunk - chunk0) % run.a_slots * kASlot;
-    if (pass == 0) {
-      depthwise_chunk<Tr>(in_s + buf * kInStage, taps_s + buf * kTapsStage, a, s, chunk * Tr::KC,
-                          epi.dw_activation);
+    T* a = a_s + (st.chunk - chunk0) % run.a_slots * kASlot;
+    const T* w = w_s + (w_resident ? 0 : st.buf) * kWStage;
+    if (st.pass == 0) {
+      depthwise_chunk<Tr>(in_s + st.buf * kInStage, taps_s + (taps_resident ? 0 : st.buf) * kTapsStage, a, s,
+                          st.chunk * Tr::KC, epi.dw_activation);
       __syncthreads();
     }
-    acc.accumulate(a, w_s + buf * kWStage, wm, wn);
-    if (chunk + 1 < chunk0 + nchunks) continue;
+    acc.accumulate(a, w, wm, wn);
+    if (st.chunk + 1 < chunk0 + nchunks) continue;
 
-    // Epilogue of this channel tile. The scratch aliases the input stages: no
-    // depthwise read or input copy of this block is pending any more.
-    float* scratch = reinterpret_cast<float*>(smem) + warp * 16 * Tr::kScratchLd;
-    const T* bias_s = w_s + buf * kWStage + Tr::KC * Tr::kLdB;
+    // Epilogue of this channel tile.
+    const T* bias_s = w + Tr::KC * Tr::kLdB;
+    const Origin o = tile_origin(st.tile);
     if (run.splits > 1) {
-      cluster_epilogue<Tr>(acc, scratch, reinterpret_cast<float*>(smem + Tr::kScratchBytes), bias_s, s, epi, p, run,
-                           n, oy0, ox0, first_co_tile * Tr::TN, rank);
-      return;  // splits imply one channel tile per block
+      cluster_epilogue<Tr>(acc, scratch, reinterpret_cast<float*>(smem + plan.off_scratch + Tr::kScratchBytes),
+                           bias_s, s, epi, p, run, o.n, o.oy0, o.ox0, first_co_tile * Tr::TN, rank);
+      return;  // splits imply one tile and one channel tile per block
     }
-    const int pix = wm * 16 + lane / 2;
-    const int64_t oy = oy0 + pix / Tr::TW, ox = ox0 + pix % Tr::TW;
+    const int pix = wm * 16 + epilogue_row(lane);
+    const int64_t oy = o.oy0 + pix / Tr::TW, ox = o.ox0 + pix % Tr::TW;
     const bool in_image = oy < s.ho && ox < s.wo;
-    T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+    T* y = static_cast<T*>(p.y) + ((o.n * s.ho + oy) * s.wo + ox) * s.cout;
     with_activation(epi.pw_activation, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
         float v[8];
         acc.read(j, scratch, v);
-        const int col = wn * Tr::kWarpN + j * 16 + (lane % 2) * 8;
-        const int64_t co = (first_co_tile + pass) * Tr::TN + col;
+        const int col = wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
+        const int64_t co = (first_co_tile + st.pass) * Tr::TN + col;
         if (in_image && co < s.cout)
           store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
       }
@@ -222,9 +233,10 @@ cudaError_t allow_dynamic_smem(int bytes) {
 }  // namespace dw_pw_detail
 
 template <typename T, int Math, int K, int S, int TN, int TH>
-cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPwPointers& p, int64_t passes_hint,
-                         int64_t splits_hint, cudaStream_t stream) {
+cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPwPointers& p,
+                         const DwPwTileConfig& tile, cudaStream_t stream) {
   using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH>;
+  const auto kernel = dw_pw_detail::dw_pw_fused_kernel<Tr>;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
   const int64_t co_tiles = (s.cout + TN - 1) / TN;
   if (tiles <= 0 || co_tiles <= 0) return cudaSuccess;  // empty output
@@ -235,23 +247,37 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
   const int max_smem = limits.max_dynamic_smem;
   // Channel splits: a cluster of 2, 4 or 8 blocks (sm_90+), each with at
-  // least one chunk, one channel tile per block; otherwise none.
-  int64_t splits = splits_hint;
+  // least one chunk, one channel tile and one pixel tile per block; otherwise none.
+  int64_t splits = tile.channel_splits;
   if (splits != 2 && splits != 4 && splits != 8) splits = 1;
   if (!limits.clusters || splits > nchunks) splits = 1;
+  int64_t passes = tile.cout_tiles_per_block < 1 || splits > 1 ? 1 : tile.cout_tiles_per_block;
+  if (passes > co_tiles) passes = co_tiles;
+  // Pixel tiles per block: 1 (a block per tile), k, or 0 = automatic: as many
+  // as it takes for one wave of resident blocks to cover the output when the
+  // block's taps and pointwise rows stay resident (one chunk, one pass),
+  // otherwise one. Measured on an H100 (docs/benchmarks.md): walking tiles
+  // takes 0.7-0.9x the time with resident weights, and gains nothing (up to
+  // 1.5x slower: a deeper ring, fewer resident blocks) when every step
+  // restages them.
+  int64_t tiles_hint = splits > 1 ? 1 : tile.tiles_per_block;
+  if (tiles_hint == 0 && (nchunks > 1 || passes > 1)) tiles_hint = 1;
   dw_pw_detail::DwPwRun run{};
+  run.tiles = int(tiles);
   run.splits = int(splits);
   // The deepest copy ring (3 stages, fewer for short blocks) that fits; if
   // resident A tiles of a very deep layer do not fit at all, one tile per block.
   auto plan = [&](int64_t passes, int max_stages) {
-    const int64_t chunks = (nchunks + splits - 1) / splits, steps = passes * chunks;
+    const int64_t chunks = (nchunks + splits - 1) / splits, steps = passes * chunks * (tiles_hint == 1 ? 1 : tiles);
     run.passes = int(passes);
     run.nchunks = int(nchunks);
     run.stages = int(steps < max_stages ? steps : max_stages);
+    run.taps_stages = chunks == 1 ? 1 : run.stages;
+    run.w_stages = chunks == 1 && passes == 1 ? 1 : run.stages;
     run.a_slots = int(passes > 1 ? nchunks : (chunks < 2 ? chunks : 2));
-    return dw_pw_detail::make_smem_plan<Tr>(run.stages, run.a_slots, run.splits).bytes;
+    run.own_scratch = tiles_hint != 1;
+    return dw_pw_detail::make_smem_plan<Tr>(run).bytes;
   };
-  int64_t passes = passes_hint < 1 || splits > 1 ? 1 : (passes_hint > co_tiles ? co_tiles : passes_hint);
   int bytes = plan(passes, 3);
   if (bytes > max_smem) bytes = plan(passes, 2);
   if (bytes > max_smem && passes > 1) bytes = plan(passes = 1, 3);
@@ -259,15 +285,27 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   if (bytes > max_smem) return cudaErrorInvalidConfiguration;
   const int64_t groups = (co_tiles + passes - 1) / passes;
   if (groups > 65535) return cudaErrorInvalidConfiguration;
+  if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;
+
+  int64_t tiles_per_block = tiles_hint;
+  if (tiles_per_block == 0) {
+    int per_sm = 0;
+    if (cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, Tr::kThreads, bytes);
+        err != cudaSuccess)
+      return err;
+    const int64_t slots = int64_t(per_sm > 0 ? per_sm : 1) * limits.sm_count / groups;
+    tiles_per_block = slots > 0 ? (tiles + slots - 1) / slots : tiles;
+  }
+  if (tiles_per_block < 1) tiles_per_block = 1;
+  const int64_t blocks = (tiles + tiles_per_block - 1) / tiles_per_block;
 
   constexpr int V = Tr::kVec;
   run.vec_x = s.c % V == 0 && dw_pw_detail::aligned16(p.x) && dw_pw_detail::aligned16(p.dw_kernel) &&
               dw_pw_detail::aligned16(p.dw_bias);
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) && dw_pw_detail::aligned16(p.pw_bias);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
-  if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(tiles * splits), unsigned(groups));
+  config.gridDim = dim3(unsigned(blocks * splits), unsigned(groups));
   config.blockDim = dim3(Tr::kThreads);
   config.dynamicSmemBytes = size_t(bytes);
   config.stream = stream;
@@ -278,9 +316,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   cluster.val.clusterDim.z = 1;
   config.attrs = &cluster;
   config.numAttrs = splits > 1 ? 1 : 0;
-  if (cudaError_t err = cudaLaunchKernelEx(&config, dw_pw_detail::dw_pw_fused_kernel<Tr>, s, epi, p, run);
-      err != cudaSuccess)
-    return err;
+  if (cudaError_t err = cudaLaunchKernelEx(&config, kernel, s, epi, p, run); err != cudaSuccess) return err;
   return cudaGetLastError();
 }
 
@@ -291,8 +327,8 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
 // dispatch_dw_pw accepts (dw_pw_config_supported in dw_pw_dispatch.cu).
 #define FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, TN, TH)                                          \
   template cudaError_t jax_fcm::launch_dw_pw<T, MATH, K, S, TN, TH>(                              \
-      const jax_fcm::DwPwShape&, const jax_fcm::DwPwEpilogue&, const jax_fcm::DwPwPointers&, int64_t, \
-      int64_t, cudaStream_t);
+      const jax_fcm::DwPwShape&, const jax_fcm::DwPwEpilogue&, const jax_fcm::DwPwPointers&,          \
+      const jax_fcm::DwPwTileConfig&, cudaStream_t);
 #define FCM_INSTANTIATE_DW_PW(T, MATH, K, S)         \
   FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 32, 8)   \
   FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 8)   \

@@ -14,14 +14,12 @@ namespace jax_fcm {
 // Per-device caches are sized for this many devices (more still work, uncached).
 inline constexpr int kMaxDevices = 64;
 
-// One compiled configuration; defined in dw_pw_kernel.cuh. `passes`: output-
-// channel tiles per block (the depthwise result stays resident between them);
+// One compiled configuration; defined in dw_pw_kernel.cuh. Of the tile
+// description it reads the run-time fields (see DwPwTileConfig); passes are
 // reduced to 1 when the resident tiles do not fit in shared memory.
-// `splits`: blocks of a cluster that share one output tile, each reducing a
-// slice of the input channels (2, 4 or 8 on sm_90+; anything else means 1).
 template <typename T, int Math, int K, int S, int TN, int TH>
 cudaError_t launch_dw_pw(const DwPwShape& shape, const DwPwEpilogue& epilogue, const DwPwPointers& ptrs,
-                         int64_t passes, int64_t splits, cudaStream_t stream);
+                         const DwPwTileConfig& tile, cudaStream_t stream);
 
 // Picks the instantiation matching the runtime description. Returns
 // cudaErrorInvalidValue for a configuration that was not compiled.
@@ -35,6 +33,7 @@ bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile);
 struct DeviceLimits {
   int max_dynamic_smem = 0;  // shared memory one block may opt in to
   bool clusters = false;     // thread-block clusters (compute capability >= 9.0)
+  int sm_count = 1;          // streaming multiprocessors (sizes persistent grids)
 };
 cudaError_t device_limits(DeviceLimits* limits);
 

@@ -41,6 +41,7 @@ struct DwPwTileConfig {
   int64_t tile_n = 64;                  // output channels per GEMM pass
   int64_t cout_tiles_per_block = 1;     // GEMM passes per block over one depthwise result
   int64_t channel_splits = 1;           // blocks per cluster splitting the input channels
+  int64_t tiles_per_block = 0;          // pixel tiles one block walks (0: one wave of resident blocks)
 };
 
 }  // namespace jax_fcm

@@ -38,10 +38,17 @@ struct MmaTypes<float> {  // float32 at default precision: TF32 tensor cores
   }
 };
 
+// Epilogue layout: in each 16x16 accumulator block, lane owns 8 consecutive
+// columns (half 0 or 1) of one row. Rows are lane % 16 so that a quarter-warp
+// reading the scratch row by row (16-byte loads) hits 8 different rows,
+// kScratchLd = 20 floats apart: distinct banks.
+__device__ __forceinline__ int epilogue_row(int lane) { return lane % 16; }
+__device__ __forceinline__ int epilogue_col(int lane) { return lane / 16 * 8; }
+
 // Pointwise accumulators of one warp: a 16 x kWarpN slab of the block tile.
 // Tensor-core version keeps WMMA fragments; the full-fp32 version keeps, per
 // 16x16 block, the 8 values that lane owns in the epilogue layout
-// (row = lane / 2, columns 8 * (lane % 2) .. +8).
+// (epilogue_row, epilogue_col).
 template <class Tr, bool TensorCores = Tr::kTensorCores>
 struct PwAccumulator {
   using M = MmaTypes<typename Tr::T>;
@@ -70,9 +77,12 @@ struct PwAccumulator {
     nvcuda::wmma::store_matrix_sync(scratch, frag[j], Tr::kScratchLd, nvcuda::wmma::mem_row_major);
     __syncwarp();
     const int lane = threadIdx.x % 32;
-    const float* src = scratch + (lane / 2) * Tr::kScratchLd + (lane % 2) * 8;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) out[e] = src[e];
+    // 16-byte aligned: rows of kScratchLd = 20 floats, halves of 8 floats.
+    const float4* src =
+        reinterpret_cast<const float4*>(scratch + epilogue_row(lane) * Tr::kScratchLd + epilogue_col(lane));
+    const float4 lo = src[0], hi = src[1];
+    out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
+    out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
     __syncwarp();
   }
 };
@@ -88,8 +98,8 @@ struct PwAccumulator<Tr, false> {
   }
   __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn) {
     const int lane = threadIdx.x % 32;
-    const float* a_row = a_s + (wm * 16 + lane / 2) * Tr::kLdA;
-    const float* b_col = b_s + wn * Tr::kWarpN + (lane % 2) * 8;
+    const float* a_row = a_s + (wm * 16 + epilogue_row(lane)) * Tr::kLdA;
+    const float* b_col = b_s + wn * Tr::kWarpN + epilogue_col(lane);
 #pragma unroll 4
     for (int k = 0; k < Tr::KC; ++k) {
       const float a = a_row[k];
@@ -117,18 +127,15 @@ __device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* bias
   float bias[8];
   Elem<T>::load4(bias_s, *reinterpret_cast<float(*)[4]>(bias));
   Elem<T>::load4(bias_s + 4, *reinterpret_cast<float(*)[4]>(bias + 4));
-  T out[8];
+  float out[8];
 #pragma unroll
-  for (int e = 0; e < 8; ++e) out[e] = Elem<T>::from_float(apply_activation(v[e] + bias[e], Act));
+  for (int e = 0; e < 8; ++e) out[e] = apply_activation(v[e] + bias[e], Act);
   if (vec) {  // co is a multiple of 8 and the row is 16-byte aligned
-    constexpr int kWords = 8 * sizeof(T) / 16;
-#pragma unroll
-    for (int q = 0; q < kWords; ++q)
-      reinterpret_cast<uint4*>(dst)[q] = reinterpret_cast<const uint4*>(out)[q];
+    Elem<T>::store8(dst, out);
   } else {
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      if (co + e < cout) dst[e] = out[e];
+      if (co + e < cout) dst[e] = Elem<T>::from_float(out[e]);
   }
 }
 

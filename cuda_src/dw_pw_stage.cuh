@@ -34,18 +34,12 @@ __device__ __forceinline__ int clamp_valid(int64_t remaining, int width) {
   return remaining <= 0 ? 0 : (remaining < width ? int(remaining) : width);
 }
 
-// Input tile (kInH x kInW pixels x KC channels, dense) and the chunk's taps
-// ([K*K][KC], then the bias as row K*K) for the block whose input window
-// starts at (iy0, ix0).
+// Input tile (kInH x kInW pixels of KC channels, kInPix apart) of the block whose
+// input window starts at (iy0, ix0); x points at the tile's image.
 template <class Tr>
-__device__ __forceinline__ void stage_input(typename Tr::T* in_s, typename Tr::T* taps_s,
-                                            const typename Tr::T* __restrict__ x,
-                                            const typename Tr::T* __restrict__ dw,
-                                            const typename Tr::T* __restrict__ dw_bias, const DwPwShape& s, int64_t iy0,
-                                            int64_t ix0, int c0, bool vec) {
-  using T = typename Tr::T;
-  constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V;
-  constexpr int kInVecs = Tr::kInH * Tr::kInW * kPerPixel, kTapVecs = (Tr::K * Tr::K + 1) * kPerPixel;
+__device__ __forceinline__ void stage_pixels(typename Tr::T* in_s, const typename Tr::T* __restrict__ x,
+                                             const DwPwShape& s, int64_t iy0, int64_t ix0, int c0, bool vec) {
+  constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V, kInVecs = Tr::kInH * Tr::kInW * kPerPixel;
 #pragma unroll
   for (int i0 = 0; i0 < kInVecs; i0 += Tr::kThreads) {
     const int i = i0 + threadIdx.x;
@@ -54,8 +48,17 @@ __device__ __forceinline__ void stage_input(typename Tr::T* in_s, typename Tr::T
     const int64_t gy = iy0 + pix / Tr::kInW, gx = ix0 + pix % Tr::kInW;
     const bool inside = gy >= 0 && gy < s.h && gx >= 0 && gx < s.w;
     const int valid = inside ? clamp_valid(s.c - c, V) : 0;
-    copy16(in_s + i * V, valid > 0 ? x + (gy * s.w + gx) * s.c + c : x, valid, vec);
+    copy16(in_s + pix * Tr::kInPix + i % kPerPixel * V, valid > 0 ? x + (gy * s.w + gx) * s.c + c : x, valid, vec);
   }
+}
+
+// The chunk's depthwise taps ([K*K][KC]) and, as row K*K, its bias.
+template <class Tr>
+__device__ __forceinline__ void stage_taps(typename Tr::T* taps_s, const typename Tr::T* __restrict__ dw,
+                                           const typename Tr::T* __restrict__ dw_bias, const DwPwShape& s, int c0,
+                                           bool vec) {
+  using T = typename Tr::T;
+  constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V, kTapVecs = (Tr::K * Tr::K + 1) * kPerPixel;
 #pragma unroll
   for (int i0 = 0; i0 < kTapVecs; i0 += Tr::kThreads) {
     const int i = i0 + threadIdx.x;

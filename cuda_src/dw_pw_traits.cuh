@@ -11,6 +11,14 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
+// Padding (16-bit elements, a multiple of 8: whole 16-byte copies) that puts
+// two 32-channel pixels run * stride apart into opposite halves of the banks.
+constexpr int input_pad_elements(int run, int stride) {
+  for (int pad_words = 0; pad_words < 32; pad_words += 4)
+    if (run * stride * (16 + pad_words) % 32 == 16) return 2 * pad_words;
+  return 0;
+}
+
 template <typename T_, int Math, int K_, int S_, int TN_, int TH_>
 struct Traits {
   using T = T_;
@@ -32,10 +40,17 @@ struct Traits {
   // kRun is chosen so that one chunk is exactly one unit per thread.
   static constexpr int kRun = (KC / 4) * TH * TW / kThreads;
   static constexpr int kLdA = KC + kVec;                 // rows padded by 16 B: no bank conflicts
+  // Elements per staged input pixel. The depthwise loads of 16-bit types are
+  // 8 bytes, served per half-warp: 8 channel groups of two pixels kRun * S
+  // apart. Dense (64-byte) pixels put both in the same 16 banks (a 2-way
+  // conflict on every load); padding the pixel by kInPad moves the second
+  // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase.
+  static constexpr int kInPad = sizeof(T) == 4 ? 0 : input_pad_elements(kRun, S);
+  static constexpr int kInPix = KC + kInPad;
   static constexpr int kLdB = TN + kVec;
   static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
   static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
-  static constexpr int kInStageBytes = kInH * kInW * KC * int(sizeof(T));
+  static constexpr int kInStageBytes = kInH * kInW * kInPix * int(sizeof(T));
   // Depthwise taps [K*K][KC] and, as one more row, the depthwise bias.
   static constexpr int kTapsStageBytes = (K * K + 1) * KC * int(sizeof(T));
   // Pointwise rows [KC][kLdB] and, as one more row, the pointwise bias.
@@ -55,24 +70,41 @@ struct Traits {
   static_assert(KC % kVec == 0 && TN % kVec == 0, "16-byte copies must tile the chunk");
 };
 
+// Run-time plan of one launch (computed by launch_dw_pw). A step is one
+// (tile, pass, chunk) of a block; blocks walk `tiles / gridDim` pixel tiles
+// when the grid is persistent, so the copy ring runs across tiles too.
+struct DwPwRun {
+  int tiles;        // pixel tiles of the whole output (N x tiles_h x tiles_w)
+  int passes;       // output-channel tiles per block
+  int nchunks;      // ceil(C / KC)
+  int splits;       // blocks per cluster splitting the chunks (1: no cluster)
+  int stages;       // input stage buffers in the copy ring (1..3, at most the number of steps)
+  int taps_stages;  // 1 when a block only ever needs one chunk's taps (they stay resident)
+  int w_stages;     // 1 when a block only ever needs one set of pointwise rows (resident)
+  int a_slots;      // A tiles kept: nchunks when passes > 1, else a ring of <= 2
+  bool own_scratch;          // blocks walk several tiles: the epilogue scratch cannot alias the input stages
+  bool vec_x, vec_w, vec_y;  // 16-byte paths allowed (alignment and channel counts)
+};
+
 // Byte offsets of the shared-memory regions:
 //   [input tile stages | scratch + partial sums] [depthwise taps stages] [pointwise weight stages] [A slots]
 // The epilogue scratch (and, with channel splits, the fp32 partial-sum tile
-// the cluster reduces) aliases the input stages: it is used only after the
-// block's last depthwise step, when no input copy is in flight.
+// the cluster reduces) aliases the input stages when a block owns one tile:
+// it is used only after the block's last depthwise step, when no input copy
+// is in flight. Blocks that walk several tiles keep it apart.
 struct SmemPlan {
-  int off_taps, off_w, off_a, bytes;
+  int off_scratch, off_taps, off_w, off_a, bytes;
 };
 
 template <class Tr>
-__host__ __device__ constexpr SmemPlan make_smem_plan(int stages, int a_slots, int splits) {
-  const int in = stages * Tr::kInStageBytes;
-  const int epilogue = Tr::kScratchBytes + (splits > 1 ? Tr::kPartialBytes : 0);
-  const int region0 = in > epilogue ? in : epilogue;
+__host__ __device__ constexpr SmemPlan make_smem_plan(const DwPwRun& run) {
+  const int in = run.stages * Tr::kInStageBytes;
+  const int epilogue = Tr::kScratchBytes + (run.splits > 1 ? Tr::kPartialBytes : 0);
+  const int region0 = run.own_scratch ? in + epilogue : (in > epilogue ? in : epilogue);
   const int off_taps = region0;
-  const int off_w = off_taps + stages * Tr::kTapsStageBytes;
-  const int off_a = off_w + stages * Tr::kWStageBytes;
-  return SmemPlan{off_taps, off_w, off_a, off_a + a_slots * Tr::kASlotBytes};
+  const int off_w = off_taps + run.taps_stages * Tr::kTapsStageBytes;
+  const int off_a = off_w + run.w_stages * Tr::kWStageBytes;
+  return SmemPlan{run.own_scratch ? in : 0, off_taps, off_w, off_a, off_a + run.a_slots * Tr::kASlotBytes};
 }
 
 }  // namespace dw_pw_detail

@@ -6,7 +6,22 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 namespace jax_fcm {
+
+// Whole 16- and 8-byte stores of packed words. Written as a struct copy
+// (uint4, uint2) nvcc splits them into 32-bit stores: 4x the store
+// instructions, and partial-sector writes to L2 (seen with Nsight Compute).
+__device__ __forceinline__ void store_global_u32x4(void* p, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(__cvta_generic_to_global(p)), "r"(a), "r"(b),
+               "r"(c), "r"(d)
+               : "memory");
+}
+__device__ __forceinline__ void store_shared_u32x2(void* p, uint32_t a, uint32_t b) {
+  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(address), "r"(a), "r"(b) : "memory");
+}
 
 template <typename T>
 struct Elem;
@@ -21,6 +36,12 @@ struct Elem<float> {
   }
   static __device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+  // 8 values to a 16-byte aligned global address (two 16-byte stores).
+  static __device__ __forceinline__ void store8(float* p, const float (&v)[8]) {
+    store_global_u32x4(p, __float_as_uint(v[0]), __float_as_uint(v[1]), __float_as_uint(v[2]), __float_as_uint(v[3]));
+    store_global_u32x4(p + 4, __float_as_uint(v[4]), __float_as_uint(v[5]), __float_as_uint(v[6]),
+                       __float_as_uint(v[7]));
   }
 };
 
@@ -40,21 +61,29 @@ struct Pair<__half> {
   static __device__ __forceinline__ T2 from_float2(float2 v) { return __float22half2_rn(v); }
 };
 
-// The 16-bit types share everything but the pair conversions.
+// The 16-bit types share everything but the pair conversions. Stores pack
+// pairs into 32-bit words first: copying an array of T through a wider type
+// lets the compiler split the store into 16-bit pieces.
 template <typename T>
 struct Elem16 {
   using T2 = typename Pair<T>::T2;
+  static __device__ __forceinline__ uint32_t pack2(float a, float b) {
+    const T2 pair = Pair<T>::from_float2(make_float2(a, b));
+    return *reinterpret_cast<const uint32_t*>(&pair);
+  }
   static __device__ __forceinline__ void load4(const T* p, float (&v)[4]) {
     const uint2 raw = *reinterpret_cast<const uint2*>(p);
     const float2 lo = Pair<T>::to_float2(*reinterpret_cast<const T2*>(&raw.x));
     const float2 hi = Pair<T>::to_float2(*reinterpret_cast<const T2*>(&raw.y));
     v[0] = lo.x, v[1] = lo.y, v[2] = hi.x, v[3] = hi.y;
   }
+  // 4 values to an 8-byte aligned shared-memory address.
   static __device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
-    uint2 raw;
-    *reinterpret_cast<T2*>(&raw.x) = Pair<T>::from_float2(make_float2(v[0], v[1]));
-    *reinterpret_cast<T2*>(&raw.y) = Pair<T>::from_float2(make_float2(v[2], v[3]));
-    *reinterpret_cast<uint2*>(p) = raw;
+    store_shared_u32x2(p, pack2(v[0], v[1]), pack2(v[2], v[3]));
+  }
+  // 8 values to a 16-byte aligned global address (one 16-byte store).
+  static __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
+    store_global_u32x4(p, pack2(v[0], v[1]), pack2(v[2], v[3]), pack2(v[4], v[5]), pack2(v[6], v[7]));
   }
 };
 

@@ -22,7 +22,8 @@ ffi::Error dw_pw_cuda_impl(cudaStream_t stream, ffi::AnyBuffer x, ffi::AnyBuffer
     return ffi::Error::InvalidArgument("jax_fcm dw_pw: no compiled kernel for tile (" + std::to_string(attrs.tile_h) +
                                        ", " + std::to_string(attrs.tile_w) + ", " + std::to_string(attrs.tile_n) + ") x " +
                                        std::to_string(attrs.cout_tiles_per_block) + " channel tiles per block, " +
-                                       std::to_string(attrs.channel_splits) + " channel splits");
+                                       std::to_string(attrs.channel_splits) + " channel splits, " +
+                                       std::to_string(attrs.tiles_per_block) + " pixel tiles per block");
   const cudaError_t status =
       dispatch_dw_pw(call.type, call.math, call.shape, call.tile, call.epilogue, call.ptrs, stream);
   if (status != cudaSuccess)

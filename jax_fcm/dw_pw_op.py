@@ -56,6 +56,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
         tile_h=np.int64(st.config.tile_h), tile_w=np.int64(st.config.tile_w), tile_n=np.int64(st.config.tile_n),
         cout_tiles_per_block=np.int64(st.config.cout_tiles_per_block),
         channel_splits=np.int64(st.config.channel_splits),
+        tiles_per_block=np.int64(st.config.tiles_per_block),
     )
 
 

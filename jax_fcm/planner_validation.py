@@ -57,4 +57,5 @@ def label(row: dict) -> str:
     """The configuration label of a sweep row."""
     return tiling.config_label(tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
                                                  cout_tiles_per_block=int(row["cout_tiles_per_block"]),
-                                                 channel_splits=int(row["channel_splits"])))
+                                                 channel_splits=int(row["channel_splits"]),
+                                                 tiles_per_block=int(row.get("tiles_per_block", 0))))

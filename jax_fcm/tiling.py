@@ -35,6 +35,12 @@ class DwPwConfig:
       fp32 partial sums are added through distributed shared memory. Gives
       deep layers with few pixels more blocks. Needs cout_tiles_per_block=1;
       the kernel uses 1 below sm_90 or when C has fewer chunks of 32.
+    tiles_per_block: pixel tiles one block walks in turn, its copy ring
+      prefetching the next tile while it computes this one (a persistent
+      grid); 0 (the default) sizes the grid to one wave of resident blocks
+      when a block's taps and weights stay resident (one chunk of input
+      channels, one pass), else 1; 1 is a block per tile. Channel splits
+      imply 1.
     """
 
     tile_h: int = 8
@@ -42,6 +48,7 @@ class DwPwConfig:
     tile_n: int = 64
     cout_tiles_per_block: int = 1
     channel_splits: int = 1
+    tiles_per_block: int = 0
 
     def __post_init__(self):
         if self.tile_h not in TILES or self.tile_w != TILE_W:
@@ -54,6 +61,9 @@ class DwPwConfig:
             raise ValueError(f"config cout_tiles_per_block must be a positive int; got {self.cout_tiles_per_block!r}")
         if self.channel_splits not in SPLIT_CHOICES:
             raise ValueError(f"config channel_splits must be one of {SPLIT_CHOICES}; got {self.channel_splits!r}")
+        if not isinstance(self.tiles_per_block, int) or self.tiles_per_block < 0:
+            raise ValueError(f"config tiles_per_block must be an int >= 0 (0: one wave of resident blocks); "
+                             f"got {self.tiles_per_block!r}")
         if self.channel_splits > 1 and self.cout_tiles_per_block > 1:
             raise ValueError("config channel_splits > 1 needs cout_tiles_per_block == 1")
 
@@ -65,22 +75,36 @@ def config_label(cfg: DwPwConfig) -> str:
         label += f" x{cfg.cout_tiles_per_block}"
     if cfg.channel_splits > 1:
         label += f" split{cfg.channel_splits}"
+    if cfg.tiles_per_block and cfg.channel_splits == 1:
+        label += f" t{cfg.tiles_per_block}"
     return label
 
 
-def all_configs(cout: int, c: int = 1):
+def all_configs(cout: int, c: int = 1, tiles_per_block=(0,)):
     """Every compiled configuration for `c` -> `cout` channels: single-pass
     tiles, each tile swept over all of Cout by one block, and channel splits
-    up to the number of 32-channel chunks."""
+    up to the number of 32-channel chunks. Unsplit configurations come once
+    per entry of `tiles_per_block` (default: the persistent grid only)."""
     nchunks = math.ceil(c / CHANNEL_CHUNK)
     for tile_h, tile_ns in TILES.items():
         for tile_n in tile_ns:
             co_tiles = math.ceil(cout / tile_n)
             for passes in sorted({1, co_tiles}):
-                yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes)
+                for tiles in tiles_per_block:
+                    yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes,
+                                     tiles_per_block=tiles)
             for splits in SPLIT_CHOICES[1:]:
                 if splits <= nchunks:
                     yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, channel_splits=splits)
+
+
+def _input_pad(cfg: DwPwConfig, stride: int, itemsize: int) -> int:
+    """Traits::kInPad: elements padding each staged input pixel of 16-bit
+    types so a half-warp's depthwise loads avoid shared-memory bank conflicts."""
+    if itemsize == 4:
+        return 0
+    run = CHANNEL_CHUNK // 4 * cfg.tile_h * cfg.tile_w // _THREADS
+    return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
 
 
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
@@ -90,13 +114,18 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     nchunks = math.ceil(c / kc)
     passes = cfg.cout_tiles_per_block
     chunks = math.ceil(nchunks / cfg.channel_splits)
-    stages = min(passes * chunks, max_stages)
+    one_step = chunks == 1 and passes == 1  # taps and weights stay resident
+    walks_tiles = cfg.channel_splits == 1 and (cfg.tiles_per_block > 1 or (cfg.tiles_per_block == 0 and one_step))
+    stages = max_stages if walks_tiles else min(passes * chunks, max_stages)
+    taps_stages = 1 if chunks == 1 else stages
+    w_stages = 1 if chunks == 1 and passes == 1 else stages
     a_slots = nchunks if passes > 1 else min(2, chunks)
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    inputs = stages * in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) * itemsize
     epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * cfg.tile_n * 4 if cfg.channel_splits > 1 else 0)
-    region0 = max(stages * in_h * in_w * kc * itemsize, epilogue)
-    taps = stages * (k * k + 1) * kc * itemsize  # + the bias row
-    weights = stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
+    region0 = inputs + epilogue if walks_tiles else max(inputs, epilogue)
+    taps = taps_stages * (k * k + 1) * kc * itemsize  # + the bias row
+    weights = w_stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
     a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
     return region0 + taps + weights + a_tiles
 
@@ -109,17 +138,39 @@ def _min_blocks(cfg: DwPwConfig, k: int) -> int:
     return 3 if acc <= 16 else 2
 
 
-def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=PRESETS["h100"]):
+@dataclasses.dataclass(frozen=True)
+class LatencyModel:
+    """Constants of estimate_cycles (SM cycles; l2_bytes_per_cycle is GPU-wide).
+    Fitted to a sweep of every configuration of the benchmark suite at N = 8
+    and 64 on an H100 (docs/benchmarks.md, docs/data/sweep_h100_kernel_v3.csv)."""
+
+    dw_step: float = 1506.0       # fixed latency of one depthwise chunk step
+    dw_per_tap: float = 43.0      # per (output run x tap), 4 channels
+    mma_step: float = 3944.0      # fixed latency of one GEMM chunk step
+    epilogue: float = 969.0       # fixed latency of one output tile's epilogue
+    epilogue_per_value: float = 9.8
+    split_step: float = 4059.0    # per doubling of the cluster (barriers, DSMEM)
+    split_per_value: float = 20.2
+    copy: float = 38.0            # per 16-byte copy a thread issues (input tile, weights)
+    short_tile: float = 1.28      # latency factor of 4x8 tiles (half the pixels per fixed cost)
+    l2_bytes_per_cycle: float = 2261.0
+
+
+LATENCY_MODEL = LatencyModel()
+
+
+def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gpu=PRESETS["h100"],
+                    model: LatencyModel = LATENCY_MODEL):
     """Rough SM-cycle estimate of one launch, only used to rank configurations.
 
     Measured on H100/H200 (docs/benchmarks.md), the kernel is latency-bound:
     a block's chunk steps run one after another, and the SM overlaps only the
     blocks resident at once. So: waves of resident blocks x one block's
     latency (depthwise steps, GEMM steps, epilogues), against the L2 traffic
-    that halos and re-read weights cause. The constants were fitted to a
-    sweep of every configuration over the benchmark suite on an H200
-    (python -m jax_fcm.bench --sweep; docs/benchmarks.md): the choice lands
-    within 5 % of the best configuration on the geometric mean."""
+    that halos and re-read weights cause. The constants (LatencyModel) were
+    fitted to a sweep of every configuration over the benchmark suite on an
+    H100 (python -m jax_fcm.bench --sweep): the choice lands within 4 % of
+    the best configuration on the geometric mean of those 32 cases."""
     kc = CHANNEL_CHUNK
     co_tiles = math.ceil(cout / cfg.tile_n)
     passes = min(cfg.cout_tiles_per_block, co_tiles)
@@ -139,17 +190,19 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
     mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
     run = pixels * kc // _THREADS // 4  # depthwise outputs per thread and chunk
-    dw_step = 1000 + run * k * k * 4 * 2.5 * 4  # FMA + loads + converts, 2 warps per scheduler
-    mma_step = 1500 + 2 * pixels * kc * cfg.tile_n / mac_rate
-    epilogue = 300 + pixels * cfg.tile_n / _THREADS * 20
+    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    input_copies = in_h * in_w * kc * itemsize / 16 / _THREADS
+    weight_copies = (kc + 1) * cfg.tile_n * itemsize / 16 / _THREADS
+    dw_step = model.dw_step + run * k * k * 4 * model.dw_per_tap + input_copies * model.copy  # FMA, loads, converts
+    mma_step = model.mma_step + 2 * pixels * kc * cfg.tile_n / mac_rate + weight_copies * model.copy
+    epilogue = model.epilogue + pixels * cfg.tile_n / _THREADS * model.epilogue_per_value
     if splits > 1:  # partial tiles through distributed shared memory, two cluster barriers
-        epilogue += 12000 * math.log2(splits) + pixels * cfg.tile_n * splits / _THREADS * 32
-    block = nchunks * dw_step + passes * (nchunks * mma_step + epilogue)
+        epilogue += model.split_step * math.log2(splits) + pixels * cfg.tile_n * splits / _THREADS * model.split_per_value
+    block = (nchunks * dw_step + passes * (nchunks * mma_step + epilogue)) * (model.short_tile if cfg.tile_h == 4 else 1)
     per_sm = math.ceil(blocks / gpu.sm_count)
     compute = math.ceil(per_sm / resident) * block
-    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
     l2_bytes = blocks * nchunks * kc * itemsize * (in_h * in_w + passes * cfg.tile_n)
-    return max(compute, l2_bytes / 5000)
+    return max(compute, l2_bytes / model.l2_bytes_per_cycle)
 
 
 @functools.lru_cache(maxsize=None)

@@ -80,6 +80,26 @@ def test_channel_splits(platform, rng, splits, tile_h, dtype):
           config=jax_fcm.DwPwConfig(tile_h=tile_h, tile_n=64, channel_splits=splits))
 
 
+@pytest.mark.parametrize("tiles_per_block", [1, 2, 3, 0])
+@pytest.mark.parametrize("c,cout,passes", [(17, 24, 1), (32, 64, 1), (40, 200, 4), (100, 72, 1)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_blocks_walking_several_tiles(platform, rng, tiles_per_block, c, cout, passes, dtype):
+    # 3 images of 13x19 pixels = 18 tiles of 8x8: blocks walk 2 or 3 tiles
+    # (the last block fewer), with resident taps and weights (one chunk), a
+    # ring of A tiles (several chunks) and resident A tiles over 4 passes.
+    check(platform, rng, n=3, h=13, w=19, c=c, cout=cout, dtype=dtype, dw_activation="relu",
+          pw_activation="hard_swish",
+          config=jax_fcm.DwPwConfig(tile_n=64, cout_tiles_per_block=passes, tiles_per_block=tiles_per_block))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
+def test_persistent_grid_over_many_tiles(rng, dtype):
+    # 1568 tiles of 8x8: more than one wave of resident blocks, so the default
+    # grid makes every block walk several tiles.
+    check("gpu", rng, n=8, h=112, w=112, c=32, cout=64, dtype=dtype, dw_activation="relu", pw_activation="relu")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
 def test_without_bias(platform, rng, dtype):
     check(platform, rng, dtype=dtype, bias=False, pw_activation="relu6")
