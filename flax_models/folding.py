@@ -1,13 +1,14 @@
 """BatchNorm folding: inference-mode BN after a bias-free convolution becomes a
 per-output-channel scale on the kernel and a bias, so the fused kernel's
 epilogue does all of it; and the fused call on folded weights that the Linen
-and NNX layers share."""
+and NNX layers share; and the layers' fuse-or-not decision."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
 import jax_fcm
+from jax_fcm import planner
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -34,3 +35,15 @@ def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype
     dtype = dtype if dtype is not None else x.dtype
     cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
     return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias), **dw_pw_kwargs)
+
+
+def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
+    """Whether a SeparableConv whose ``fused`` is True, False or "auto" runs
+    the fused kernel on input x: "auto" asks jax_fcm.planner (fused only
+    where it measured faster than XLA's two convolutions)."""
+    if fused == "auto":
+        itemsize = jnp.dtype(dtype if dtype is not None else x.dtype).itemsize
+        return planner.should_fuse(x.shape, features, kernel_size, strides, itemsize)
+    if isinstance(fused, bool):
+        return fused
+    raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")

@@ -11,7 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_models.folding import folded_dw_pw
+from flax_models.folding import folded_dw_pw, fuses
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -23,7 +23,8 @@ class SeparableConv(nn.Module):
     Submodules (the parameter tree): ``dw_conv`` (nn.Conv, feature_group_count=C,
     no bias), ``dw_bn`` (nn.BatchNorm), ``pw_conv`` (1×1 nn.Conv, no bias),
     ``pw_bn``. ``fused=False`` is exactly the stock Flax block; ``fused=True``
-    runs ``jax_fcm.dw_pw`` whenever BatchNorm uses running averages.
+    runs ``jax_fcm.dw_pw`` whenever BatchNorm uses running averages;
+    ``fused="auto"`` does so where jax_fcm.planner says fusing pays.
     """
 
     features: int
@@ -35,14 +36,15 @@ class SeparableConv(nn.Module):
     use_running_average: bool | None = None
     momentum: float = 0.99
     epsilon: float = 1e-3
-    fused: bool = True
+    fused: bool | str = True
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, use_running_average: bool | None = None):
         use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
-        if self.fused and use_running_average and not self.is_initializing():
+        if (use_running_average and not self.is_initializing()
+                and fuses(self.fused, x, self.features, self.kernel_size, self.strides, self.dtype)):
             return self._fused(x)
         return self._stock(x, use_running_average)
 
@@ -103,7 +105,7 @@ class InvertedResidual(nn.Module):
     activation: str = "relu6"
     momentum: float = 0.99
     epsilon: float = 1e-3
-    fused: bool = True
+    fused: bool | str = True  # as SeparableConv.fused
     dtype: Any = None
     param_dtype: Any = jnp.float32
 

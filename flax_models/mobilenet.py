@@ -4,9 +4,11 @@ and EfficientNet-Lite0 (MBConv k3/k5, ReLU6, no squeeze-excite) in Linen,
 with every depthwise → pointwise pair a SeparableConv.
 
 ``fusion="never"`` is the stock Flax model (nn.Conv + nn.BatchNorm only) and
-has the same parameter tree as ``fusion="auto"``, which runs each DW→PW pair
-as one jax_fcm kernel in inference mode (``train=False``). Until the planner
-lands, "auto" fuses every pair."""
+has the same parameter tree as the fused settings, which run DW→PW pairs as
+one jax_fcm kernel in inference mode (``train=False``): ``"always"`` every
+pair, ``"auto"`` (the default) the pairs jax_fcm.planner picks: those where
+the fused kernel measured faster than XLA (docs/benchmarks.md; fusing every
+pair made whole MobileNets 1.2-2.3x slower on an H100)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
 from jax_fcm.model_layers import (EFFICIENTNET_LITE0_STAGES, MOBILENET_V1_BLOCKS, MOBILENET_V2_STAGES,
                                   make_divisible)
 
-FUSION_CHOICES = ("auto", "never")
+FUSION_CHOICES = ("auto", "always", "never")
 
 
-def fusion_enabled(fusion: str) -> bool:
+def fused_setting(fusion: str) -> bool | str:
+    """The SeparableConv ``fused`` value of a model's ``fusion`` choice."""
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}; got {fusion!r}")
-    return fusion == "auto"
+    return {"auto": "auto", "always": True, "never": False}[fusion]
 
 
 class MobileNetV1(nn.Module):
@@ -37,7 +40,7 @@ class MobileNetV1(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        fused = fusion_enabled(self.fusion)
+        fused = fused_setting(self.fusion)
         common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
         x = ConvBN(int(32 * self.width_multiplier), 3, 2, activation="relu", name="stem", **common)(x, not train)
         for i, (features, strides) in enumerate(MOBILENET_V1_BLOCKS):
@@ -48,7 +51,7 @@ class MobileNetV1(nn.Module):
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
 
 
-def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, padding, fused: bool, common: dict,
+def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, padding, fused: bool | str, common: dict,
                               num_classes: int, dropout_rate: float):
     """The MobileNetV2 / EfficientNet-Lite skeleton, called inside a compact
     __call__ (the submodules attach to the calling module): stem → inverted
@@ -81,7 +84,7 @@ class MobileNetV2(nn.Module):
         # symmetric padding 1 for every 3x3, stride 2 included.
         return inverted_residual_network(
             x, train, blocks=blocks, stem=make_divisible(32 * w), head=make_divisible(1280 * max(1.0, w)),
-            padding=((1, 1), (1, 1)), fused=fusion_enabled(self.fusion),
+            padding=((1, 1), (1, 1)), fused=fused_setting(self.fusion),
             common=dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype),
             num_classes=self.num_classes, dropout_rate=self.dropout_rate)
 
@@ -101,6 +104,6 @@ class EfficientNetLite0(nn.Module):
     def __call__(self, x, train: bool = False):
         blocks = [(t, k, s if j == 0 else 1, c) for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES for j in range(n)]
         return inverted_residual_network(
-            x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fused=fusion_enabled(self.fusion),
+            x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fused=fused_setting(self.fusion),
             common=dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype),
             num_classes=self.num_classes, dropout_rate=self.dropout_rate)

@@ -10,7 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.folding import folded_dw_pw
+from flax_models.folding import folded_dw_pw, fuses
 from jax_fcm.activations import activation_fn
 
 
@@ -22,11 +22,13 @@ def _bn_params(bn: nnx.BatchNorm) -> tuple[dict, dict]:
 class SeparableConv(nnx.Module):
     """Depthwise k×k conv → BatchNorm → act → pointwise 1×1 conv → BatchNorm → act
     (attributes ``dw_conv``, ``dw_bn``, ``pw_conv``, ``pw_bn``); ``fused=False``
-    is exactly the stock NNX block."""
+    is exactly the stock NNX block, ``fused=True`` runs ``jax_fcm.dw_pw`` in
+    inference mode, ``fused="auto"`` does so where jax_fcm.planner says
+    fusing pays."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, strides: int = 1,
                  padding: Any = "SAME", *, dw_activation: str | None = "relu", pw_activation: str | None = "relu",
-                 momentum: float = 0.99, epsilon: float = 1e-3, fused: bool = True, dtype: Any = None,
+                 momentum: float = 0.99, epsilon: float = 1e-3, fused: bool | str = True, dtype: Any = None,
                  param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
         conv = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         bn = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
@@ -37,10 +39,11 @@ class SeparableConv(nnx.Module):
         self.pw_bn = nnx.BatchNorm(out_features, **bn)
         self.strides, self.padding, self.epsilon, self.dtype = strides, padding, epsilon, dtype
         self.dw_activation, self.pw_activation, self.fused = dw_activation, pw_activation, fused
+        self.out_features, self.kernel_size = out_features, kernel_size
 
     def __call__(self, x):
         inference = self.dw_bn.use_running_average and self.pw_bn.use_running_average
-        if self.fused and inference:
+        if inference and fuses(self.fused, x, self.out_features, self.kernel_size, self.strides, self.dtype):
             return self._fused(x)
         y = activation_fn(self.dw_activation)(self.dw_bn(self.dw_conv(x)))
         return activation_fn(self.pw_activation)(self.pw_bn(self.pw_conv(y)))

@@ -4,9 +4,12 @@ intermediate, PW reads it back) and of the fused kernel with a given tile
 configuration, FLOPs, a predicted time on a GpuSpec, and the decision.
 
 Pure Python: it plans for any preset without a GPU. The fused kernel's tile
-choice itself comes from jax_fcm.tiling (fitted to measurements); this module
-answers "does fusing pay here, and by how much traffic". Its times are
-predictions, to be validated on the GPU (issue 4)."""
+choice itself comes from jax_fcm.tiling (fitted to measurements). The fuse
+decision follows what was measured (fused_measured_faster): the traffic
+model's times are 2-10x under the measured ones (the kernel is bound by
+instruction issue and latency, not DRAM) and predict the winner on fewer
+than half of the measured layers, so they are reported but do not decide
+until they are calibrated on the GPU (issue 4)."""
 
 from __future__ import annotations
 
@@ -119,18 +122,51 @@ class PairPlan:
     reason: str
 
 
+# Largest input-channel counts at which the fused kernel measured faster than
+# XLA's depthwise + pointwise convolutions (H100, kernel v3, commit 0d14b8c,
+# docs/benchmarks.md), 16-bit types: C = 32 at stride 1 (mv1_112_32_64:
+# 1.5-1.7x at N = 1, 8, 64) and C = 144 at stride 2 (mv2_56s2_144_32:
+# 1.1-1.3x). Wider pairs measured 0.3-0.8x at N = 64 (and whole MobileNets
+# with every pair fused 1.2-2.3x slower); float32 pairs 0.4-1.1x, 0.76-0.93x
+# on the geometric mean.
+FUSE_MAX_CHANNELS = 32
+FUSE_MAX_CHANNELS_STRIDE2 = 144
+
+
+def fused_measured_faster(layer: PairLayer) -> bool:
+    """Whether pairs like this one measured faster fused than as two XLA
+    convolutions (see FUSE_MAX_CHANNELS)."""
+    if layer.itemsize != 2:
+        return False
+    return layer.c <= FUSE_MAX_CHANNELS or (layer.stride == 2 and layer.c <= FUSE_MAX_CHANNELS_STRIDE2)
+
+
 def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
-    """Fuse or not, with the fused kernel's tile configuration and the reason."""
+    """Fuse or not, with the fused kernel's tile configuration, the traffic
+    model's times (uncalibrated) and the reason."""
     cfg = tiling.choose_config(layer.n, layer.ho, layer.wo, layer.c, layer.cout, layer.k, layer.stride,
                                layer.itemsize, tensor_cores=layer.tensor_cores, gpu=gpu)
     fused, unfused = fused_traffic(layer, cfg), unfused_traffic(layer)
     t_fused = predicted_us(fused, gpu, layer.tensor_cores, layer.itemsize)
     t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
-    fuse = t_fused <= t_unfused
+    fuse = fused_measured_faster(layer)
     saved = 1 - fused.unique / unfused.unique
     if fuse:
-        reason = f"fused moves {saved:.0%} fewer DRAM bytes (no intermediate) and saves a launch"
+        reason = (f"16-bit, C <= {FUSE_MAX_CHANNELS} (stride 2: <= {FUSE_MAX_CHANNELS_STRIDE2}): measured faster "
+                  f"fused; {saved:.0%} fewer DRAM bytes")
+    elif layer.itemsize != 2:
+        reason = "float32: the fused kernel measured slower than XLA on most layers"
     else:
-        reason = (f"fused re-reads {fused.issued / fused.unique:.1f}x its unique bytes (halos, per-tile weights)"
-                  " or recomputes the depthwise: slower than two XLA kernels")
+        reason = (f"C = {layer.c}: pairs this wide measured slower fused (latency-bound chains of channel "
+                  f"chunks), although fused moves {saved:.0%} fewer DRAM bytes")
     return PairPlan(layer, fuse, cfg, fused, unfused, t_fused, t_unfused, reason)
+
+
+def should_fuse(x_shape, cout: int, k: int, stride: int, itemsize: int, gpu: GpuSpec | None = None) -> bool:
+    """plan_pair's decision for an NHWC input shape (extra leading axes fold
+    into N), as the Flax layers ask it at trace time."""
+    from jax_fcm.gpu import detect  # the running GPU; H100 preset without one
+
+    *lead, h, w, c = x_shape
+    layer = PairLayer(math.prod(lead), h, w, c, cout, k, stride, itemsize)
+    return plan_pair(layer, gpu or detect()).fuse

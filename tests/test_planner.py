@@ -47,6 +47,17 @@ def test_faster_memory_never_predicts_slower():
     assert plans[0].unfused_us > plans[1].unfused_us > plans[2].unfused_us
 
 
+def test_fuse_decision_follows_the_measurements():
+    h100 = gpu.PRESETS["h100"]
+    wins = [planner.PairLayer(64, 112, 112, 32, 64), planner.PairLayer(8, 56, 56, 144, 32, stride=2)]
+    losses = [planner.PairLayer(64, 7, 7, 960, 160), planner.PairLayer(64, 56, 56, 144, 24),
+              planner.PairLayer(64, 112, 112, 32, 64, itemsize=4)]
+    assert all(planner.plan_pair(layer, h100).fuse for layer in wins)
+    assert not any(planner.plan_pair(layer, h100).fuse for layer in losses)
+    assert planner.should_fuse((2, 3, 112, 112, 32), 64, 3, 1, 2, h100)  # leading axes fold into N
+    assert not planner.should_fuse((8, 14, 14, 576), 96, 3, 1, 2, h100)
+
+
 def test_presets_and_detection_without_a_gpu():
     assert gpu.preset_for("NVIDIA H200") is gpu.PRESETS["h200"]
     assert gpu.preset_for("NVIDIA A100-SXM4-80GB").clusters is False
