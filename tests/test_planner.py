@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import math
+from pathlib import Path
 
 import pytest
 
-from jax_fcm import gpu, model_layers, plan, planner
+from jax_fcm import bench, gpu, model_layers, plan, planner
 from jax_fcm.tiling import DwPwConfig
 
 ONE_TILE = planner.PairLayer(n=1, h=8, w=8, c=32, cout=32, k=3, stride=1, itemsize=2)
@@ -91,3 +94,28 @@ def test_plans_change_with_gpu_and_shapes():
     assert all(p.config.channel_splits == 1 for _, p in a100)
     big = plan.plan_model("mobilenet_v2", 256, "bfloat16", gpu.PRESETS["h100"])
     assert [p.config for _, p in big] != [p.config for _, p in h100]
+
+
+DATA = Path(__file__).resolve().parent.parent / "docs" / "data"
+
+
+def test_fuse_decision_on_the_recorded_h100_measurements():
+    # The layer suite measured on an H100 (commit 0d14b8c): the decision never
+    # fuses a pair that measured slower than XLA, and the chosen paths beat
+    # both "all XLA" and "all fused" on the geometric mean.
+    suite = {layer.name: layer for layer in bench.SUITE}
+    rows = list(csv.DictReader(open(DATA / "bench_h100_0d14b8c.csv")))
+    chosen, fused_all, xla_all = [], [], []
+    for row in rows:
+        layer = suite[row["layer"]]
+        itemsize = 4 if row["dtype"] == "float32" else 2
+        pair = planner.PairLayer(int(row["n"]), layer.hw, layer.hw, layer.c, layer.cout, layer.k, layer.stride, itemsize)
+        fused_us, xla_us = float(row["fused_us"]), float(row["xla_us"])
+        fuse = planner.plan_pair(pair, gpu.PRESETS["h100"]).fuse
+        assert not fuse or fused_us <= xla_us, row
+        chosen.append(fused_us if fuse else xla_us)
+        fused_all.append(fused_us)
+        xla_all.append(xla_us)
+    geomean = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))  # noqa: E731
+    assert len(rows) == 48 and sum(c < x for c, x in zip(chosen, xla_all)) >= 6
+    assert geomean(chosen) < geomean(xla_all) < geomean(fused_all)
