@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, gpu, planner_validation, tiling
+from jax_fcm import _timing, bench_train, gpu, planner_validation, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +164,15 @@ def run_models(args) -> int:
     return 0
 
 
+def run_training(args, layers) -> int:
+    on_gpu, timer = make_timer(args.iters)
+    rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op)
+    table = bench_train.format_training_table(rows, jax.devices()[0].device_kind,
+                                              "device time (profiler)" if on_gpu else "host wall-clock")
+    emit(table, rows, args)
+    return 0
+
+
 def emit(table: str, rows: list[dict], args) -> None:
     """Prints the table; writes it (--markdown) and the rows (--csv) where asked."""
     print(table)
@@ -188,6 +197,8 @@ def main(argv=None) -> int:
                         help="time whole Flax models instead of layers (fused vs stock; needs flax): "
                              "mobilenet_v1 mobilenet_v2 efficientnet_lite0 (default: all); --batch defaults to 1 64 256")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
+    parser.add_argument("--train", action="store_true",
+                        help="time forward + backward (all gradients) of each layer instead of the forward")
     parser.add_argument("--validate-planner", metavar="FILE",
                         help="time every option of each layer (all tile configurations and the unfused pair) and "
                              "write the planner's picks, regrets and prediction ratios to this markdown file")
@@ -201,6 +212,8 @@ def main(argv=None) -> int:
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:
         parser.error(f"no layer matches {args.layers}")
+    if args.train:
+        return run_training(args, layers)
     on_gpu, timer = make_timer(args.iters)
     device = jax.devices()[0].device_kind
     bandwidth = copy_bandwidth_gbs(timer)

@@ -32,3 +32,12 @@ def test_validate_planner(tmp_path, capsys):
                        "--validate-planner", str(report)]) == 0
     text = report.read_text()
     assert "| bfloat16 | 1 | mv2_14_384_64 |" in text and "Planner pick within 5 %" in text
+
+
+def test_training_table(tmp_path, capsys):
+    out_csv = tmp_path / "train.csv"
+    assert bench.main(["--train", "--layers", "mv2_56s2_144_32", "--batch", "1", "--dtype", "bfloat16",
+                       "--iters", "2", "--csv", str(out_csv)]) == 0
+    assert "| bfloat16 | 1 | mv2_56s2_144_32 |" in capsys.readouterr().out
+    row = next(csv.DictReader(open(out_csv)))
+    assert float(row["fused_train_us"]) > 0 and float(row["xla_train_us"]) > 0
