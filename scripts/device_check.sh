@@ -26,7 +26,9 @@ echo "built in $(( $(date +%s) - start )) s"
 grep -E "spill|registers" "$OUT/build.log" | sort | uniq -c | sort -rn | head -5
 
 echo "== tests"
-python3 -P -m pytest -q -p no:cacheprovider tests ${FCM_PYTEST_ARGS:-} 2>&1 | tee "$OUT/tests.log" | tail -25
+# FCM_PYTEST_ARGS is parsed like shell words: FCM_PYTEST_ARGS='-m gpu -k "splits or walking"'.
+eval "pytest_args=(${FCM_PYTEST_ARGS:-})"
+python3 -P -m pytest -q -p no:cacheprovider tests "${pytest_args[@]}" 2>&1 | tee "$OUT/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}
 
 echo "== benchmark"

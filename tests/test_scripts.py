@@ -1,0 +1,26 @@
+"""The device scripts' Python parts run on the CPU (the GPU checks themselves
+need scripts/hardening_check.sh on a GPU machine)."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def run_repeat_calls(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["repeat_calls.py", *args])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(SCRIPTS / "repeat_calls.py"), run_name="__main__")
+    return done.value.code
+
+
+def test_repeat_calls_digest_is_deterministic(monkeypatch, tmp_path, capsys):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    assert run_repeat_calls(monkeypatch, "--calls", "8", "--batch", "1", "--digest", str(first)) == 0
+    assert run_repeat_calls(monkeypatch, "--calls", "4", "--batch", "1", "--digest", str(second)) == 0
+    lines = first.read_text().splitlines()
+    assert len(lines) == 4 and first.read_text() == second.read_text()
+    assert "8 calls" in capsys.readouterr().out
