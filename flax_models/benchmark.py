@@ -12,11 +12,13 @@ import jax
 import jax.numpy as jnp
 
 from flax_models.mobilenet import EfficientNetLite0, MobileNetV1, MobileNetV2
+from flax_models.mobilevit import MobileViT
 
 MODELS: dict[str, Callable] = {
     "mobilenet_v1": lambda **kw: MobileNetV1(**kw),
     "mobilenet_v2": lambda **kw: MobileNetV2(**kw),
     "efficientnet_lite0": lambda **kw: EfficientNetLite0(**kw),
+    "mobilevit_s": lambda **kw: MobileViT("s", **kw),
 }
 
 

@@ -195,7 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", help="write a PNG bar chart of speed-ups to this file (needs matplotlib)")
     parser.add_argument("--models", nargs="*", default=None,
                         help="time whole Flax models instead of layers (fused vs stock; needs flax): "
-                             "mobilenet_v1 mobilenet_v2 efficientnet_lite0 (default: all); --batch defaults to 1 64 256")
+                             "mobilenet_v1 mobilenet_v2 efficientnet_lite0 mobilevit_s (default: all); --batch defaults to "
+                             "1 64 256")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")

@@ -19,6 +19,29 @@ EFFICIENTNET_LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2
                              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
 
+# MobileViT (Mehta & Rastegari, ICLR 2022): channels of the stem and the five
+# stages, the 1x1 head, the transformer widths of stages 3-5 and the MV2
+# expansion; the three MobileViT blocks have 2, 4 and 3 transformer layers.
+MOBILEVIT_VARIANTS = {
+    "xxs": ((16, 16, 24, 48, 64, 80), 320, (64, 80, 96), 2),
+    "xs": ((16, 32, 48, 64, 80, 96), 384, (96, 120, 144), 4),
+    "s": ((16, 32, 64, 96, 128, 160), 640, (144, 192, 240), 4),
+}
+MOBILEVIT_DEPTHS = (2, 4, 3)
+
+
+def mobilevit_layers(variant: str):
+    """After the stem, in network order: ("mv2", expansion, stride, channels)
+    inverted residuals and ("vit", width, depth) MobileViT blocks."""
+    if variant not in MOBILEVIT_VARIANTS:
+        raise ValueError(f"MobileViT variant must be one of {tuple(MOBILEVIT_VARIANTS)}; got {variant!r}")
+    (_, c1, c2, c3, c4, c5), _, widths, t = MOBILEVIT_VARIANTS[variant]
+    layers = [("mv2", t, 1, c1), ("mv2", t, 2, c2), ("mv2", t, 1, c2), ("mv2", t, 1, c2)]
+    for channels, width, depth in zip((c3, c4, c5), widths, MOBILEVIT_DEPTHS):
+        layers += [("mv2", t, 2, channels), ("vit", width, depth)]
+    return layers
+
+
 def make_divisible(value: float, divisor: int = 8) -> int:
     """torchvision's channel rounding: nearest multiple of divisor, never more than 10 % down."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
@@ -48,9 +71,16 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
                 stride = s if j == 0 else 1
                 pairs.append((f"block{index}", size, c * t, out, k, stride))
                 size, c, index = math.ceil(size / stride), out, index + 1
+    elif model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
+        variant = model[len("mobilevit_"):]
+        c = MOBILEVIT_VARIANTS[variant][0][0]
+        mv2 = [layer for layer in mobilevit_layers(variant) if layer[0] == "mv2"]
+        for index, (_, t, stride, out) in enumerate(mv2):
+            pairs.append((f"block{index}", size, c * t, out, 3, stride))
+            size, c = math.ceil(size / stride), out
     else:
         raise ValueError(f"model must be one of {MODELS}; got {model!r}")
     return pairs
 
 
-MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0")
+MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0") + tuple(f"mobilevit_{v}" for v in MOBILEVIT_VARIANTS)

@@ -98,6 +98,19 @@ def test_auto_fuses_where_the_planner_says_it_pays():
         fm.MobileNetV1(fusion="sometimes").init(jax.random.key(0), x)
 
 
+def test_mobilevit_variants():
+    # Parameter counts of the paper (1.3 M, 2.3 M, 5.6 M at 1000 classes); every
+    # MobileNetV2 block's depthwise -> pointwise pair fused with "always"; a
+    # 7x7 map (224 input) is resized for the 2x2 patches and back.
+    counts = {v: sum(a.size for a in jax.tree.leaves(jax.eval_shape(
+        fm.MobileViT(v).init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))["params"])) for v in ("xxs", "xs", "s")}
+    assert [round(counts[v] / 1e6, 1) for v in ("xxs", "xs", "s")] == [1.3, 2.3, 5.6]
+    x = jnp.zeros((1, 224, 224, 3), jnp.bfloat16)
+    assert fused_pairs(fm.MobileViT("xxs", num_classes=10, fusion="always", dtype=jnp.bfloat16), x) == 7
+    with pytest.raises(ValueError, match="variant must be one of"):
+        fm.MobileViT("m").init(jax.random.key(0), x)
+
+
 def test_separable_conv_auto_asks_the_planner():
     layer = fm.SeparableConv(64, fused="auto", dtype=jnp.bfloat16)
     for c, expected in ((32, True), (96, False)):
@@ -113,6 +126,7 @@ MODELS = [
     pytest.param(lambda fusion: fm.MobileNetV1(num_classes=10, width_multiplier=0.25, fusion=fusion), id="mobilenet_v1"),
     pytest.param(lambda fusion: fm.MobileNetV2(num_classes=10, width_multiplier=0.35, fusion=fusion), id="mobilenet_v2"),
     pytest.param(lambda fusion: fm.EfficientNetLite0(num_classes=10, fusion=fusion), id="efficientnet_lite0"),
+    pytest.param(lambda fusion: fm.MobileViT("xxs", num_classes=10, fusion=fusion), id="mobilevit_xxs"),
 ]
 
 

@@ -73,6 +73,8 @@ def test_model_pairs_follow_the_architectures():
     assert len(pairs) == 17 and pairs[0] == ("block0", 112, 32, 16, 3, 1) and pairs[-1][1:] == (7, 960, 320, 3, 1)
     v1 = model_layers.dw_pw_pairs("mobilenet_v1")
     assert len(v1) == 13 and v1[-1][1:] == (7, 1024, 1024, 3, 1)
+    vit = model_layers.dw_pw_pairs("mobilevit_s")
+    assert len(vit) == 7 and vit[0][1:] == (112, 64, 32, 3, 1) and vit[-1][1:] == (14, 512, 160, 3, 2)
     lite = model_layers.dw_pw_pairs("efficientnet_lite0")
     assert len(lite) == 16 and {p[4] for p in lite} == {3, 5}
     with pytest.raises(ValueError, match="model must be one of"):
