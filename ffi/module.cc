@@ -3,6 +3,9 @@
 #include <nanobind/nanobind.h>
 
 #include "handlers.h"
+#ifdef JAX_FCM_WITH_CUDA
+#include "device_attributes.h"
+#endif
 
 namespace nb = nanobind;
 
@@ -30,6 +33,27 @@ NB_MODULE(_jax_fcm, m) {
 #endif
     return d;
   });
+  m.def(
+      "cuda_device_attributes",
+      [](int ordinal) -> nb::object {
+#ifdef JAX_FCM_WITH_CUDA
+        jax_fcm::DeviceAttributes a;
+        if (!jax_fcm::query_device_attributes(ordinal, &a)) return nb::none();
+        nb::dict d;
+        d["sm_count"] = a.sm_count;
+        d["smem_per_block"] = a.smem_per_block_optin;
+        d["smem_per_sm"] = a.smem_per_sm;
+        d["registers_per_sm"] = a.registers_per_sm;
+        d["l2_bytes"] = a.l2_bytes;
+        d["compute_capability"] = nb::make_tuple(a.major, a.minor);
+        d["bus_width_bits"] = a.bus_width_bits;
+        return d;
+#else
+        (void)ordinal;
+        return nb::none();
+#endif
+      },
+      nb::arg("ordinal"), "CUDA attributes of one device (a dict), or None without CUDA or such a device.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;
 #else

@@ -45,9 +45,21 @@ def preset_for(device_kind: str) -> GpuSpec:
     return PRESETS["h100"]
 
 
+def cuda_attributes(device) -> dict | None:
+    """The CUDA runtime's attributes of a JAX GPU device, read through the
+    extension (SM count, shared memory per block and per SM, registers, L2,
+    compute capability, bus width); None without CUDA kernels or a GPU."""
+    from jax_fcm import _jax_fcm
+
+    ordinal = int(getattr(device, "local_hardware_id", None) or getattr(device, "id", 0) or 0)
+    return _jax_fcm.cuda_device_attributes(ordinal)
+
+
 @functools.lru_cache(maxsize=None)
 def detect(platform: str = "gpu") -> GpuSpec:
-    """The running GPU: its preset, with the SM count and cluster support JAX
+    """The running GPU: its preset (bandwidths and matrix rates, matched by
+    name) with what the device itself reports — from the CUDA runtime where
+    the CUDA kernels are built, else the SM count and compute capability JAX
     reports; the H100 preset when there is no GPU (planning on a CPU)."""
     import jax
 
@@ -56,11 +68,16 @@ def detect(platform: str = "gpu") -> GpuSpec:
     except RuntimeError:
         return PRESETS["h100"]
     spec = preset_for(getattr(device, "device_kind", ""))
+    changes = {}
     count = int(getattr(device, "core_count", 0) or 0)
     capability = str(getattr(device, "compute_capability", "") or "")
-    changes = {}
     if count > 0:
         changes["sm_count"] = count
     if capability:
         changes["clusters"] = float(capability) >= 9.0
+    attrs = cuda_attributes(device) if platform == "gpu" else None
+    if attrs:
+        changes.update(sm_count=attrs["sm_count"], smem_per_block=attrs["smem_per_block"],
+                       smem_per_sm=attrs["smem_per_sm"], l2_bytes=attrs["l2_bytes"],
+                       clusters=tuple(attrs["compute_capability"]) >= (9, 0))
     return dataclasses.replace(spec, **changes)

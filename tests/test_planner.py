@@ -1,4 +1,5 @@
-"""Planner cost model (jax_fcm.planner), GPU presets and the plan CLI: CPU only."""
+"""Planner cost model (jax_fcm.planner), GPU presets and detection, the plan CLI: CPU, plus a GPU check
+of the device attributes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import gpu_available
 
 from jax_fcm import bench, gpu, model_layers, plan, planner
 from jax_fcm.tiling import DwPwConfig
@@ -121,3 +123,24 @@ def test_fuse_decision_on_the_recorded_h100_measurements():
     geomean = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))  # noqa: E731
     assert len(rows) == 48 and sum(c < x for c, x in zip(chosen, xla_all)) >= 6
     assert geomean(chosen) < geomean(xla_all) < geomean(fused_all)
+
+
+def test_cuda_attributes_without_a_gpu_are_none():
+    from jax_fcm import _jax_fcm
+
+    if gpu_available():
+        pytest.skip("a GPU is present")
+    assert _jax_fcm.cuda_device_attributes(0) is None
+
+
+@pytest.mark.gpu
+def test_detect_reads_the_device():
+    import jax
+
+    device = jax.devices("gpu")[0]
+    attrs = gpu.cuda_attributes(device)
+    assert attrs["sm_count"] == device.core_count and attrs["smem_per_block"] >= 96 * 1024
+    assert attrs["smem_per_sm"] >= attrs["smem_per_block"] and attrs["l2_bytes"] >= 2**20
+    spec = gpu.detect()
+    assert (spec.sm_count, spec.smem_per_block, spec.l2_bytes) == (
+        attrs["sm_count"], attrs["smem_per_block"], attrs["l2_bytes"])
