@@ -62,9 +62,16 @@ def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, p
         x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused, name=f"block{index}",
                              **common)(x, not train)
     x = ConvBN(head, 1, activation="relu6", name="head", **common)(x, not train)
+    return classify(x, train, num_classes=num_classes, dropout_rate=dropout_rate, dtype=common["dtype"],
+                    param_dtype=common["param_dtype"])
+
+
+def classify(x, train: bool, *, num_classes: int, dropout_rate: float, dtype, param_dtype):
+    """Global average pool → dropout → the "classifier" Dense layer (inside a
+    compact __call__, like inverted_residual_network)."""
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dropout(dropout_rate, deterministic=not train)(x)
-    return nn.Dense(num_classes, dtype=common["dtype"], param_dtype=common["param_dtype"], name="classifier")(x)
+    return nn.Dense(num_classes, dtype=dtype, param_dtype=param_dtype, name="classifier")(x)
 
 
 class MobileNetV2(nn.Module):

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from flax_models.layers import ConvBN, InvertedResidual
-from flax_models.mobilenet import fused_setting
+from flax_models.mobilenet import classify, fused_setting
 from jax_fcm.model_layers import MOBILEVIT_VARIANTS, mobilevit_layers
 
 
@@ -127,6 +127,5 @@ class MobileViT(nn.Module):
                 x = MobileViTBlock(width, depth, dropout_rate=self.dropout_rate, name=f"vit_{vit}", **common)(x, train)
                 vit += 1
         x = ConvBN(head, 1, activation="silu", name="head", **common)(x, not train)
-        x = jnp.mean(x, axis=(1, 2))
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
+        return classify(x, train, num_classes=self.num_classes, dropout_rate=self.dropout_rate, dtype=self.dtype,
+                        param_dtype=self.param_dtype)
