@@ -1,5 +1,5 @@
 """NNX layers: ``from flax_models import nnx as fnnx; fnnx.SeparableConv(...)``."""
 
-from flax_models.nnx_layers import SeparableConv
+from flax_models.nnx_layers import ConvBN, InvertedResidual, SeparableConv
 
-__all__ = ["SeparableConv"]
+__all__ = ["ConvBN", "InvertedResidual", "SeparableConv"]

@@ -52,3 +52,43 @@ class SeparableConv(nnx.Module):
         return folded_dw_pw(x, self.dw_conv.kernel[...], _bn_params(self.dw_bn), self.pw_conv.kernel[...],
                             _bn_params(self.pw_bn), epsilon=self.epsilon, dtype=self.dtype, strides=self.strides,
                             padding=self.padding, dw_activation=self.dw_activation, pw_activation=self.pw_activation)
+
+
+class ConvBN(nnx.Module):
+    """k×k conv (no bias) → BatchNorm → act (attributes ``conv``, ``bn``): the
+    stems, expansions and heads."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 1, strides: int = 1,
+                 padding: Any = "SAME", *, activation: str | None = "relu", momentum: float = 0.99,
+                 epsilon: float = 1e-3, dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size), strides, padding=padding,
+                             use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.bn = nnx.BatchNorm(out_features, momentum=momentum, epsilon=epsilon, dtype=dtype,
+                                param_dtype=param_dtype, rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, x):
+        return activation_fn(self.activation)(self.bn(self.conv(x)))
+
+
+class InvertedResidual(nnx.Module):
+    """MobileNetV2 block: 1×1 expansion (``expand``, a ConvBN; absent when
+    expand_ratio is 1) → ``dw_pw`` (a SeparableConv with a linear projection,
+    fused as its ``fused`` says) → residual add when shapes allow."""
+
+    def __init__(self, in_features: int, out_features: int, expand_ratio: int, strides: int = 1,
+                 kernel_size: int = 3, padding: Any = "SAME", *, activation: str = "relu6", momentum: float = 0.99,
+                 epsilon: float = 1e-3, fused: bool | str = True, dtype: Any = None, param_dtype: Any = jnp.float32,
+                 rngs: nnx.Rngs):
+        common = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        hidden = in_features * expand_ratio
+        self.expand = (ConvBN(in_features, hidden, 1, activation=activation, **common) if expand_ratio != 1
+                       else None)
+        self.dw_pw = SeparableConv(hidden, out_features, kernel_size, strides, padding, dw_activation=activation,
+                                   pw_activation=None, fused=fused, **common)
+        self.residual = strides == 1 and in_features == out_features
+
+    def __call__(self, x):
+        y = self.expand(x) if self.expand is not None else x
+        y = self.dw_pw(y)
+        return y + x.astype(y.dtype) if self.residual else y

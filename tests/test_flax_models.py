@@ -228,3 +228,31 @@ def test_nnx_training_mode_is_the_stock_layer(rng):
     x = images(rng, (2, 8, 8, 24))
     np.testing.assert_array_equal(np.asarray(fused(x)), np.asarray(stock(x)))  # train mode: batch statistics
     np.testing.assert_array_equal(np.asarray(fused.dw_bn.mean[...]), np.asarray(stock.dw_bn.mean[...]))
+
+
+@pytest.mark.parametrize("expand_ratio,strides", [(6, 1), (1, 1), (6, 2)])
+def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, strides):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    def make(fused):
+        return fnnx.InvertedResidual(16, 16, expand_ratio, strides, fused=fused, rngs=nnx.Rngs(3))
+
+    stock, fused = make(False), make(True)
+    assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
+    for bn in (stock.dw_pw.dw_bn, stock.dw_pw.pw_bn):
+        bn.mean[...] = jnp.asarray(rng.normal(0, 0.2, bn.mean.shape), jnp.float32)
+        bn.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, bn.var.shape), jnp.float32)
+    nnx.update(fused, nnx.state(stock))
+    stock.eval()
+    fused.eval()
+    x = images(rng, (2, 9, 11, 16))
+    graph, state = nnx.split(fused)
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
+    assert (stock.expand is None) == (expand_ratio == 1) and stock.residual == (strides == 1)
+    err = max_normalized_error(out, ref)
+    assert err <= LAYER_TOLERANCE[platform, "float32"], err
+    hlo = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert "jax_fcm_dw_pw" in hlo
