@@ -8,9 +8,20 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_mobilenet_v2_fused_example(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["mobilenet_v2_fused.py", "--batch", "1", "--size", "32"])
+    monkeypatch.setattr(sys, "argv", ["mobilenet_v2_fused.py", "--batch", "1", "--size", "32", "--dtype", "float32",
+                                      "--fusion", "always"])
     runpy.run_path(str(EXAMPLES / "mobilenet_v2_fused.py"), run_name="__main__")
     out = capsys.readouterr().out
     diff = float(out.split("logit difference ")[1].split()[0])
     assert diff < 1e-4, out
     assert "stock" in out and "fused" in out
+
+
+def test_sharded_mobilenet_v2_example(monkeypatch, capsys):
+    # Four host devices (conftest's XLA_FLAGS): the batch-sharded model's logits equal one device's.
+    monkeypatch.setattr(sys, "argv", ["sharded_mobilenet_v2.py", "--batch", "8", "--size", "32", "--dtype", "float32",
+                                      "--width-multiplier", "0.35"])
+    runpy.run_path(str(EXAMPLES / "sharded_mobilenet_v2.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| 8 |"))
+    assert "4 x cpu" in out and float(row.split("|")[-2]) < 1e-4
