@@ -8,7 +8,9 @@ has the same parameter tree as the fused settings, which run DW→PW pairs as
 one jax_fcm kernel in inference mode (``train=False``): ``"always"`` every
 pair, ``"auto"`` (the default) the pairs jax_fcm.planner picks: those where
 the fused kernel measured faster than XLA (docs/benchmarks.md; fusing every
-pair made whole MobileNets 1.2-2.3x slower on an H100)."""
+pair made whole MobileNets 1.2-2.3x slower on an H100); or a plan, a tuple
+of one boolean per pair in network order (``python -m jax_fcm.plan`` prints
+one)."""
 
 from __future__ import annotations
 
@@ -24,43 +26,51 @@ from jax_fcm.model_layers import (EFFICIENTNET_LITE0_STAGES, MOBILENET_V1_BLOCKS
 FUSION_CHOICES = ("auto", "always", "never")
 
 
-def fused_setting(fusion: str) -> bool | str:
-    """The SeparableConv ``fused`` value of a model's ``fusion`` choice."""
+def fused_settings(fusion, pairs: int) -> tuple:
+    """One SeparableConv ``fused`` value per DW→PW pair of a model: from a
+    ``fusion`` choice, or a plan — a tuple of booleans in network order, as
+    ``python -m jax_fcm.plan`` prints it."""
+    if isinstance(fusion, tuple):
+        if len(fusion) != pairs or not all(isinstance(f, bool) for f in fusion):
+            raise ValueError(f"a fusion plan must be a tuple of {pairs} booleans (one per depthwise -> pointwise "
+                             f"pair); got {fusion!r}")
+        return fusion
     if fusion not in FUSION_CHOICES:
-        raise ValueError(f"fusion must be one of {FUSION_CHOICES}; got {fusion!r}")
-    return {"auto": "auto", "always": True, "never": False}[fusion]
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES} or a tuple of {pairs} booleans; got {fusion!r}")
+    return ({"auto": "auto", "always": True, "never": False}[fusion],) * pairs
 
 
 class MobileNetV1(nn.Module):
     num_classes: int = 1000
     width_multiplier: float = 1.0
-    fusion: str = "auto"
+    fusion: str | tuple = "auto"
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        fused = fused_setting(self.fusion)
+        fused = fused_settings(self.fusion, len(MOBILENET_V1_BLOCKS))
         common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
         x = ConvBN(int(32 * self.width_multiplier), 3, 2, activation="relu", name="stem", **common)(x, not train)
         for i, (features, strides) in enumerate(MOBILENET_V1_BLOCKS):
             x = SeparableConv(int(features * self.width_multiplier), 3, strides, dw_activation="relu",
-                              pw_activation="relu", fused=fused, name=f"block{i}", **common)(
+                              pw_activation="relu", fused=fused[i], name=f"block{i}", **common)(
                 x, use_running_average=not train)
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="classifier")(x)
 
 
-def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, padding, fused: bool | str, common: dict,
+def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, padding, fusion, common: dict,
                               num_classes: int, dropout_rate: float):
     """The MobileNetV2 / EfficientNet-Lite skeleton, called inside a compact
     __call__ (the submodules attach to the calling module): stem → inverted
     residual blocks (expansion, kernel, stride, channels) → 1×1 head →
     global average pool → dropout → classifier."""
     x = ConvBN(stem, 3, 2, padding, activation="relu6", name="stem", **common)(x, not train)
+    fused = fused_settings(fusion, len(blocks))
     for index, (t, k, stride, features) in enumerate(blocks):
-        x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused, name=f"block{index}",
-                             **common)(x, not train)
+        x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused[index],
+                             name=f"block{index}", **common)(x, not train)
     x = ConvBN(head, 1, activation="relu6", name="head", **common)(x, not train)
     return classify(x, train, num_classes=num_classes, dropout_rate=dropout_rate, dtype=common["dtype"],
                     param_dtype=common["param_dtype"])
@@ -77,7 +87,7 @@ def classify(x, train: bool, *, num_classes: int, dropout_rate: float, dtype, pa
 class MobileNetV2(nn.Module):
     num_classes: int = 1000
     width_multiplier: float = 1.0
-    fusion: str = "auto"
+    fusion: str | tuple = "auto"
     dropout_rate: float = 0.2
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -91,7 +101,7 @@ class MobileNetV2(nn.Module):
         # symmetric padding 1 for every 3x3, stride 2 included.
         return inverted_residual_network(
             x, train, blocks=blocks, stem=make_divisible(32 * w), head=make_divisible(1280 * max(1.0, w)),
-            padding=((1, 1), (1, 1)), fused=fused_setting(self.fusion),
+            padding=((1, 1), (1, 1)), fusion=self.fusion,
             common=dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype),
             num_classes=self.num_classes, dropout_rate=self.dropout_rate)
 
@@ -102,7 +112,7 @@ class EfficientNetLite0(nn.Module):
     is left out: inference is what fusion changes."""
 
     num_classes: int = 1000
-    fusion: str = "auto"
+    fusion: str | tuple = "auto"
     dropout_rate: float = 0.2
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -111,6 +121,6 @@ class EfficientNetLite0(nn.Module):
     def __call__(self, x, train: bool = False):
         blocks = [(t, k, s if j == 0 else 1, c) for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES for j in range(n)]
         return inverted_residual_network(
-            x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fused=fused_setting(self.fusion),
+            x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fusion=self.fusion,
             common=dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype),
             num_classes=self.num_classes, dropout_rate=self.dropout_rate)

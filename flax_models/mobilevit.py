@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from flax_models.layers import ConvBN, InvertedResidual
-from flax_models.mobilenet import classify, fused_setting
+from flax_models.mobilenet import classify, fused_settings
 from jax_fcm.model_layers import MOBILEVIT_VARIANTS, mobilevit_layers
 
 
@@ -98,19 +98,20 @@ class MobileViTBlock(nn.Module):
 
 
 class MobileViT(nn.Module):
-    """``variant`` "xxs", "xs" or "s"; ``fusion`` as in flax_models.mobilenet."""
+    """``variant`` "xxs", "xs" or "s"; ``fusion`` as in flax_models.mobilenet
+    (a plan has one entry per MobileNetV2 block)."""
 
     variant: str = "s"
     num_classes: int = 1000
-    fusion: str = "auto"
+    fusion: str | tuple = "auto"
     dropout_rate: float = 0.1
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        fused = fused_setting(self.fusion)
         layers = mobilevit_layers(self.variant)  # checks the variant
+        fused = fused_settings(self.fusion, sum(layer[0] == "mv2" for layer in layers))
         stem_channels, head = MOBILEVIT_VARIANTS[self.variant][0][0], MOBILEVIT_VARIANTS[self.variant][1]
         # BatchNorm as in the reference implementation (PyTorch momentum 0.1, eps 1e-5).
         common = dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
@@ -119,7 +120,7 @@ class MobileViT(nn.Module):
         for layer in layers:
             if layer[0] == "mv2":
                 _, expansion, stride, channels = layer
-                x = InvertedResidual(channels, expansion, stride, activation="silu", fused=fused, name=f"mv2_{mv2}",
+                x = InvertedResidual(channels, expansion, stride, activation="silu", fused=fused[mv2], name=f"mv2_{mv2}",
                                      **common)(x, not train)
                 mv2 += 1
             else:

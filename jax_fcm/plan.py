@@ -41,7 +41,8 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
         total_plan += p.fused_us if p.fuse else p.unfused_us
         total_unfused += p.unfused_us
     lines += ["", f"Total over the pairs (traffic model): planned {total_plan:.1f} µs, all unfused {total_unfused:.1f} µs "
-                  f"({total_unfused / total_plan:.2f}x)."]
+                  f"({total_unfused / total_plan:.2f}x).",
+              "", f"As a Flax model's plan: fusion={tuple(p.fuse for _, p in rows)}"]
     return "\n".join(lines)
 
 

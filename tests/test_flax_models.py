@@ -98,6 +98,23 @@ def test_auto_fuses_where_the_planner_says_it_pays():
         fm.MobileNetV1(fusion="sometimes").init(jax.random.key(0), x)
 
 
+def test_fusion_plan_from_the_planner_cli(capsys):
+    # The plan CLI prints one boolean per pair; a model takes it as its fusion.
+    from jax_fcm import plan
+
+    assert plan.main(["--gpu", "h100", "--model", "mobilenet_v1", "--batch", "1", "--dtype", "float32"]) == 0
+    printed = capsys.readouterr().out.split("fusion=")[-1].strip()
+    chosen = tuple(word.strip(" ()") == "True" for word in printed.split(","))
+    assert len(chosen) == 13 and not any(chosen)  # float32: nothing measured faster fused
+    x = jnp.zeros((1, 64, 64, 3), jnp.bfloat16)
+    mine = (True,) + (False,) * 11 + (True,)
+    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=mine, dtype=jnp.bfloat16), x) == 2
+    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=list(mine), dtype=jnp.bfloat16), x) == 2  # Linen: tuple
+    for bad in ((True,) * 12, (1,) * 13):
+        with pytest.raises(ValueError, match="fusion"):
+            fm.MobileNetV1(num_classes=10, fusion=bad).init(jax.random.key(0), x)
+
+
 def test_mobilevit_variants():
     # Parameter counts of the paper (1.3 M, 2.3 M, 5.6 M at 1000 classes); every
     # MobileNetV2 block's depthwise -> pointwise pair fused with "always"; a
@@ -202,24 +219,31 @@ def nnx_pair(seed=0, **layer):
     return make(False), make(True)
 
 
-@pytest.mark.parametrize("strides,padding", [(1, "SAME"), (2, ((1, 1), (1, 1)))])
-def test_nnx_separable_conv_matches_stock(platform, rng, strides, padding):
+def nnx_eval_error(platform, rng, stock, fused, separable, x) -> float:
+    """Random BatchNorm statistics on the stock module's SeparableConv, copied
+    to the fused one; both in eval mode, jitted on the platform; the fused
+    output's max-normalized error against the stock one."""
     from flax import nnx
 
-    stock, fused = nnx_pair(strides=strides, padding=padding, dw_activation="relu6", pw_activation="silu")
     assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
-    for bn in (stock.dw_bn, stock.pw_bn):
+    for bn in (separable.dw_bn, separable.pw_bn):
         bn.mean[...] = jnp.asarray(rng.normal(0, 0.2, bn.mean.shape), jnp.float32)
         bn.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, bn.var.shape), jnp.float32)
         bn.scale[...] = jnp.asarray(rng.uniform(0.5, 1.5, bn.scale.shape), jnp.float32)
     nnx.update(fused, nnx.state(stock))
     stock.eval()
     fused.eval()
-    x = images(rng, (2, 11, 13, 24))
     graph, state = nnx.split(fused)
+    assert "jax_fcm_dw_pw" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
-    err = max_normalized_error(out, ref)
+    return max_normalized_error(out, ref)
+
+
+@pytest.mark.parametrize("strides,padding", [(1, "SAME"), (2, ((1, 1), (1, 1)))])
+def test_nnx_separable_conv_matches_stock(platform, rng, strides, padding):
+    stock, fused = nnx_pair(strides=strides, padding=padding, dw_activation="relu6", pw_activation="silu")
+    err = nnx_eval_error(platform, rng, stock, fused, stock, images(rng, (2, 11, 13, 24)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
 
 
@@ -240,19 +264,6 @@ def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, stride
         return fnnx.InvertedResidual(16, 16, expand_ratio, strides, fused=fused, rngs=nnx.Rngs(3))
 
     stock, fused = make(False), make(True)
-    assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
-    for bn in (stock.dw_pw.dw_bn, stock.dw_pw.pw_bn):
-        bn.mean[...] = jnp.asarray(rng.normal(0, 0.2, bn.mean.shape), jnp.float32)
-        bn.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, bn.var.shape), jnp.float32)
-    nnx.update(fused, nnx.state(stock))
-    stock.eval()
-    fused.eval()
-    x = images(rng, (2, 9, 11, 16))
-    graph, state = nnx.split(fused)
-    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
-    ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
     assert (stock.expand is None) == (expand_ratio == 1) and stock.residual == (strides == 1)
-    err = max_normalized_error(out, ref)
+    err = nnx_eval_error(platform, rng, stock, fused, stock.dw_pw, images(rng, (2, 9, 11, 16)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
-    hlo = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
-    assert "jax_fcm_dw_pw" in hlo
