@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "async_copy.cuh"
+
 namespace jax_fcm {
 
 // Whole 16- and 8-byte stores of packed words. Written as a struct copy
@@ -19,8 +21,7 @@ __device__ __forceinline__ void store_global_u32x4(void* p, uint32_t a, uint32_t
                : "memory");
 }
 __device__ __forceinline__ void store_shared_u32x2(void* p, uint32_t a, uint32_t b) {
-  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(address), "r"(a), "r"(b) : "memory");
+  asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(shared_address(p)), "r"(a), "r"(b) : "memory");
 }
 
 template <typename T>

@@ -17,7 +17,7 @@ import dataclasses
 import math
 
 from jax_fcm import tiling
-from jax_fcm.gpu import GpuSpec
+from jax_fcm.gpu import GpuSpec, detect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,8 +165,6 @@ def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
 def should_fuse(x_shape, cout: int, k: int, stride: int, itemsize: int, gpu: GpuSpec | None = None) -> bool:
     """plan_pair's decision for an NHWC input shape (extra leading axes fold
     into N), as the Flax layers ask it at trace time."""
-    from jax_fcm.gpu import detect  # the running GPU; H100 preset without one
-
     *lead, h, w, c = x_shape
     layer = PairLayer(math.prod(lead), h, w, c, cout, k, stride, itemsize)
-    return plan_pair(layer, gpu or detect()).fuse
+    return plan_pair(layer, gpu or detect()).fuse  # detect: the running GPU, the H100 preset without one

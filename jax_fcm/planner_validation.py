@@ -53,9 +53,14 @@ def summarize(sweep_rows: list[dict], layer_rows: list[dict], layers, spec: GpuS
     return "\n".join(lines)
 
 
+def row_config(row: dict) -> tiling.DwPwConfig:
+    """The tile configuration of a sweep row (bench --sweep CSV or its dicts)."""
+    return tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
+                             cout_tiles_per_block=int(row["cout_tiles_per_block"]),
+                             channel_splits=int(row["channel_splits"]),
+                             tiles_per_block=int(row.get("tiles_per_block", 0)))
+
+
 def label(row: dict) -> str:
     """The configuration label of a sweep row."""
-    return tiling.config_label(tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
-                                                 cout_tiles_per_block=int(row["cout_tiles_per_block"]),
-                                                 channel_splits=int(row["channel_splits"]),
-                                                 tiles_per_block=int(row.get("tiles_per_block", 0))))
+    return tiling.config_label(row_config(row))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import gpu_available
 
-from jax_fcm import bench, gpu, model_layers, plan, planner
+from jax_fcm import bench, gpu, model_layers, plan, planner, planner_validation
 from jax_fcm.tiling import DwPwConfig
 
 ONE_TILE = planner.PairLayer(n=1, h=8, w=8, c=32, cout=32, k=3, stride=1, itemsize=2)
@@ -111,9 +111,7 @@ def test_fuse_decision_on_the_recorded_h100_measurements():
     rows = list(csv.DictReader(open(DATA / "bench_h100_0d14b8c.csv")))
     chosen, fused_all, xla_all = [], [], []
     for row in rows:
-        layer = suite[row["layer"]]
-        itemsize = 4 if row["dtype"] == "float32" else 2
-        pair = planner.PairLayer(int(row["n"]), layer.hw, layer.hw, layer.c, layer.cout, layer.k, layer.stride, itemsize)
+        pair = planner_validation.pair_layer(suite[row["layer"]], int(row["n"]), 4 if row["dtype"] == "float32" else 2)
         fused_us, xla_us = float(row["fused_us"]), float(row["xla_us"])
         fuse = planner.plan_pair(pair, gpu.PRESETS["h100"]).fuse
         assert not fuse or fused_us <= xla_us, row

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from jax_fcm import bench, gpu, tiling
+from jax_fcm import bench, gpu, planner_validation, tiling
 
 
 def _blocks(cfg, n, ho, wo, cout):
@@ -79,9 +79,7 @@ def test_choice_on_the_recorded_h100_sweep():
     for row in csv.DictReader(open(path)):
         if row["tiles_per_block"] == "1" and row["channel_splits"] == "1":
             continue  # the one-tile-per-block variants the default grid does not use
-        cfg = tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
-                                cout_tiles_per_block=int(row["cout_tiles_per_block"]),
-                                channel_splits=int(row["channel_splits"]))
+        cfg = planner_validation.row_config(row)
         cases.setdefault((row["layer"], int(row["n"]), row["dtype"]), {})[cfg] = float(row["us"])
     regrets = []
     for (name, n, dtype), times in cases.items():
