@@ -55,7 +55,7 @@ __device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* 
   for (int j = 0; j < Tr::kFragsN; ++j) {
     float v[8];
     acc.read(j, scratch, v);
-    float* dst = partial + (wm * 16 + epilogue_row(lane)) * Tr::TN + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
+    float* dst = partial + (wm * 16 + epilogue_row(lane)) * Tr::kPartialLd + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
     reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
   }
@@ -70,7 +70,7 @@ __device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* 
       if (oy >= s.ho || ox >= s.wo || co >= s.cout) continue;
       float v[8] = {};
       for (int r = 0; r < run.splits; ++r) {
-        const float4* src = reinterpret_cast<const float4*>(cluster.map_shared_rank(partial, r) + row * Tr::TN + col);
+        const float4* src = reinterpret_cast<const float4*>(cluster.map_shared_rank(partial, r) + row * Tr::kPartialLd + col);
         const float4 lo = src[0], hi = src[1];
         v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
         v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
@@ -125,35 +125,48 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
 
   const T* dw = static_cast<const T*>(p.dw_kernel);
   const T* pw = static_cast<const T*>(p.pw_kernel);
-  struct Step {
-    int tile, pass, chunk, buf;
+  // Where a step is: its tile, channel-tile pass, chunk and ring buffer.
+  // Advanced by one step at a time: decoding a step index costs several
+  // integer divisions (Nsight Compute: a quarter of a deep layer's
+  // instructions were the decode of the step being computed and of the one
+  // being copied).
+  struct Cursor {
+    int step, tile, pass, chunk, buf;
+    __device__ __forceinline__ void advance(int nchunks_, int passes_, int stages_) {
+      ++step;
+      if (++buf == stages_) buf = 0;
+      if (++chunk == nchunks_) {
+        chunk = 0;
+        if (++pass == passes_) pass = 0, ++tile;
+      }
+    }
   };
-  auto decode = [&](int step) {
-    const int t = steps_per_tile == 1 ? step : step / steps_per_tile, r = step - t * steps_per_tile;
-    const int pass = nchunks == 1 ? r : r / nchunks;
-    return Step{t, pass, chunk0 + r - pass * nchunks, step % run.stages};
-  };
+  Cursor cur{0, 0, 0, 0, 0}, next = cur;
+  Origin next_origin = tile_origin(0);  // origin of next.tile
 
   // Pass 0 of a tile stages input + taps + weights; later passes reuse the
   // resident A tiles and stage weights only. Every call commits one cp.async
   // group (empty past the last step or when all is resident), so "all but the
   // newest stages - 2 groups landed" always means "step landed".
-  auto issue = [&](int step) {
-    if (step < steps) {
-      const Step st = decode(step);
-      if (st.pass == 0) {
-        const Origin o = tile_origin(st.tile);
-        stage_pixels<Tr>(in_s + st.buf * kInStage, static_cast<const T*>(p.x) + o.n * s.h * s.w * s.c, s,
-                         o.oy0 * Tr::S - s.pad_top, o.ox0 * Tr::S - s.pad_left, st.chunk * Tr::KC, run.vec_x);
-        if (!taps_resident || step == 0)
-          stage_taps<Tr>(taps_s + (taps_resident ? 0 : st.buf) * kTapsStage, dw, static_cast<const T*>(p.dw_bias),
-                         s, st.chunk * Tr::KC, run.vec_x);
+  auto issue_next = [&]() {
+    if (next.step < steps) {
+      const int chunk = chunk0 + next.chunk;
+      if (next.pass == 0) {
+        const Origin& o = next_origin;
+        stage_pixels<Tr>(in_s + next.buf * kInStage, static_cast<const T*>(p.x) + o.n * s.h * s.w * s.c, s,
+                         o.oy0 * Tr::S - s.pad_top, o.ox0 * Tr::S - s.pad_left, chunk * Tr::KC, run.vec_x);
+        if (!taps_resident || next.step == 0)
+          stage_taps<Tr>(taps_s + (taps_resident ? 0 : next.buf) * kTapsStage, dw, static_cast<const T*>(p.dw_bias),
+                         s, chunk * Tr::KC, run.vec_x);
       }
-      if (!w_resident || step == 0)
-        stage_weights<Tr>(w_s + (w_resident ? 0 : st.buf) * kWStage, pw, static_cast<const T*>(p.pw_bias), s,
-                          st.chunk * Tr::KC, (first_co_tile + st.pass) * Tr::TN, run.vec_w);
+      if (!w_resident || next.step == 0)
+        stage_weights<Tr>(w_s + (w_resident ? 0 : next.buf) * kWStage, pw, static_cast<const T*>(p.pw_bias), s,
+                          chunk * Tr::KC, (first_co_tile + next.pass) * Tr::TN, run.vec_w);
     }
     cp_async_commit();
+    const int tile = next.tile;
+    next.advance(nchunks, passes, run.stages);
+    if (next.tile != tile && next.step < steps) next_origin = tile_origin(next.tile);
   };
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -163,31 +176,32 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   acc.zero();
 
   const int ahead = run.stages > 1 ? run.stages - 1 : 1;  // steps in flight
-  for (int step = 0; step < ahead; ++step) issue(step);
-  for (int step = 0; step < steps; ++step) {
-    const Step st = decode(step);
-    // Step `step` has landed for this thread; the barrier makes it visible to
-    // all and guarantees every warp is done with the buffers of step - 1,
-    // which the next copy overwrites.
+  for (int i = 0; i < ahead; ++i) issue_next();
+  for (; cur.step < steps; cur.advance(nchunks, passes, run.stages)) {
+    // Step `cur` has landed for this thread; the barrier makes it visible to
+    // all and guarantees every warp is done with the buffers of the step
+    // before, which the next copy overwrites.
     if (run.stages == 3)
       cp_async_wait<1>();
     else
       cp_async_wait<0>();
     __syncthreads();
-    issue(step + ahead);
-    T* a = a_s + (st.chunk - chunk0) % run.a_slots * kASlot;
-    const T* w = w_s + (w_resident ? 0 : st.buf) * kWStage;
-    if (st.pass == 0) {
-      depthwise_chunk<Tr>(in_s + st.buf * kInStage, taps_s + (taps_resident ? 0 : st.buf) * kTapsStage, a, s,
-                          st.chunk * Tr::KC, epi.dw_activation);
+    issue_next();
+    const int chunk = chunk0 + cur.chunk;
+    // A slot: a ring of one or two, or one per chunk (a_slots == nchunks > 2).
+    T* a = a_s + (run.a_slots <= 2 ? cur.chunk & 1 : cur.chunk) * kASlot;
+    const T* w = w_s + (w_resident ? 0 : cur.buf) * kWStage;
+    if (cur.pass == 0) {
+      depthwise_chunk<Tr>(in_s + cur.buf * kInStage, taps_s + (taps_resident ? 0 : cur.buf) * kTapsStage, a, s,
+                          chunk * Tr::KC, epi.dw_activation);
       __syncthreads();
     }
     acc.accumulate(a, w, wm, wn);
-    if (st.chunk + 1 < chunk0 + nchunks) continue;
+    if (cur.chunk + 1 < nchunks) continue;
 
     // Epilogue of this channel tile.
     const T* bias_s = w + Tr::KC * Tr::kLdB;
-    const Origin o = tile_origin(st.tile);
+    const Origin o = tile_origin(cur.tile);
     if (run.splits > 1) {
       cluster_epilogue<Tr>(acc, scratch, reinterpret_cast<float*>(smem + plan.off_scratch + Tr::kScratchBytes),
                            bias_s, s, epi, p, run, o.n, o.oy0, o.ox0, first_co_tile * Tr::TN, rank);
@@ -203,7 +217,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
         float v[8];
         acc.read(j, scratch, v);
         const int col = wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
-        const int64_t co = (first_co_tile + st.pass) * Tr::TN + col;
+        const int64_t co = (first_co_tile + cur.pass) * Tr::TN + col;
         if (in_image && co < s.cout)
           store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
       }

@@ -1,6 +1,7 @@
 // Pointwise stage of the fused kernel: the [pixels x KC] x [KC x TN] tile
-// GEMM accumulated in fp32 registers (WMMA tensor cores for bf16/fp16 and
-// TF32, FFMA for full fp32), and the epilogue's bias + activation + stores.
+// GEMM accumulated in fp32 registers (mma.sync tensor cores for bf16/fp16,
+// WMMA TF32 for float32 at default precision, FFMA for full fp32), and the
+// epilogue's bias + activation + stores.
 #pragma once
 
 #include <mma.h>
@@ -9,34 +10,17 @@
 
 #include "activations.h"
 #include "element.cuh"
+#include "mma_sync.cuh"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
 
-// WMMA fragment shapes for the pointwise GEMM, per element type.
-template <typename T>
-struct MmaTypes {  // bf16 / fp16: native 16-bit tensor-core inputs
-  static constexpr int kStep = 16;
-  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, T, nvcuda::wmma::row_major>;
-  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, T, nvcuda::wmma::row_major>;
-  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
-  template <typename F>
-  static __device__ __forceinline__ void round_inputs(F&) {}
-};
-template <>
-struct MmaTypes<float> {  // float32 at default precision: TF32 tensor cores
-  static constexpr int kStep = 8;
-  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32,
-                                       nvcuda::wmma::row_major>;
-  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32,
-                                       nvcuda::wmma::row_major>;
-  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float>;
-  template <typename F>
-  static __device__ __forceinline__ void round_inputs(F& frag) {
-#pragma unroll
-    for (int i = 0; i < frag.num_elements; ++i) frag.x[i] = nvcuda::wmma::__float_to_tf32(frag.x[i]);
-  }
-};
+// How a kernel instantiation computes the pointwise GEMM.
+enum class PwPath { kMma16, kWmmaTf32, kFfma };
+template <class Tr>
+constexpr PwPath pw_path() {
+  return sizeof(typename Tr::T) == 2 ? PwPath::kMma16 : (Tr::kTensorCores ? PwPath::kWmmaTf32 : PwPath::kFfma);
+}
 
 // Epilogue layout: in each 16x16 accumulator block, lane owns 8 consecutive
 // columns (half 0 or 1) of one row. Rows are lane % 16 so that a quarter-warp
@@ -45,50 +29,115 @@ struct MmaTypes<float> {  // float32 at default precision: TF32 tensor cores
 __device__ __forceinline__ int epilogue_row(int lane) { return lane % 16; }
 __device__ __forceinline__ int epilogue_col(int lane) { return lane / 16 * 8; }
 
-// Pointwise accumulators of one warp: a 16 x kWarpN slab of the block tile.
-// Tensor-core version keeps WMMA fragments; the full-fp32 version keeps, per
-// 16x16 block, the 8 values that lane owns in the epilogue layout
-// (epilogue_row, epilogue_col).
-template <class Tr, bool TensorCores = Tr::kTensorCores>
-struct PwAccumulator {
-  using M = MmaTypes<typename Tr::T>;
-  typename M::CFrag frag[Tr::kFragsN];
+// A warp's 16 x 16 accumulator block, parked in its scratch ([16][kScratchLd]
+// floats), read back in the epilogue layout with two 16-byte loads.
+template <class Tr>
+__device__ __forceinline__ void read_scratch(const float* scratch, float (&out)[8]) {
+  __syncwarp();
+  const int lane = threadIdx.x % 32;
+  // 16-byte aligned: rows of kScratchLd = 20 floats, halves of 8 floats.
+  const float4* src =
+      reinterpret_cast<const float4*>(scratch + epilogue_row(lane) * Tr::kScratchLd + epilogue_col(lane));
+  const float4 lo = src[0], hi = src[1];
+  out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
+  out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
+  __syncwarp();
+}
+
+// Pointwise accumulators of one warp: a 16 x kWarpN slab of the block tile,
+// kFragsN blocks of 16 x 16. read(j, ...) gives block j's values in the
+// epilogue layout (epilogue_row, epilogue_col).
+template <class Tr, PwPath Path = pw_path<Tr>()>
+struct PwAccumulator;
+
+// bf16 / fp16: mma.sync m16n8k16, operands through ldmatrix. Per 16 x 16
+// block, two 16 x 8 halves; lane (g, t) holds rows g, g + 8 x columns 2t, 2t + 1.
+template <class Tr>
+struct PwAccumulator<Tr, PwPath::kMma16> {
+  using T = typename Tr::T;
+  float acc[Tr::kFragsN][2][4];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[j][h][e] = 0.f;
+  }
+  __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn) {
+    // Lane l addresses row l % 16, column half l / 16 of a 16 x 16 tile: the
+    // four 8 x 8 matrices in the order the MMA's A (and, transposed, B) takes them.
+    const int lane = threadIdx.x % 32, row = lane % 16, half = lane / 16 * 8;
+    const T* a_lane = a_s + (wm * 16 + row) * Tr::kLdA + half;
+    const T* b_lane = b_s + row * Tr::kLdB + wn * Tr::kWarpN + half;
+#pragma unroll
+    for (int kk = 0; kk < Tr::KC; kk += 16) {
+      uint32_t a[4];
+      ldmatrix_x4(a, a_lane + kk);
+#pragma unroll
+      for (int j = 0; j < Tr::kFragsN; ++j) {
+        uint32_t b[4];  // k 0-7 / 8-15 of columns 0-7, then of columns 8-15
+        ldmatrix_x4_trans(b, b_lane + kk * Tr::kLdB + j * 16);
+        Mma16816<T>::run(acc[j][0], a, b[0], b[1]);
+        Mma16816<T>::run(acc[j][1], a, b[2], b[3]);
+      }
+    }
+  }
+  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8]) {
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      *reinterpret_cast<float2*>(scratch + g * Tr::kScratchLd + h * 8 + 2 * t) = make_float2(acc[j][h][0], acc[j][h][1]);
+      *reinterpret_cast<float2*>(scratch + (g + 8) * Tr::kScratchLd + h * 8 + 2 * t) =
+          make_float2(acc[j][h][2], acc[j][h][3]);
+    }
+    read_scratch<Tr>(scratch, out);
+  }
+};
+
+// float32 at default precision: WMMA TF32 (16 x 16 x 8).
+template <class Tr>
+struct PwAccumulator<Tr, PwPath::kWmmaTf32> {
+  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                       nvcuda::wmma::row_major>;
+  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                       nvcuda::wmma::row_major>;
+  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float>;
+  CFrag frag[Tr::kFragsN];
+  template <typename F>
+  static __device__ __forceinline__ void round_to_tf32(F& f) {
+#pragma unroll
+    for (int i = 0; i < f.num_elements; ++i) f.x[i] = nvcuda::wmma::__float_to_tf32(f.x[i]);
+  }
   __device__ __forceinline__ void zero() {
 #pragma unroll
     for (int j = 0; j < Tr::kFragsN; ++j) nvcuda::wmma::fill_fragment(frag[j], 0.f);
   }
-  __device__ __forceinline__ void accumulate(const typename Tr::T* a_s, const typename Tr::T* b_s, int wm, int wn) {
+  __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn) {
 #pragma unroll
-    for (int kk = 0; kk < Tr::KC; kk += M::kStep) {
-      typename M::AFrag a;
+    for (int kk = 0; kk < Tr::KC; kk += 8) {
+      AFrag a;
       nvcuda::wmma::load_matrix_sync(a, a_s + wm * 16 * Tr::kLdA + kk, Tr::kLdA);
-      M::round_inputs(a);
+      round_to_tf32(a);
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
-        typename M::BFrag b;
+        BFrag b;
         nvcuda::wmma::load_matrix_sync(b, b_s + kk * Tr::kLdB + wn * Tr::kWarpN + j * 16, Tr::kLdB);
-        M::round_inputs(b);
+        round_to_tf32(b);
         nvcuda::wmma::mma_sync(frag[j], a, b, frag[j]);
       }
     }
   }
-  // Values of block j in the epilogue layout, through the warp's scratch.
   __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8]) {
     nvcuda::wmma::store_matrix_sync(scratch, frag[j], Tr::kScratchLd, nvcuda::wmma::mem_row_major);
-    __syncwarp();
-    const int lane = threadIdx.x % 32;
-    // 16-byte aligned: rows of kScratchLd = 20 floats, halves of 8 floats.
-    const float4* src =
-        reinterpret_cast<const float4*>(scratch + epilogue_row(lane) * Tr::kScratchLd + epilogue_col(lane));
-    const float4 lo = src[0], hi = src[1];
-    out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
-    out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
-    __syncwarp();
+    read_scratch<Tr>(scratch, out);
   }
 };
 
+// Full fp32 (lax.Precision.HIGHEST): FFMA, each lane directly owning its
+// epilogue-layout values.
 template <class Tr>
-struct PwAccumulator<Tr, false> {
+struct PwAccumulator<Tr, PwPath::kFfma> {
   float acc[Tr::kFragsN][8];
   __device__ __forceinline__ void zero() {
 #pragma unroll

@@ -56,7 +56,11 @@ struct Traits {
   // Pointwise rows [KC][kLdB] and, as one more row, the pointwise bias.
   static constexpr int kWStageBytes = (KC + 1) * kLdB * int(sizeof(T));
   static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
-  static constexpr int kPartialBytes = kTileP * TN * 4;  // fp32 partial sums of one block
+  // fp32 partial sums of one block, rows padded by 4 floats: the epilogue's
+  // lanes write 16 rows at once, and unpadded rows (TN a multiple of 32
+  // floats) all start in the same bank (10-way conflicts, seen with ncu).
+  static constexpr int kPartialLd = TN + 4;
+  static constexpr int kPartialBytes = kTileP * kPartialLd * 4;
   static constexpr int kAccPerThread = kTileP * TN / kThreads;
   // Register budget (the cap is 64K / (256 x kMinBlocks)): small accumulator
   // tiles leave room for three resident blocks per SM; 7x7 taps need more

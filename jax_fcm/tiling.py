@@ -122,7 +122,7 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     a_slots = nchunks if passes > 1 else min(2, chunks)
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
     inputs = stages * in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) * itemsize
-    epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * cfg.tile_n * 4 if cfg.channel_splits > 1 else 0)
+    epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * (cfg.tile_n + 4) * 4 if cfg.channel_splits > 1 else 0)
     region0 = inputs + epilogue if walks_tiles else max(inputs, epilogue)
     taps = taps_stages * (k * k + 1) * kc * itemsize  # + the bias row
     weights = w_stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
