@@ -6,6 +6,7 @@
 #include "activations.h"
 #include "dw_pw_params.h"
 #include "element.cuh"
+#include "mma_sync.cuh"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
@@ -52,7 +53,10 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
       for (int e = 0; e < 4; ++e) {
         const bool real = c + e < s.c;
 #pragma unroll
-        for (int r = 0; r < R; ++r) out[r][e] = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
+        for (int r = 0; r < R; ++r) {
+          const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
+          out[r][e] = Tr::kTf32 ? __uint_as_float(tf32_bits(v)) : v;
+        }
       }
     });
   } else {

@@ -4,8 +4,6 @@
 // epilogue's bias + activation + stores.
 #pragma once
 
-#include <mma.h>
-
 #include <cstdint>
 
 #include "activations.h"
@@ -15,11 +13,13 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
-// How a kernel instantiation computes the pointwise GEMM.
-enum class PwPath { kMma16, kWmmaTf32, kFfma };
+// How a kernel instantiation computes the pointwise GEMM: mma.sync on tensor
+// cores (bf16/fp16, and TF32 for float32 at default precision), or FFMA
+// (float32 at lax.Precision.HIGHEST).
+enum class PwPath { kMma, kFfma };
 template <class Tr>
 constexpr PwPath pw_path() {
-  return sizeof(typename Tr::T) == 2 ? PwPath::kMma16 : (Tr::kTensorCores ? PwPath::kWmmaTf32 : PwPath::kFfma);
+  return Tr::kTensorCores ? PwPath::kMma : PwPath::kFfma;
 }
 
 // Epilogue layout: in each 16x16 accumulator block, lane owns 8 consecutive
@@ -50,11 +50,18 @@ __device__ __forceinline__ void read_scratch(const float* scratch, float (&out)[
 template <class Tr, PwPath Path = pw_path<Tr>()>
 struct PwAccumulator;
 
-// bf16 / fp16: mma.sync m16n8k16, operands through ldmatrix. Per 16 x 16
-// block, two 16 x 8 halves; lane (g, t) holds rows g, g + 8 x columns 2t, 2t + 1.
+// Tensor cores: mma.sync 16 x 8 x kK steps. Per 16 x 16 block, two 16 x 8
+// halves; lane (g, t) holds rows g, g + 8 x columns 2t, 2t + 1 of each.
+// A comes through ldmatrix (lane l addresses row l % 16 and the second 16
+// bytes of the row for l >= 16: the four 8 x 8 b16 matrices in the order the
+// MMA takes them, for 16-bit elements and, as pairs, for TF32). 16-bit B
+// comes the same way, transposed; TF32 B (ldmatrix cannot transpose 32-bit
+// elements) through scalar loads (b0 = B[t][g], b1 = B[t + 4][g]), rounded.
 template <class Tr>
-struct PwAccumulator<Tr, PwPath::kMma16> {
+struct PwAccumulator<Tr, PwPath::kMma> {
   using T = typename Tr::T;
+  using Mma = MmaSync<T>;
+  static constexpr int kK = Mma::kK;
   float acc[Tr::kFragsN][2][4];
   __device__ __forceinline__ void zero() {
 #pragma unroll
@@ -65,21 +72,26 @@ struct PwAccumulator<Tr, PwPath::kMma16> {
         for (int e = 0; e < 4; ++e) acc[j][h][e] = 0.f;
   }
   __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn) {
-    // Lane l addresses row l % 16, column half l / 16 of a 16 x 16 tile: the
-    // four 8 x 8 matrices in the order the MMA's A (and, transposed, B) takes them.
-    const int lane = threadIdx.x % 32, row = lane % 16, half = lane / 16 * 8;
-    const T* a_lane = a_s + (wm * 16 + row) * Tr::kLdA + half;
-    const T* b_lane = b_s + row * Tr::kLdB + wn * Tr::kWarpN + half;
+    const int lane = threadIdx.x % 32;
+    const T* a_lane = a_s + (wm * 16 + lane % 16) * Tr::kLdA + lane / 16 * (16 / int(sizeof(T)));
+    const T* b_warp = b_s + wn * Tr::kWarpN;
 #pragma unroll
-    for (int kk = 0; kk < Tr::KC; kk += 16) {
+    for (int kk = 0; kk < Tr::KC; kk += kK) {
       uint32_t a[4];
       ldmatrix_x4(a, a_lane + kk);
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
-        uint32_t b[4];  // k 0-7 / 8-15 of columns 0-7, then of columns 8-15
-        ldmatrix_x4_trans(b, b_lane + kk * Tr::kLdB + j * 16);
-        Mma16816<T>::run(acc[j][0], a, b[0], b[1]);
-        Mma16816<T>::run(acc[j][1], a, b[2], b[3]);
+        if constexpr (sizeof(T) == 2) {
+          uint32_t b[4];  // k 0-7 / 8-15 of columns 0-7, then of columns 8-15
+          ldmatrix_x4_trans(b, b_warp + (kk + lane % 16) * Tr::kLdB + j * 16 + lane / 16 * 8);
+          Mma::run(acc[j][0], a, b[0], b[1]);
+          Mma::run(acc[j][1], a, b[2], b[3]);
+        } else {
+          const T* b = b_warp + (kk + lane % 4) * Tr::kLdB + j * 16 + lane / 4;
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            Mma::run(acc[j][h], a, tf32_bits(b[h * 8]), tf32_bits(b[4 * Tr::kLdB + h * 8]));
+        }
       }
     }
   }
@@ -91,45 +103,6 @@ struct PwAccumulator<Tr, PwPath::kMma16> {
       *reinterpret_cast<float2*>(scratch + (g + 8) * Tr::kScratchLd + h * 8 + 2 * t) =
           make_float2(acc[j][h][2], acc[j][h][3]);
     }
-    read_scratch<Tr>(scratch, out);
-  }
-};
-
-// float32 at default precision: WMMA TF32 (16 x 16 x 8).
-template <class Tr>
-struct PwAccumulator<Tr, PwPath::kWmmaTf32> {
-  using AFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32,
-                                       nvcuda::wmma::row_major>;
-  using BFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32,
-                                       nvcuda::wmma::row_major>;
-  using CFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float>;
-  CFrag frag[Tr::kFragsN];
-  template <typename F>
-  static __device__ __forceinline__ void round_to_tf32(F& f) {
-#pragma unroll
-    for (int i = 0; i < f.num_elements; ++i) f.x[i] = nvcuda::wmma::__float_to_tf32(f.x[i]);
-  }
-  __device__ __forceinline__ void zero() {
-#pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j) nvcuda::wmma::fill_fragment(frag[j], 0.f);
-  }
-  __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn) {
-#pragma unroll
-    for (int kk = 0; kk < Tr::KC; kk += 8) {
-      AFrag a;
-      nvcuda::wmma::load_matrix_sync(a, a_s + wm * 16 * Tr::kLdA + kk, Tr::kLdA);
-      round_to_tf32(a);
-#pragma unroll
-      for (int j = 0; j < Tr::kFragsN; ++j) {
-        BFrag b;
-        nvcuda::wmma::load_matrix_sync(b, b_s + kk * Tr::kLdB + wn * Tr::kWarpN + j * 16, Tr::kLdB);
-        round_to_tf32(b);
-        nvcuda::wmma::mma_sync(frag[j], a, b, frag[j]);
-      }
-    }
-  }
-  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8]) {
-    nvcuda::wmma::store_matrix_sync(scratch, frag[j], Tr::kScratchLd, nvcuda::wmma::mem_row_major);
     read_scratch<Tr>(scratch, out);
   }
 };

@@ -27,6 +27,9 @@ struct Traits {
   // handler rounds it the same way.
   static constexpr int K = K_, S = S_, TN = TN_, TH = TH_, TW = 8;
   static constexpr bool kTensorCores = !(std::is_same<T, float>::value && Math == kPwMathFp32);
+  // float32 on TF32 tensor cores: the depthwise stage stores A already
+  // rounded to TF32, so the GEMM loads it as is.
+  static constexpr bool kTf32 = std::is_same<T, float>::value && kTensorCores;
   static constexpr int kThreads = 256, kWarps = kThreads / 32;
   static constexpr int KC = 32;                           // input channels per chunk
   static constexpr int kTileP = TH * TW;                  // output pixels per block
@@ -47,7 +50,9 @@ struct Traits {
   // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase.
   static constexpr int kInPad = sizeof(T) == 4 ? 0 : input_pad_elements(kRun, S);
   static constexpr int kInPix = KC + kInPad;
-  static constexpr int kLdB = TN + kVec;
+  // Pointwise rows padded by 8 elements: 16-byte copies, and the TF32 MMA's
+  // scalar B loads (lanes t * kLdB + g, t < 4, g < 8) hit 32 distinct banks.
+  static constexpr int kLdB = TN + 8;
   static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
   static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
   static constexpr int kInStageBytes = kInH * kInW * kInPix * int(sizeof(T));

@@ -1,9 +1,9 @@
-// Warp-level tensor-core primitives for 16-bit inputs: ldmatrix (shared ->
-// fragment registers, transposing on the way for row-major B) and mma.sync
-// m16n8k16 with fp32 accumulators. WMMA's load_matrix_sync on these tiles
-// compiled to generic 32-bit loads plus a movmatrix per B register (Nsight
-// Compute: 104 load/transpose instructions per warp and chunk for 24 MMAs);
-// ldmatrix needs 7.
+// Warp-level tensor-core primitives: ldmatrix (shared -> fragment registers,
+// transposing on the way for row-major B) and mma.sync with fp32
+// accumulators, m16n8k16 for bf16/fp16 and m16n8k8 for TF32. WMMA's
+// load_matrix_sync on our shared tiles compiled to generic loads (plus a
+// movmatrix per B register for 16-bit types; Nsight Compute: 104
+// load/transpose instructions per warp and chunk for 24 MMAs); ldmatrix needs 7.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -29,23 +29,33 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(shared_address(row)));
 }
 
+// One warp MMA step: d (16 x 8) += a (16 x kK, row) x b (kK x 8, col). Lane
+// (g = lane / 4, t = lane % 4) holds d rows g and g + 8, columns 2t and 2t + 1.
 template <typename T>
-struct Mma16816;
+struct MmaSync;
 
-#define FCM_MMA16816(TYPE, PTX_TYPE)                                                                              \
-  template <>                                                                                                     \
-  struct Mma16816<TYPE> {                                                                                         \
-    /* d += a (16x16, row) x b (16x8, col); lane (g = lane / 4, t = lane % 4) holds d rows g and g + 8, */        \
-    /* columns 2t and 2t + 1. */                                                                                  \
+#define FCM_MMA_SYNC(TYPE, K, PTX_TYPE)                                                                         \
+  template <>                                                                                                   \
+  struct MmaSync<TYPE> {                                                                                        \
+    static constexpr int kK = K;                                                                                \
     static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) { \
-      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." PTX_TYPE "." PTX_TYPE                                \
-                   ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"                       \
-                   : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                               \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));                               \
-    }                                                                                                             \
+      asm volatile("mma.sync.aligned.m16n8k" #K ".row.col.f32." PTX_TYPE "." PTX_TYPE                          \
+                   ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"                     \
+                   : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                             \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));                             \
+    }                                                                                                           \
   };
-FCM_MMA16816(__nv_bfloat16, "bf16")
-FCM_MMA16816(__half, "f16")
-#undef FCM_MMA16816
+FCM_MMA_SYNC(__nv_bfloat16, 16, "bf16")
+FCM_MMA_SYNC(__half, 16, "f16")
+FCM_MMA_SYNC(float, 8, "tf32")  // operands rounded to TF32 first (tf32_bits)
+#undef FCM_MMA_SYNC
+
+// fp32 -> TF32 (round to nearest, ties away: what WMMA's __float_to_tf32
+// does), as the bits an MMA operand register takes.
+__device__ __forceinline__ uint32_t tf32_bits(float v) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
+  return r;
+}
 
 }  // namespace jax_fcm

@@ -125,7 +125,7 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * (cfg.tile_n + 4) * 4 if cfg.channel_splits > 1 else 0)
     region0 = inputs + epilogue if walks_tiles else max(inputs, epilogue)
     taps = taps_stages * (k * k + 1) * kc * itemsize  # + the bias row
-    weights = w_stages * (kc + 1) * (cfg.tile_n + vec) * itemsize  # + the bias row
+    weights = w_stages * (kc + 1) * (cfg.tile_n + 8) * itemsize  # + the bias row
     a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
     return region0 + taps + weights + a_tiles
 
