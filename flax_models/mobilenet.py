@@ -7,8 +7,8 @@ with every depthwise → pointwise pair a SeparableConv.
 has the same parameter tree as the fused settings, which run DW→PW pairs as
 one jax_fcm kernel in inference mode (``train=False``): ``"always"`` every
 pair, ``"auto"`` (the default) the pairs jax_fcm.planner picks: those where
-the fused kernel measured faster than XLA (docs/benchmarks.md; fusing every
-pair made whole MobileNets 1.2-2.3x slower on an H100); or a plan, a tuple
+the fused kernel measured faster than XLA (docs/benchmarks.md: the deep
+pairs are slower fused at batch 8 and up); or a plan, a tuple
 of one boolean per pair in network order (``python -m jax_fcm.plan`` prints
 one)."""
 

@@ -268,6 +268,11 @@ def _fmt(v, spec=".1f"):
     return "–" if v is None else format(v, spec)
 
 
+def _fmt_ratio(v):
+    """A speed-up as "1.23x"; "–" where there is none (no cuDNN column)."""
+    return "–" if v is None or math.isnan(v) else f"{v:.2f}x"
+
+
 def format_table(rows, device: str, bandwidth: float) -> str:
     lines = [
         f"Device: {device}; copy bandwidth {bandwidth:.0f} GB/s (read+write); times are device time per call (us).",
@@ -279,14 +284,14 @@ def format_table(rows, device: str, bandwidth: float) -> str:
         lines.append(
             f"| {r['dtype']} | {r['n']} | {r['layer']} | {r['fused_us']:.1f} | {r['xla_us']:.1f} | "
             f"{_fmt(r['cudnn_us'])} | {r['floor_us']:.1f} | {r['speedup_vs_xla']:.2f}x | "
-            f"{_fmt(r['speedup_vs_cudnn'], '.2f')}{'x' if r['speedup_vs_cudnn'] else ''} | "
+            f"{_fmt_ratio(r['speedup_vs_cudnn'])} | "
             f"{r['fused_over_floor']:.2f} | {r['xla_over_floor']:.2f} |")
     lines += ["", "| dtype | N | geomean speed-up vs XLA | vs cuDNN | slowest layer vs XLA |", "|---|---|---|---|---|"]
     for key in sorted({(r["dtype"], r["n"]) for r in rows}):
         group = [r for r in rows if (r["dtype"], r["n"]) == key]
         worst = min(group, key=lambda r: r["speedup_vs_xla"])
         lines.append(f"| {key[0]} | {key[1]} | {geomean(r['speedup_vs_xla'] for r in group):.2f}x | "
-                     f"{_fmt(geomean(r['speedup_vs_cudnn'] for r in group), '.2f')}x | "
+                     f"{_fmt_ratio(geomean(r['speedup_vs_cudnn'] for r in group if r['speedup_vs_cudnn']))} | "
                      f"{worst['layer']} {worst['speedup_vs_xla']:.2f}x |")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     mb = lambda b: f"{b / 2**20:.2f}"  # noqa: E731
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs, "
              f"{spec.dram_gbs:.0f} GB/s). Choice: where fused measured faster (jax_fcm.planner); µs: traffic "
-             "model, not calibrated (measured times are 2-10x higher).", "",
+             "model, not calibrated (kernel v3 measured 2-10x higher).", "",
              "| pair | H | C → Cout | k/s | choice | fused config | fused MB (issued / DRAM) | unfused MB | "
              "fused µs | unfused µs | reason |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]

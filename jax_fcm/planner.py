@@ -6,9 +6,9 @@ configuration, FLOPs, a predicted time on a GpuSpec, and the decision.
 Pure Python: it plans for any preset without a GPU. The fused kernel's tile
 choice itself comes from jax_fcm.tiling (fitted to measurements). The fuse
 decision follows what was measured (fused_measured_faster): the traffic
-model's times are 2-10x under the measured ones (the kernel is bound by
-instruction issue and latency, not DRAM) and predict the winner on fewer
-than half of the measured layers, so they are reported but do not decide
+model's times were 2-10x under kernel v3's measured ones (the kernel is
+bound by instruction issue and latency, not DRAM) and predicted the winner
+on fewer than half of the measured layers, so they are reported but do not decide
 until they are calibrated on the GPU (issue 4)."""
 
 from __future__ import annotations
@@ -122,23 +122,26 @@ class PairPlan:
     reason: str
 
 
-# Largest input-channel counts at which the fused kernel measured faster than
-# XLA's depthwise + pointwise convolutions (H100, kernel v3, commit 0d14b8c,
-# docs/benchmarks.md), 16-bit types: C = 32 at stride 1 (mv1_112_32_64:
-# 1.5-1.7x at N = 1, 8, 64) and C = 144 at stride 2 (mv2_56s2_144_32:
-# 1.1-1.3x). Wider pairs measured 0.3-0.8x at N = 64 (and whole MobileNets
-# with every pair fused 1.2-2.3x slower); float32 pairs 0.4-1.1x, 0.76-0.93x
-# on the geometric mean.
-FUSE_MAX_CHANNELS = 32
-FUSE_MAX_CHANNELS_STRIDE2 = 144
+# Where the fused kernel measured faster than XLA's depthwise + pointwise
+# convolutions (H100, kernel v4, commit fa20ddd, docs/benchmarks.md and
+# docs/data/bench_h100_fa20ddd.csv; 8 layers x N = 1, 8, 64 x 2 dtypes):
+# pairs up to C = 384 input channels for 16-bit types (1.04-1.8x, one
+# exception: mv2_28_192_32 at N = 64, 0.95x), up to C = 192 for float32, and
+# every pair whose output has at most 256 pixels in all (N x Ho x Wo: one
+# 14 x 14 image; 1.06-1.16x). Wider pairs on bigger batches are latency-bound
+# chains of channel chunks: 0.5-0.9x. On that data the rule's choices are
+# 1.21x XLA on the geometric mean, the best per-layer choice 1.21x, fusing
+# everything 1.14x.
+FUSE_MAX_CHANNELS_16BIT = 384
+FUSE_MAX_CHANNELS_FLOAT32 = 192
+FUSE_MAX_OUTPUT_PIXELS = 256
 
 
 def fused_measured_faster(layer: PairLayer) -> bool:
     """Whether pairs like this one measured faster fused than as two XLA
-    convolutions (see FUSE_MAX_CHANNELS)."""
-    if layer.itemsize != 2:
-        return False
-    return layer.c <= FUSE_MAX_CHANNELS or (layer.stride == 2 and layer.c <= FUSE_MAX_CHANNELS_STRIDE2)
+    convolutions (see FUSE_MAX_CHANNELS_16BIT)."""
+    max_c = FUSE_MAX_CHANNELS_16BIT if layer.itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
+    return layer.c <= max_c or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
 
 
 def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
@@ -151,14 +154,15 @@ def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
     t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
     fuse = fused_measured_faster(layer)
     saved = 1 - fused.unique / unfused.unique
-    if fuse:
-        reason = (f"16-bit, C <= {FUSE_MAX_CHANNELS} (stride 2: <= {FUSE_MAX_CHANNELS_STRIDE2}): measured faster "
-                  f"fused; {saved:.0%} fewer DRAM bytes")
-    elif layer.itemsize != 2:
-        reason = "float32: the fused kernel measured slower than XLA on most layers"
+    max_c = FUSE_MAX_CHANNELS_16BIT if layer.itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
+    pixels = layer.n * layer.ho * layer.wo
+    if layer.c <= max_c:
+        reason = f"C = {layer.c} <= {max_c}: measured faster fused; {saved:.0%} fewer DRAM bytes"
+    elif fuse:
+        reason = f"{pixels} output pixels <= {FUSE_MAX_OUTPUT_PIXELS}: measured faster fused; {saved:.0%} fewer DRAM bytes"
     else:
-        reason = (f"C = {layer.c}: pairs this wide measured slower fused (latency-bound chains of channel "
-                  f"chunks), although fused moves {saved:.0%} fewer DRAM bytes")
+        reason = (f"C = {layer.c} > {max_c} on {pixels} output pixels: pairs like this measured slower fused "
+                  f"(latency-bound chains of channel chunks), although fused moves {saved:.0%} fewer DRAM bytes")
     return PairPlan(layer, fuse, cfg, fused, unfused, t_fused, t_unfused, reason)
 
 
