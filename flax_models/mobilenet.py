@@ -40,6 +40,17 @@ def fused_settings(fusion, pairs: int) -> tuple:
     return ({"auto": "auto", "always": True, "never": False}[fusion],) * pairs
 
 
+def mobilenet_v2_blocks(width_multiplier: float = 1.0) -> list:
+    """(expansion, kernel, stride, channels) of each MobileNetV2 block."""
+    return [(t, 3, s if j == 0 else 1, make_divisible(c * width_multiplier)) for t, c, n, s in MOBILENET_V2_STAGES
+            for j in range(n)]
+
+
+def efficientnet_lite0_blocks() -> list:
+    """(expansion, kernel, stride, channels) of each EfficientNet-Lite0 block."""
+    return [(t, k, s if j == 0 else 1, c) for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES for j in range(n)]
+
+
 class MobileNetV1(nn.Module):
     num_classes: int = 1000
     width_multiplier: float = 1.0
@@ -95,8 +106,7 @@ class MobileNetV2(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         w = self.width_multiplier
-        blocks = [(t, 3, s if j == 0 else 1, make_divisible(c * w)) for t, c, n, s in MOBILENET_V2_STAGES
-                  for j in range(n)]
+        blocks = mobilenet_v2_blocks(w)
         # torchvision: BatchNorm2d(eps=1e-5, momentum=0.1) == Flax momentum 0.9;
         # symmetric padding 1 for every 3x3, stride 2 included.
         return inverted_residual_network(
@@ -119,7 +129,7 @@ class EfficientNetLite0(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        blocks = [(t, k, s if j == 0 else 1, c) for t, k, s, c, n in EFFICIENTNET_LITE0_STAGES for j in range(n)]
+        blocks = efficientnet_lite0_blocks()
         return inverted_residual_network(
             x, train, blocks=blocks, stem=32, head=1280, padding="SAME", fusion=self.fusion,
             common=dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype),

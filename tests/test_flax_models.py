@@ -269,3 +269,64 @@ def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, stride
     assert (stock.expand is None) == (expand_ratio == 1) and stock.residual == (strides == 1)
     err = nnx_eval_error(platform, rng, stock, fused, stock.dw_pw, images(rng, (2, 9, 11, 16)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
+
+
+NNX_MODELS = [  # (maker, depthwise -> pointwise pairs, the Linen model with the same parameters)
+    pytest.param("MobileNetV1", dict(width_multiplier=0.25), 13, id="mobilenet_v1"),
+    pytest.param("MobileNetV2", dict(width_multiplier=0.35), 17, id="mobilenet_v2"),
+    pytest.param("EfficientNetLite0", {}, 16, id="efficientnet_lite0"),
+]
+
+
+def randomize_batch_norms(model, rng):
+    """Random running statistics, scales and biases in every BatchNorm (init's
+    are a no-op for folding)."""
+    from flax import nnx
+
+    for _, module in nnx.iter_graph(model):
+        if isinstance(module, nnx.BatchNorm):
+            for name, low, high in (("mean", -0.2, 0.2), ("var", 0.5, 2.0), ("scale", 0.5, 1.5), ("bias", -0.2, 0.2)):
+                variable = getattr(module, name)
+                variable[...] = jnp.asarray(rng.uniform(low, high, variable.shape), jnp.float32)
+
+
+@pytest.mark.parametrize("name,options,pairs", NNX_MODELS)
+def test_nnx_models_match_stock_and_linen(platform, rng, name, options, pairs):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    make = lambda fusion: getattr(fnnx, name)(num_classes=10, fusion=fusion, rngs=nnx.Rngs(0), **options)  # noqa: E731
+    stock, fused = make("never"), make("always")
+    # The Linen model's parameter count at the same settings.
+    x = images(rng, (2, 32, 32, 3))
+    linen = jax.eval_shape(lambda: getattr(fm, name)(num_classes=10, **options).init(jax.random.key(0), x))
+    count = lambda tree: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(tree))  # noqa: E731
+    assert count(nnx.state(stock, nnx.Param)) == count(linen["params"])
+    assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
+
+    randomize_batch_norms(stock, rng)
+    nnx.update(fused, nnx.state(stock))
+    stock.eval()
+    fused.eval()
+    graph, state = nnx.split(fused)
+    assert jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text().count("jax_fcm_dw_pw") == pairs
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
+    err = max_normalized_error(out, ref)
+    assert out.shape == (2, 10) and err <= MODEL_TOLERANCE[platform], err
+
+    fused.train()  # batch statistics: the stock network
+    graph, state = nnx.split(fused)
+    assert "jax_fcm_dw_pw" not in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+
+
+def test_nnx_mobilenet_v2_torchvision_size():
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    model = nnx.eval_shape(lambda: fnnx.MobileNetV2(rngs=nnx.Rngs(0)))
+    assert sum(int(np.prod(a.shape)) for a in jax.tree.leaves(nnx.state(model, nnx.Param))) == 3_504_872
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fnnx.MobileNetV2(fusion="sometimes", rngs=nnx.Rngs(0))
