@@ -22,10 +22,11 @@ MODELS: dict[str, Callable] = {
 }
 
 
-def time_models(names, batches, dtypes, timer: Callable, image_size: int = 224) -> list[dict]:
+def time_models(names, batches, dtypes, timer: Callable, image_size: int = 224, on_row: Callable | None = None
+                ) -> list[dict]:
     """Rows of model, n, dtype, time per batch (ms) with fusion auto (fused_ms),
     always and never (stock_ms), the auto speed-up and its images/s.
-    timer(fn, arg_sets) -> microseconds per call."""
+    timer(fn, arg_sets) -> microseconds per call; on_row(rows) after each row."""
     rows = []
     for name in names:
         for dtype_name in dtypes:
@@ -45,6 +46,8 @@ def time_models(names, batches, dtypes, timer: Callable, image_size: int = 224) 
                                  fused_images_per_s=n / fused_ms * 1e3))
                 print(f"[{len(rows)}] {name} {dtype_name} N={n}: auto {fused_ms:.3f} ms, always {always_ms:.3f} ms, "
                       f"stock {stock_ms:.3f} ms", file=sys.stderr, flush=True)
+                if on_row:
+                    on_row(rows)
     return rows
 
 

@@ -157,7 +157,8 @@ def run_models(args) -> int:
         print(f"unknown models {unknown}; choose from {list(benchmark.MODELS)}", file=sys.stderr)
         return 2
     on_gpu, timer = make_timer(args.iters)
-    rows = benchmark.time_models(names, args.batch or [1, 64, 256], args.dtype, timer, args.image_size)
+    rows = benchmark.time_models(names, args.batch or [1, 64, 256], args.dtype, timer, args.image_size,
+                                 on_row=lambda rows: save_partial(rows, args))
     table = benchmark.format_model_table(rows, jax.devices()[0].device_kind,
                                          "device time (profiler)" if on_gpu else "host wall-clock", args.image_size)
     emit(table, rows, args)
@@ -166,11 +167,18 @@ def run_models(args) -> int:
 
 def run_training(args, layers) -> int:
     on_gpu, timer = make_timer(args.iters)
-    rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op)
+    rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op,
+                                     on_row=lambda rows: save_partial(rows, args))
     table = bench_train.format_training_table(rows, jax.devices()[0].device_kind,
                                               "device time (profiler)" if on_gpu else "host wall-clock")
     emit(table, rows, args)
     return 0
+
+
+def save_partial(rows: list[dict], args) -> None:
+    """The rows so far to --csv: a run stopped by a time limit keeps them."""
+    if args.csv:
+        write_csv(args.csv, rows)
 
 
 def emit(table: str, rows: list[dict], args) -> None:
@@ -244,6 +252,7 @@ def main(argv=None) -> int:
                                  xla_over_floor=xla / floor))
                 print(f"[{len(rows)}/{total}] {dtype_name} N={n} {layer.name}: fused {fused:.1f} us, "
                       f"xla {xla:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
+                save_partial(rows, args)
 
     emit(format_table(rows, device, bandwidth), rows, args)
     if args.validate_planner:

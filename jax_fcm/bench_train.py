@@ -30,8 +30,9 @@ def with_cotangent(args, out_shape, dtype, seed: int):
     return (*args, jnp.asarray(rng.standard_normal(out_shape), dtype))
 
 
-def time_training(layers, batches, dtypes, timer, make_args, op) -> list[dict]:
-    """Rows of layer, n, dtype, forward+backward time of jax_fcm and XLA (us)."""
+def time_training(layers, batches, dtypes, timer, make_args, op, on_row=None) -> list[dict]:
+    """Rows of layer, n, dtype, forward+backward time of jax_fcm and XLA (us);
+    on_row(rows) after each row."""
     rows = []
     total = len(layers) * len(batches) * len(dtypes)
     for dtype_name in dtypes:
@@ -47,6 +48,8 @@ def time_training(layers, batches, dtypes, timer, make_args, op) -> list[dict]:
                                  speedup_vs_xla=xla / fused))
                 print(f"[{len(rows)}/{total}] {dtype_name} N={n} {layer.name}: forward+backward fused {fused:.1f} us, "
                       f"xla {xla:.1f} us", file=sys.stderr, flush=True)
+                if on_row:
+                    on_row(rows)
     return rows
 
 
