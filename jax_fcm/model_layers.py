@@ -49,15 +49,16 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0):
-    """(name, H, C, Cout, k, stride) of every depthwise -> pointwise pair, H the
-    depthwise input size (square), in network order."""
+    """(name, H, C, Cout, k, stride, Cin) of every depthwise -> pointwise pair,
+    H the depthwise input size (square), Cin the block's input channels before
+    its 1x1 expansion (== C where there is none), in network order."""
     size = math.ceil(image_size / 2)  # every stem has stride 2
     pairs = []
     if model == "mobilenet_v1":
         c = int(32 * width_multiplier)
         for i, (out, s) in enumerate(MOBILENET_V1_BLOCKS):
             out = int(out * width_multiplier)
-            pairs.append((f"block{i}", size, c, out, 3, s))
+            pairs.append((f"block{i}", size, c, out, 3, s, c))
             size, c = math.ceil(size / s), out
     elif model in ("mobilenet_v2", "efficientnet_lite0"):
         if model == "mobilenet_v2":
@@ -69,14 +70,14 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
         for t, k, s, out, n in stages:
             for j in range(n):
                 stride = s if j == 0 else 1
-                pairs.append((f"block{index}", size, c * t, out, k, stride))
+                pairs.append((f"block{index}", size, c * t, out, k, stride, c))
                 size, c, index = math.ceil(size / stride), out, index + 1
     elif model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
         variant = model[len("mobilevit_"):]
         c = MOBILEVIT_VARIANTS[variant][0][0]
         mv2 = [layer for layer in mobilevit_layers(variant) if layer[0] == "mv2"]
         for index, (_, t, stride, out) in enumerate(mv2):
-            pairs.append((f"block{index}", size, c * t, out, 3, stride))
+            pairs.append((f"block{index}", size, c * t, out, 3, stride, c))
             size, c = math.ceil(size / stride), out
     else:
         raise ValueError(f"model must be one of {MODELS}; got {model!r}")

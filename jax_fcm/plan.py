@@ -18,10 +18,11 @@ from jax_fcm import model_layers, planner, tiling
 
 
 def plan_model(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224,
-               width_multiplier: float = 1.0) -> list[tuple[str, planner.PairPlan]]:
+               width_multiplier: float = 1.0) -> list[tuple[str, planner.PairPlan, int]]:
+    """(pair name, plan, the block's input channels before its expansion)."""
     itemsize = jnp.dtype(dtype).itemsize
-    return [(name, planner.plan_pair(planner.PairLayer(batch, h, h, c, cout, k, stride, itemsize), spec))
-            for name, h, c, cout, k, stride in model_layers.dw_pw_pairs(model, image_size, width_multiplier)]
+    return [(name, planner.plan_pair(planner.PairLayer(batch, h, h, c, cout, k, stride, itemsize), spec), cin)
+            for name, h, c, cout, k, stride, cin in model_layers.dw_pw_pairs(model, image_size, width_multiplier)]
 
 
 def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
@@ -33,7 +34,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
              "fused µs | unfused µs | reason |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     total_plan = total_unfused = 0.0
-    for name, p in rows:
+    for name, p, _ in rows:
         l = p.layer
         lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {'fused' if p.fuse else 'unfused'} | "
                      f"{tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
@@ -42,8 +43,21 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
         total_unfused += p.unfused_us
     lines += ["", f"Total over the pairs (traffic model): planned {total_plan:.1f} µs, all unfused {total_unfused:.1f} µs "
                   f"({total_unfused / total_plan:.2f}x).",
-              "", f"As a Flax model's plan: fusion={tuple(p.fuse for _, p in rows)}"]
+              "", block_bytes_line(rows),
+              "", f"As a Flax model's plan: fusion={tuple(p.fuse for _, p, _ in rows)}"]
     return "\n".join(lines)
+
+
+def block_bytes_line(rows) -> str:
+    """DRAM bytes over the model's blocks (expansions included) for three
+    options: everything unfused, the pairs fused as planned, whole blocks fused."""
+    expansions = sum(planner.expansion_bytes(p.layer, cin) for _, p, cin in rows)
+    unfused = expansions + sum(p.unfused.unique for _, p, _ in rows)
+    planned = expansions + sum((p.fused if p.fuse else p.unfused).unique for _, p, _ in rows)
+    blocks = sum(planner.whole_block_bytes(p.layer, cin) for _, p, cin in rows)
+    return (f"DRAM bytes over the blocks, 1x1 expansions included: all unfused {unfused / 2**20:.1f} MB, pairs fused as "
+            f"planned {planned / 2**20:.1f} MB, whole blocks fused (with their expansion; no kernel yet, issue 5) "
+            f"{blocks / 2**20:.1f} MB at least.")
 
 
 def main(argv=None) -> int:

@@ -91,6 +91,26 @@ def fused_traffic(layer: PairLayer, cfg: tiling.DwPwConfig) -> Traffic:
     return Traffic(issued=x_reads + w_reads + y, unique=unique, fp32_flops=dw, tensor_flops=pw_flops(layer), launches=1)
 
 
+def expansion_bytes(layer: PairLayer, cin: int) -> int:
+    """DRAM bytes of an inverted-residual block's 1x1 expansion Cin -> C run on
+    its own (XLA): its input and weights read, the expanded tensor written;
+    0 where the block has no expansion (cin == C)."""
+    if cin == layer.c:
+        return 0
+    return (layer.n * layer.h * layer.w * (cin + layer.c) + cin * layer.c + layer.c) * layer.itemsize
+
+
+def whole_block_bytes(layer: PairLayer, cin: int) -> int:
+    """Compulsory DRAM bytes of the whole block (1x1 expansion -> DW -> PW) as
+    one kernel: its input, output and weights once (a lower bound: halo
+    re-reads depend on a kernel that does not exist yet, issue 5). Residual
+    adds are not counted here or in the other options."""
+    weights = (cin * layer.c + layer.c if cin != layer.c else 0) + (layer.k * layer.k + 1) * layer.c
+    weights += layer.c * layer.cout + layer.cout
+    activations = layer.n * (layer.h * layer.w * cin + layer.ho * layer.wo * layer.cout)
+    return (activations + weights) * layer.itemsize
+
+
 def dw_flops(layer: PairLayer) -> int:
     return 2 * layer.n * layer.ho * layer.wo * layer.c * layer.k * layer.k
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,13 @@ def test_presets_and_detection_without_a_gpu():
 
 
 def test_model_pairs_follow_the_architectures():
+    # (name, H, C, Cout, k, stride, block input channels before the expansion)
     pairs = model_layers.dw_pw_pairs("mobilenet_v2")
-    assert len(pairs) == 17 and pairs[0] == ("block0", 112, 32, 16, 3, 1) and pairs[-1][1:] == (7, 960, 320, 3, 1)
+    assert len(pairs) == 17 and pairs[0] == ("block0", 112, 32, 16, 3, 1, 32) and pairs[-1][1:] == (7, 960, 320, 3, 1, 160)
     v1 = model_layers.dw_pw_pairs("mobilenet_v1")
-    assert len(v1) == 13 and v1[-1][1:] == (7, 1024, 1024, 3, 1)
+    assert len(v1) == 13 and v1[-1][1:] == (7, 1024, 1024, 3, 1, 1024)
     vit = model_layers.dw_pw_pairs("mobilevit_s")
-    assert len(vit) == 7 and vit[0][1:] == (112, 64, 32, 3, 1) and vit[-1][1:] == (14, 512, 160, 3, 2)
+    assert len(vit) == 7 and vit[0][1:] == (112, 64, 32, 3, 1, 16) and vit[-1][1:] == (14, 512, 160, 3, 2, 128)
     lite = model_layers.dw_pw_pairs("efficientnet_lite0")
     assert len(lite) == 16 and {p[4] for p in lite} == {3, 5}
     with pytest.raises(ValueError, match="model must be one of"):
@@ -95,13 +97,32 @@ def test_cli_runs_for_every_preset(capsys, preset, model):
     assert "Total over the pairs" in out and out.count("| block") == len(model_layers.dw_pw_pairs(model))
 
 
+def test_block_bytes_by_hand():
+    # A 1 x 4 x 4 x 2 block input expanded to C = 6, DW 3x3 stride 1, PW to 3; float32.
+    layer = planner.PairLayer(n=1, h=4, w=4, c=6, cout=3, k=3, stride=1, itemsize=4)
+    assert planner.expansion_bytes(layer, 2) == (16 * 2 + 16 * 6 + 2 * 6 + 6) * 4  # x, expanded, weights, bias
+    assert planner.expansion_bytes(layer, 6) == 0  # no expansion
+    weights = (2 * 6 + 6) + (9 + 1) * 6 + (6 * 3 + 3)
+    assert planner.whole_block_bytes(layer, 2) == (16 * 2 + 16 * 3 + weights) * 4
+    # Without an expansion the whole block is the DW -> PW pair: the fused pair's compulsory bytes.
+    cfg = DwPwConfig(tile_h=8, tile_n=32)
+    assert planner.whole_block_bytes(layer, 6) == planner.fused_traffic(layer, cfg).unique
+
+
+def test_cli_prints_the_block_options(capsys):
+    assert plan.main(["--gpu", "h100", "--model", "mobilenet_v2", "--batch", "64"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("DRAM bytes over the blocks"))
+    unfused, planned, blocks = map(float, re.findall(r"([\d.]+) MB", line))
+    assert blocks < planned < unfused  # the 6x expanded tensors dominate what the pairs alone save
+
+
 def test_plans_change_with_gpu_and_shapes():
     h100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["h100"])
     a100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["a100"])
-    assert [p.config for _, p in h100] != [p.config for _, p in a100]  # no clusters on an A100
-    assert all(p.config.channel_splits == 1 for _, p in a100)
+    assert [p.config for _, p, _ in h100] != [p.config for _, p, _ in a100]  # no clusters on an A100
+    assert all(p.config.channel_splits == 1 for _, p, _ in a100)
     big = plan.plan_model("mobilenet_v2", 256, "bfloat16", gpu.PRESETS["h100"])
-    assert [p.config for _, p in big] != [p.config for _, p in h100]
+    assert [p.config for _, p, _ in big] != [p.config for _, p, _ in h100]
 
 
 DATA = Path(__file__).resolve().parent.parent / "docs" / "data"
