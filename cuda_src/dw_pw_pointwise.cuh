@@ -1,6 +1,6 @@
 // Pointwise stage of the fused kernel: the [pixels x KC] x [KC x TN] tile
-// GEMM accumulated in fp32 registers (mma.sync tensor cores for bf16/fp16,
-// WMMA TF32 for float32 at default precision, FFMA for full fp32), and the
+// GEMM accumulated in fp32 registers (mma.sync tensor cores for bf16/fp16
+// and, as TF32, for float32 at default precision; FFMA for full fp32), and the
 // epilogue's bias + activation + stores.
 #pragma once
 
