@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "device_attributes.h"
 #include "dw_pw_launch.h"
 
 namespace jax_fcm {
@@ -62,6 +63,8 @@ cudaError_t by_kernel(const DwPwTileConfig& tile, const Call& c) {
 }  // namespace
 
 cudaError_t device_limits(DeviceLimits* limits) {
+  // Read once per device (query_device_attributes, the planner's reader too);
+  // every launch then reads the cache.
   static std::atomic<int> cached_smem[kMaxDevices] = {};
   static std::atomic<int> cached_major[kMaxDevices] = {};
   static std::atomic<int> cached_sms[kMaxDevices] = {};
@@ -71,14 +74,9 @@ cudaError_t device_limits(DeviceLimits* limits) {
   int major = device < kMaxDevices ? cached_major[device].load() : 0;
   int sms = device < kMaxDevices ? cached_sms[device].load() : 0;
   if (smem <= 0 || major <= 0 || sms <= 0) {
-    if (cudaError_t err = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-        err != cudaSuccess)
-      return err;
-    if (cudaError_t err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-        err != cudaSuccess)
-      return err;
-    if (cudaError_t err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); err != cudaSuccess)
-      return err;
+    DeviceAttributes attrs;
+    if (cudaError_t err = query_device_attributes(device, &attrs); err != cudaSuccess) return err;
+    smem = attrs.smem_per_block_optin, major = attrs.major, sms = attrs.sm_count;
     if (device < kMaxDevices)
       cached_smem[device].store(smem), cached_major[device].store(major), cached_sms[device].store(sms);
   }

@@ -38,7 +38,7 @@ NB_MODULE(_jax_fcm, m) {
       [](int ordinal) -> nb::object {
 #ifdef JAX_FCM_WITH_CUDA
         jax_fcm::DeviceAttributes a;
-        if (!jax_fcm::query_device_attributes(ordinal, &a)) return nb::none();
+        if (jax_fcm::query_device_attributes(ordinal, &a) != cudaSuccess) return nb::none();
         nb::dict d;
         d["sm_count"] = a.sm_count;
         d["smem_per_block"] = a.smem_per_block_optin;

@@ -1,14 +1,12 @@
 #include "device_attributes.h"
 
-#include <cuda_runtime.h>
-
 namespace jax_fcm {
 
-bool query_device_attributes(int ordinal, DeviceAttributes* out) {
+cudaError_t query_device_attributes(int ordinal, DeviceAttributes* out) {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || ordinal < 0 || ordinal >= count) {
+  if (cudaError_t err = cudaGetDeviceCount(&count); err != cudaSuccess || ordinal < 0 || ordinal >= count) {
     cudaGetLastError();  // clear the sticky "no device" error of this runtime
-    return false;
+    return err != cudaSuccess ? err : cudaErrorInvalidDevice;
   }
   const struct {
     cudaDeviceAttr attr;
@@ -24,11 +22,11 @@ bool query_device_attributes(int ordinal, DeviceAttributes* out) {
       {cudaDevAttrGlobalMemoryBusWidth, &out->bus_width_bits},
   };
   for (const auto& w : wanted)
-    if (cudaDeviceGetAttribute(w.field, w.attr, ordinal) != cudaSuccess) {
+    if (cudaError_t err = cudaDeviceGetAttribute(w.field, w.attr, ordinal); err != cudaSuccess) {
       cudaGetLastError();
-      return false;
+      return err;
     }
-  return true;
+  return cudaSuccess;
 }
 
 }  // namespace jax_fcm
