@@ -157,11 +157,15 @@ FUSE_MAX_CHANNELS_FLOAT32 = 192
 FUSE_MAX_OUTPUT_PIXELS = 256
 
 
+def fuse_max_channels(itemsize: int) -> int:
+    """The widest pairs (input channels) that measured faster fused, per element size."""
+    return FUSE_MAX_CHANNELS_16BIT if itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
+
+
 def fused_measured_faster(layer: PairLayer) -> bool:
     """Whether pairs like this one measured faster fused than as two XLA
     convolutions (see FUSE_MAX_CHANNELS_16BIT)."""
-    max_c = FUSE_MAX_CHANNELS_16BIT if layer.itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
-    return layer.c <= max_c or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
+    return layer.c <= fuse_max_channels(layer.itemsize) or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
 
 
 def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
@@ -174,8 +178,7 @@ def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
     t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
     fuse = fused_measured_faster(layer)
     saved = 1 - fused.unique / unfused.unique
-    max_c = FUSE_MAX_CHANNELS_16BIT if layer.itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
-    pixels = layer.n * layer.ho * layer.wo
+    max_c, pixels = fuse_max_channels(layer.itemsize), layer.n * layer.ho * layer.wo
     if layer.c <= max_c:
         reason = f"C = {layer.c} <= {max_c}: measured faster fused; {saved:.0%} fewer DRAM bytes"
     elif fuse:
