@@ -52,18 +52,18 @@ def main(argv=None):
     print(f"{len(devices)} x {devices[0].device_kind}; MobileNetV2 fusion={args.fusion} {dtype.name}")
     print("| global batch | 1 device ms | all devices ms | scaling | max |logit diff| |")
     print("|---|---|---|---|---|")
+    local, replicated = jax.device_put(variables, devices[0]), jax.device_put(variables, NamedSharding(mesh, P()))
     for batch in args.batch:
         if batch % len(devices):
             raise SystemExit(f"global batch {batch} must be a multiple of {len(devices)} devices")
         images = jax.random.normal(jax.random.key(batch), (batch, args.size, args.size, 3), dtype)
         one = jax.device_put(images, devices[0])
         sharded = jax.device_put(images, NamedSharding(mesh, P("batch")))
-        replicated = jax.device_put(variables, NamedSharding(mesh, P()))
-        ref, out = run(jax.device_put(variables, devices[0]), one), run(replicated, sharded)
+        ref, out = run(local, one), run(replicated, sharded)
         assert out.sharding.spec[0] == "batch", out.sharding
         diff = float(jnp.max(jnp.abs(jnp.asarray(out, jnp.float32) - jax.device_put(jnp.asarray(ref, jnp.float32),
                                                                                       out.sharding))))
-        t_one = median_ms(run, jax.device_put(variables, devices[0]), one)
+        t_one = median_ms(run, local, one)
         t_all = median_ms(run, replicated, sharded)
         print(f"| {batch} | {t_one:.2f} | {t_all:.2f} | {t_one / t_all:.2f}x | {diff:.2e} |")
 
