@@ -22,9 +22,9 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
   constexpr int kWin = (R - 1) * S + K;  // input pixels of one row feeding R outputs
   const int u = threadIdx.x;
   const int g = u % kGroups, seg = u / kGroups % kSegs, oy = u / (kGroups * kSegs);
-  const int c = c0 + 4 * g;
+  const int c = c0 + 4 * g, channels = int(s.c);
   float out[R][4];
-  if (c < s.c) {
+  if (c < channels) {
     float acc[R][4] = {};
 #pragma unroll
     for (int ky = 0; ky < K; ++ky) {
@@ -51,7 +51,7 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
     with_activation(act, [&](auto kind) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const bool real = c + e < s.c;
+        const bool real = c + e < channels;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;

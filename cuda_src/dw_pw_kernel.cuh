@@ -142,7 +142,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     }
   };
   Cursor cur{0, 0, 0, 0, 0}, next = cur;
-  Origin next_origin = tile_origin(0);  // origin of next.tile
+  const StageDims dims(s);
+  const T* x = static_cast<const T*>(p.x);
+  // Where next.tile's input copies come from (worked out once per tile).
+  InputCopies<Tr> input;
+  auto locate_input = [&](int t) {
+    const Origin o = tile_origin(t);
+    input.locate(x, dims, int(o.n), int(o.oy0) * Tr::S - int(s.pad_top), int(o.ox0) * Tr::S - int(s.pad_left));
+  };
+  locate_input(0);
 
   // Pass 0 of a tile stages input + taps + weights; later passes reuse the
   // resident A tiles and stage weights only. Every call commits one cp.async
@@ -152,21 +160,19 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     if (next.step < steps) {
       const int chunk = chunk0 + next.chunk;
       if (next.pass == 0) {
-        const Origin& o = next_origin;
-        stage_pixels<Tr>(in_s + next.buf * kInStage, static_cast<const T*>(p.x) + o.n * s.h * s.w * s.c, s,
-                         o.oy0 * Tr::S - s.pad_top, o.ox0 * Tr::S - s.pad_left, chunk * Tr::KC, run.vec_x);
+        input.stage(in_s + next.buf * kInStage, dims, chunk * Tr::KC, run.vec_x);
         if (!taps_resident || next.step == 0)
           stage_taps<Tr>(taps_s + (taps_resident ? 0 : next.buf) * kTapsStage, dw, static_cast<const T*>(p.dw_bias),
-                         s, chunk * Tr::KC, run.vec_x);
+                         dims, chunk * Tr::KC, run.vec_x);
       }
       if (!w_resident || next.step == 0)
-        stage_weights<Tr>(w_s + (w_resident ? 0 : next.buf) * kWStage, pw, static_cast<const T*>(p.pw_bias), s,
-                          chunk * Tr::KC, (first_co_tile + next.pass) * Tr::TN, run.vec_w);
+        stage_weights<Tr>(w_s + (w_resident ? 0 : next.buf) * kWStage, pw, static_cast<const T*>(p.pw_bias), dims,
+                          chunk * Tr::KC, int(first_co_tile + next.pass) * Tr::TN, run.vec_w);
     }
     cp_async_commit();
     const int tile = next.tile;
     next.advance(nchunks, passes, run.stages);
-    if (next.tile != tile && next.step < steps) next_origin = tile_origin(next.tile);
+    if (next.tile != tile && next.step < steps) locate_input(next.tile);
   };
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -251,6 +257,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
                          const DwPwTileConfig& tile, cudaStream_t stream) {
   using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH>;
   const auto kernel = dw_pw_detail::dw_pw_fused_kernel<Tr>;
+  if (!dw_pw_offsets_fit_int32(s)) return cudaErrorInvalidValue;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
   const int64_t co_tiles = (s.cout + TN - 1) / TN;
   if (tiles <= 0 || co_tiles <= 0) return cudaSuccess;  // empty output

@@ -22,6 +22,16 @@ struct DwPwShape {
   int64_t pad_top = 0, pad_left = 0;   // bottom/right padding is implied by ho/wo
 };
 
+// The CUDA kernels index within one image, the depthwise taps and the
+// pointwise matrix in 32-bit arithmetic (64-bit index math was a third of a
+// deep layer's instructions); only image and output-row bases are 64-bit.
+// Python rejects larger shapes before launch; the handler re-checks.
+inline bool dw_pw_offsets_fit_int32(const DwPwShape& s) {
+  constexpr int64_t kMax = 0x7fffffff;
+  return s.h * s.w * s.c <= kMax && s.kernel * s.kernel * s.c <= kMax && s.c * s.cout <= kMax &&
+         s.ho * s.wo * s.cout <= kMax;
+}
+
 struct DwPwEpilogue {
   int dw_activation = 0;
   int pw_activation = 0;

@@ -52,13 +52,19 @@ struct Pair;
 template <>
 struct Pair<__nv_bfloat16> {
   using T2 = __nv_bfloat162;
-  static __device__ __forceinline__ float2 to_float2(T2 v) { return __bfloat1622float2(v); }
+  // bf16 is the top half of an fp32: one shift and one mask per pair
+  // (__bfloat1622float2 compiles to a shift, a byte permute and another shift).
+  static __device__ __forceinline__ float2 unpack(uint32_t bits) {
+    return make_float2(__uint_as_float(bits << 16), __uint_as_float(bits & 0xffff0000u));
+  }
   static __device__ __forceinline__ T2 from_float2(float2 v) { return __float22bfloat162_rn(v); }
 };
 template <>
 struct Pair<__half> {
   using T2 = __half2;
-  static __device__ __forceinline__ float2 to_float2(T2 v) { return __half22float2(v); }
+  static __device__ __forceinline__ float2 unpack(uint32_t bits) {
+    return __half22float2(*reinterpret_cast<const T2*>(&bits));
+  }
   static __device__ __forceinline__ T2 from_float2(float2 v) { return __float22half2_rn(v); }
 };
 
@@ -74,8 +80,7 @@ struct Elem16 {
   }
   static __device__ __forceinline__ void load4(const T* p, float (&v)[4]) {
     const uint2 raw = *reinterpret_cast<const uint2*>(p);
-    const float2 lo = Pair<T>::to_float2(*reinterpret_cast<const T2*>(&raw.x));
-    const float2 hi = Pair<T>::to_float2(*reinterpret_cast<const T2*>(&raw.y));
+    const float2 lo = Pair<T>::unpack(raw.x), hi = Pair<T>::unpack(raw.y);
     v[0] = lo.x, v[1] = lo.y, v[2] = hi.x, v[3] = hi.y;
   }
   // 4 values to an 8-byte aligned shared-memory address.

@@ -24,6 +24,10 @@ ffi::Error dw_pw_cuda_impl(cudaStream_t stream, ffi::AnyBuffer x, ffi::AnyBuffer
                                        std::to_string(attrs.cout_tiles_per_block) + " channel tiles per block, " +
                                        std::to_string(attrs.channel_splits) + " channel splits, " +
                                        std::to_string(attrs.tiles_per_block) + " pixel tiles per block");
+  if (!dw_pw_offsets_fit_int32(call.shape))
+    return ffi::Error::InvalidArgument(
+        "jax_fcm dw_pw: an image, the depthwise taps, the pointwise matrix or an output image has 2**31 elements or "
+        "more (the CUDA kernels index them with 32-bit offsets)");
   const cudaError_t status =
       dispatch_dw_pw(call.type, call.math, call.shape, call.tile, call.epilogue, call.ptrs, stream);
   if (status != cudaSuccess)

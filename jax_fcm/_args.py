@@ -102,3 +102,17 @@ def normalize_precision(precision) -> lax.Precision:
         return precision if isinstance(precision, lax.Precision) else lax.Precision(precision)
     except (ValueError, TypeError) as err:
         raise ValueError(f"precision must be None, a lax.Precision or its name; got {precision!r}") from err
+
+
+INT32_MAX = 2**31 - 1
+
+
+def check_fused_index_range(h: int, w: int, c: int, k: int, cout: int, ho: int, wo: int) -> None:
+    """The fused kernels index within one image, the taps and the pointwise
+    matrix with 32-bit offsets (dw_pw_offsets_fit_int32 in C++)."""
+    sizes = {"H*W*C (one input image)": h * w * c, "k*k*C (the depthwise taps)": k * k * c,
+             "C*Cout (the pointwise kernel)": c * cout, "Ho*Wo*Cout (one output image)": ho * wo * cout}
+    for what, size in sizes.items():
+        if size > INT32_MAX:
+            raise ValueError(f"{what} = {size} elements is more than the fused kernels index (2**31 - 1); "
+                             "use implementation='xla'")

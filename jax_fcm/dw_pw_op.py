@@ -177,15 +177,17 @@ def dw_pw(
         _args.check_shape(pw_bias, (cout,), "pw_bias", "(Cout,)")
     stride = _args.normalize_strides(strides)
     pads = _args.normalize_padding(padding, h, w, k, stride)
-    if _args.output_size(h, k, stride, pads[0]) < 1 or _args.output_size(w, k, stride, pads[1]) < 1:
+    ho, wo = _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1])
+    if ho < 1 or wo < 1:
         raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    if implementation != "xla":
+        _args.check_fused_index_range(h, w, c, k, cout, ho, wo)
     precision = _args.normalize_precision(precision)
     if config is None:
         n = math.prod(lead)
         full_fp32 = dtype == jnp.float32 and precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
         config = tiling.choose_config(
-            max(n, 1), _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1]), c, cout,
-            k, stride, jnp.dtype(dtype).itemsize, tensor_cores=not full_fp32,
+            max(n, 1), ho, wo, c, cout, k, stride, jnp.dtype(dtype).itemsize, tensor_cores=not full_fp32,
             gpu=gpu.detect(jax.default_backend()))
     elif not isinstance(config, DwPwConfig):
         raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")

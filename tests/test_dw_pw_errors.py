@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,3 +116,18 @@ def test_numpy_inputs_accepted():
 if __name__ == "__main__":
     ERRORS_DOC.write_text(errors_markdown())
     print(f"wrote {ERRORS_DOC}")
+
+
+@pytest.mark.parametrize("x_shape,c,cout,what", [
+    ((1, 46341, 46341, 1), 1, 1, r"H\*W\*C \(one input image\)"),
+    ((1, 8, 8, 65536), 65536, 32768, r"C\*Cout \(the pointwise kernel\)"),
+])
+def test_shapes_beyond_32_bit_offsets(x_shape, c, cout, what):
+    # Shapes only (nothing is allocated): the check runs before any launch.
+    x = jax.ShapeDtypeStruct(x_shape, jnp.bfloat16)
+    dw = jax.ShapeDtypeStruct((3, 3, 1, c), jnp.bfloat16)
+    pw = jax.ShapeDtypeStruct((1, 1, c, cout), jnp.bfloat16)
+    with pytest.raises(ValueError, match=what + ".*use implementation='xla'"):
+        jax.eval_shape(jax_fcm.dw_pw, x, dw, pw)
+    out = jax.eval_shape(lambda *a: jax_fcm.dw_pw(*a, implementation="xla"), x, dw, pw)
+    assert out.shape == x_shape[:3] + (cout,)
