@@ -142,18 +142,24 @@ def _min_blocks(cfg: DwPwConfig, k: int) -> int:
 class LatencyModel:
     """Constants of estimate_cycles (SM cycles; l2_bytes_per_cycle is GPU-wide).
     Fitted to a sweep of every configuration of the benchmark suite at N = 8
-    and 64 on an H100 (docs/benchmarks.md, docs/data/sweep_h100_kernel_v3.csv)."""
+    and 64 on an H100 with kernel v5 (docs/benchmarks.md,
+    docs/data/sweep_h100_kernel_v5.csv)."""
 
-    dw_step: float = 1506.0       # fixed latency of one depthwise chunk step
-    dw_per_tap: float = 43.0      # per (output run x tap), 4 channels
-    mma_step: float = 3944.0      # fixed latency of one GEMM chunk step
-    epilogue: float = 969.0       # fixed latency of one output tile's epilogue
-    epilogue_per_value: float = 9.8
-    split_step: float = 4059.0    # per doubling of the cluster (barriers, DSMEM)
-    split_per_value: float = 20.2
-    copy: float = 38.0            # per 16-byte copy a thread issues (input tile, weights)
-    short_tile: float = 1.28      # latency factor of 4x8 tiles (half the pixels per fixed cost)
-    l2_bytes_per_cycle: float = 2261.0
+    dw_step: float = 679.0        # fixed latency of one depthwise chunk step
+    dw_per_tap: float = 11.9      # per (output run x tap), 4 channels
+    mma_step: float = 1140.0      # fixed latency of one GEMM chunk step
+    epilogue: float = 492.0       # fixed latency of one output tile's epilogue
+    epilogue_per_value: float = 15.5
+    split_step: float = 3090.0    # per doubling of the cluster (barriers, DSMEM)
+    split_per_value: float = 33.6
+    copy: float = 14.1            # per 16-byte copy a thread issues (input tile, weights)
+    short_tile: float = 1.21      # latency factor of 4x8 tiles (half the pixels per fixed cost)
+    l2_bytes_per_cycle: float = 4823.0
+    contention: float = 0.205     # added to a block's latency per other block resident on its SM
+    # Of an SM's block slots, the share clusters of 4 or 8 blocks can fill:
+    # a cluster must sit in one GPC (Nsight Compute on an H100: 62 clusters
+    # of 4 resident at 2 blocks per SM, not 66).
+    cluster_fill: float = 0.94
 
 
 LATENCY_MODEL = LatencyModel()
@@ -169,8 +175,9 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     latency (depthwise steps, GEMM steps, epilogues), against the L2 traffic
     that halos and re-read weights cause. The constants (LatencyModel) were
     fitted to a sweep of every configuration over the benchmark suite on an
-    H100 (python -m jax_fcm.bench --sweep): the choice lands within 4 % of
-    the best configuration on the geometric mean of those 32 cases."""
+    H100 (python -m jax_fcm.bench --sweep): the choice lands within 1 % of
+    the best configuration on the geometric mean of those 32 cases, and
+    within 6 % in each."""
     kc = CHANNEL_CHUNK
     co_tiles = math.ceil(cout / cfg.tile_n)
     passes = min(cfg.cout_tiles_per_block, co_tiles)
@@ -199,8 +206,11 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     if splits > 1:  # partial tiles through distributed shared memory, two cluster barriers
         epilogue += model.split_step * math.log2(splits) + pixels * cfg.tile_n * splits / _THREADS * model.split_per_value
     block = (nchunks * dw_step + passes * (nchunks * mma_step + epilogue)) * (model.short_tile if cfg.tile_h == 4 else 1)
-    per_sm = math.ceil(blocks / gpu.sm_count)
-    compute = math.ceil(per_sm / resident) * block
+    slots = gpu.sm_count * resident
+    if splits >= 4:
+        slots = int(slots * model.cluster_fill) // splits * splits
+    co_resident = min(resident, math.ceil(blocks / gpu.sm_count))  # blocks one SM runs at once
+    compute = math.ceil(blocks / slots) * block * (1 + model.contention * (co_resident - 1))
     l2_bytes = blocks * nchunks * kc * itemsize * (in_h * in_w + passes * cfg.tile_n)
     return max(compute, l2_bytes / model.l2_bytes_per_cycle)
 

@@ -67,13 +67,13 @@ def test_config_rejects_uncompiled_tiles():
 
 
 def test_choice_on_the_recorded_h100_sweep():
-    # Every configuration of the suite timed on an H100 at N = 8 and 64
-    # (docs/data/sweep_h100_kernel_v3.csv): the rule's pick is within 4.5 %
-    # of the fastest on the geometric mean and never more than 1.5x off.
+    # Every configuration of the suite timed on an H100 at N = 8 and 64 with
+    # kernel v5 (docs/data/sweep_h100_kernel_v5.csv): the rule's pick is
+    # within 2 % of the fastest on the geometric mean and never 10 % off.
     import csv
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "docs" / "data" / "sweep_h100_kernel_v3.csv"
+    path = Path(__file__).resolve().parent.parent / "docs" / "data" / "sweep_h100_kernel_v5.csv"
     suite = {layer.name: layer for layer in bench.SUITE}
     cases = {}
     for row in csv.DictReader(open(path)):
@@ -89,4 +89,4 @@ def test_choice_on_the_recorded_h100_sweep():
                                    gpu=gpu.PRESETS["h100"])
         regrets.append(times[cfg] / min(times.values()))
     assert len(regrets) == 32
-    assert math.exp(sum(map(math.log, regrets)) / len(regrets)) <= 1.045 and max(regrets) <= 1.5
+    assert math.exp(sum(map(math.log, regrets)) / len(regrets)) <= 1.02 and max(regrets) <= 1.10
