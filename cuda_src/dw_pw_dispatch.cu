@@ -19,24 +19,37 @@ struct Call {
   cudaStream_t stream;
 };
 
-template <typename T, int Math, int K, int S, int TH>
+template <typename T, int Math, int K, int S, int TH, int KC>
 cudaError_t by_tile_n(const DwPwTileConfig& tile, const Call& c) {
   switch (tile.tile_n) {
     case 32:
-      if constexpr (TH == 8) return launch_dw_pw<T, Math, K, S, 32, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+      if constexpr (TH == 8 && KC == 32)
+        return launch_dw_pw<T, Math, K, S, 32, TH, KC>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
       break;
-    case 64: return launch_dw_pw<T, Math, K, S, 64, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
-    case 128: return launch_dw_pw<T, Math, K, S, 128, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
-    case 192: return launch_dw_pw<T, Math, K, S, 192, TH>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+    case 64: return launch_dw_pw<T, Math, K, S, 64, TH, KC>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+    case 128: return launch_dw_pw<T, Math, K, S, 128, TH, KC>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+    case 160:
+      if constexpr (TH == 8)
+        return launch_dw_pw<T, Math, K, S, 160, TH, KC>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
+      break;
+    case 192: return launch_dw_pw<T, Math, K, S, 192, TH, KC>(c.shape, c.epilogue, c.ptrs, tile, c.stream);
   }
+  return cudaErrorInvalidValue;
+}
+
+template <typename T, int Math, int K, int S, int TH>
+cudaError_t by_chunk(const DwPwTileConfig& tile, const Call& c) {
+  if (tile.channel_chunk == 32) return by_tile_n<T, Math, K, S, TH, 32>(tile, c);
+  if constexpr (sizeof(T) == 2 && TH == 8)
+    if (tile.channel_chunk == 64) return by_tile_n<T, Math, K, S, TH, 64>(tile, c);
   return cudaErrorInvalidValue;
 }
 
 template <typename T, int Math, int K, int S>
 cudaError_t by_tile_h(const DwPwTileConfig& tile, const Call& c) {
   switch (tile.tile_h) {
-    case 8: return by_tile_n<T, Math, K, S, 8>(tile, c);
-    case 4: return by_tile_n<T, Math, K, S, 4>(tile, c);
+    case 8: return by_chunk<T, Math, K, S, 8>(tile, c);
+    case 4: return by_chunk<T, Math, K, S, 4>(tile, c);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -86,20 +99,23 @@ cudaError_t device_limits(DeviceLimits* limits) {
   return cudaSuccess;
 }
 
-bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile) {
+bool dw_pw_config_supported(ElementType type, const DwPwShape& shape, const DwPwTileConfig& tile) {
   const bool k_ok = shape.kernel == 3 || shape.kernel == 5 || shape.kernel == 7;
   const bool s_ok = shape.stride == 1 || shape.stride == 2;
-  const bool n_ok = (tile.tile_n == 32 && tile.tile_h == 8) || tile.tile_n == 64 || tile.tile_n == 128 ||
-                    tile.tile_n == 192;
+  const bool n_ok = ((tile.tile_n == 32 || tile.tile_n == 160) && tile.tile_h == 8) || tile.tile_n == 64 ||
+                    tile.tile_n == 128 || tile.tile_n == 192;
   const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
   const bool split_ok = tile.channel_splits == 1 || tile.channel_splits == 2 || tile.channel_splits == 4 ||
                         tile.channel_splits == 8;
-  return k_ok && s_ok && n_ok && hw_ok && split_ok && tile.cout_tiles_per_block >= 1 && tile.tiles_per_block >= 0;
+  const bool chunk_ok = tile.channel_chunk == 32 || (tile.channel_chunk == 64 && type != ElementType::kF32 &&
+                                                      tile.tile_h == 8 && tile.tile_n >= 64);
+  return k_ok && s_ok && n_ok && hw_ok && split_ok && chunk_ok && tile.cout_tiles_per_block >= 1 &&
+         tile.tiles_per_block >= 0;
 }
 
 cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape, const DwPwTileConfig& tile,
                            const DwPwEpilogue& epilogue, const DwPwPointers& ptrs, cudaStream_t stream) {
-  if (!dw_pw_config_supported(shape, tile)) return cudaErrorInvalidValue;
+  if (!dw_pw_config_supported(type, shape, tile)) return cudaErrorInvalidValue;
   const Call c{shape, epilogue, ptrs, stream};
   switch (type) {
     case ElementType::kF32:

@@ -252,10 +252,10 @@ cudaError_t allow_dynamic_smem(int bytes) {
 
 }  // namespace dw_pw_detail
 
-template <typename T, int Math, int K, int S, int TN, int TH>
+template <typename T, int Math, int K, int S, int TN, int TH, int KC>
 cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPwPointers& p,
                          const DwPwTileConfig& tile, cudaStream_t stream) {
-  using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH>;
+  using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH, KC>;
   const auto kernel = dw_pw_detail::dw_pw_fused_kernel<Tr>;
   if (!dw_pw_offsets_fit_int32(s)) return cudaErrorInvalidValue;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
@@ -344,17 +344,26 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
 }  // namespace jax_fcm
 
 // Explicit instantiations for one element type, PW math, kernel size and
-// stride: every (pixel-tile height, output-channel tile) pair that
+// stride: every (pixel-tile height, output-channel tile, channel chunk) that
 // dispatch_dw_pw accepts (dw_pw_config_supported in dw_pw_dispatch.cu).
-#define FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, TN, TH)                                          \
-  template cudaError_t jax_fcm::launch_dw_pw<T, MATH, K, S, TN, TH>(                              \
+#define FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, TN, TH, KC)                                      \
+  template cudaError_t jax_fcm::launch_dw_pw<T, MATH, K, S, TN, TH, KC>(                          \
       const jax_fcm::DwPwShape&, const jax_fcm::DwPwEpilogue&, const jax_fcm::DwPwPointers&,          \
       const jax_fcm::DwPwTileConfig&, cudaStream_t);
-#define FCM_INSTANTIATE_DW_PW(T, MATH, K, S)         \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 32, 8)   \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 8)   \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 128, 8)  \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 192, 8)  \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 4)   \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 128, 4)  \
-  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 192, 4)
+#define FCM_INSTANTIATE_DW_PW(T, MATH, K, S)             \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 32, 8, 32)   \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 8, 32)   \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 128, 8, 32)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 160, 8, 32)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 192, 8, 32)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 4, 32)   \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 128, 4, 32)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 192, 4, 32)
+// 64-channel chunks (16-bit types only): 8x8 pixel tiles, tile_n >= 64.
+// tile_n = 160 (8x8 tiles only: 4x8 would give warps 40 columns) is
+// MobileNetV2's deepest Cout, 17 % of a 192 tile's GEMM and weight copies.
+#define FCM_INSTANTIATE_DW_PW_WIDE(T, MATH, K, S)        \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 64, 8, 64)   \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 128, 8, 64)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 160, 8, 64)  \
+  FCM_INSTANTIATE_DW_PW_ONE(T, MATH, K, S, 192, 8, 64)

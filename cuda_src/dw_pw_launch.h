@@ -17,7 +17,7 @@ inline constexpr int kMaxDevices = 64;
 // One compiled configuration; defined in dw_pw_kernel.cuh. Of the tile
 // description it reads the run-time fields (see DwPwTileConfig); passes are
 // reduced to 1 when the resident tiles do not fit in shared memory.
-template <typename T, int Math, int K, int S, int TN, int TH>
+template <typename T, int Math, int K, int S, int TN, int TH, int KC>
 cudaError_t launch_dw_pw(const DwPwShape& shape, const DwPwEpilogue& epilogue, const DwPwPointers& ptrs,
                          const DwPwTileConfig& tile, cudaStream_t stream);
 
@@ -27,7 +27,7 @@ cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape
                            const DwPwEpilogue& epilogue, const DwPwPointers& ptrs, cudaStream_t stream);
 
 // Whether dispatch_dw_pw has a kernel for this configuration.
-bool dw_pw_config_supported(const DwPwShape& shape, const DwPwTileConfig& tile);
+bool dw_pw_config_supported(ElementType type, const DwPwShape& shape, const DwPwTileConfig& tile);
 
 // What the launcher needs to know about the current device (cached per device).
 struct DeviceLimits {

@@ -52,6 +52,7 @@ struct DwPwTileConfig {
   int64_t cout_tiles_per_block = 1;     // GEMM passes per block over one depthwise result
   int64_t channel_splits = 1;           // blocks per cluster splitting the input channels
   int64_t tiles_per_block = 0;          // pixel tiles one block walks (0: one wave of resident blocks)
+  int64_t channel_chunk = 32;           // input channels per step: 32, or 64 (16-bit types, 8x8 tiles, tile_n >= 64)
 };
 
 }  // namespace jax_fcm

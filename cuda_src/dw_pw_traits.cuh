@@ -19,7 +19,7 @@ constexpr int input_pad_elements(int run, int stride) {
   return 0;
 }
 
-template <typename T_, int Math, int K_, int S_, int TN_, int TH_>
+template <typename T_, int Math, int K_, int S_, int TN_, int TH_, int KC_ = 32>
 struct Traits {
   using T = T_;
   // The depthwise result (the GEMM's A operand) is stored in T: what the
@@ -31,7 +31,10 @@ struct Traits {
   // rounded to TF32, so the GEMM loads it as is.
   static constexpr bool kTf32 = std::is_same<T, float>::value && kTensorCores;
   static constexpr int kThreads = 256, kWarps = kThreads / 32;
-  static constexpr int KC = 32;                           // input channels per chunk
+  // Input channels per chunk (step): 32, or 64 for 16-bit types, which halves
+  // the steps of deep layers (each with its barriers, copy waits and loop
+  // overhead) and lets a depthwise unit reuse its taps over twice the pixels.
+  static constexpr int KC = KC_;
   static constexpr int kTileP = TH * TW;                  // output pixels per block
   static constexpr int kWarpsM = kTileP / 16;             // warps along pixels
   static constexpr int kWarpsN = kWarps / kWarpsM;        // warps along channels
@@ -47,8 +50,9 @@ struct Traits {
   // 8 bytes, served per half-warp: 8 channel groups of two pixels kRun * S
   // apart. Dense (64-byte) pixels put both in the same 16 banks (a 2-way
   // conflict on every load); padding the pixel by kInPad moves the second
-  // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase.
-  static constexpr int kInPad = sizeof(T) == 4 ? 0 : input_pad_elements(kRun, S);
+  // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase;
+  // a 64-channel pixel of a 16-bit type is a half-warp's whole 128 bytes.
+  static constexpr int kInPad = sizeof(T) == 4 || KC != 32 ? 0 : input_pad_elements(kRun, S);
   static constexpr int kInPix = KC + kInPad;
   // Pointwise rows padded by 8 elements: 16-byte copies, and the TF32 MMA's
   // scalar B loads (lanes t * kLdB + g, t < 4, g < 8) hit 32 distinct banks.
@@ -69,14 +73,20 @@ struct Traits {
   static constexpr int kAccPerThread = kTileP * TN / kThreads;
   // Register budget (the cap is 64K / (256 x kMinBlocks)): small accumulator
   // tiles leave room for three resident blocks per SM; 7x7 taps need more
-  // registers per depthwise unit.
-  static constexpr int kMinBlocks = K == 7 ? (kAccPerThread <= 16 ? 2 : 1) : (kAccPerThread <= 16 ? 3 : 2);
+  // registers per depthwise unit. No more blocks than the shared memory of
+  // the usual plan (3-stage ring, 2 A slots) lets an SM hold (228 KB on
+  // Hopper): promising more only capped registers and made ptxas spill.
+  static constexpr int kUsualSmemBytes = 3 * (kInStageBytes + kTapsStageBytes + kWStageBytes) + 2 * kASlotBytes;
+  static constexpr int kBlocksBySmem = 228 * 1024 / (kUsualSmemBytes + 1024);
+  static constexpr int kBlocksByRegs = K == 7 ? (kAccPerThread <= 16 ? 2 : 1) : (kAccPerThread <= 16 ? 3 : 2);
+  static constexpr int kMinBlocks = kBlocksBySmem < 1 ? 1 : (kBlocksBySmem < kBlocksByRegs ? kBlocksBySmem : kBlocksByRegs);
 
   static_assert(kTileP % 16 == 0 && kWarps % kWarpsM == 0, "pixel tile must split into 16-row warp tiles");
   static_assert(TN % (16 * kWarpsN) == 0, "channel tile must split into 16-column fragments per warp");
   static_assert(kRun >= 1 && TW % kRun == 0 && (KC / 4) * TH * (TW / kRun) == kThreads,
                 "one depthwise unit per thread and chunk");
   static_assert(KC % kVec == 0 && TN % kVec == 0, "16-byte copies must tile the chunk");
+  static_assert(KC == 32 || (KC == 64 && sizeof(T) == 2), "64-channel chunks are for 16-bit types");
 };
 
 // Run-time plan of one launch (computed by launch_dw_pw). A step is one

@@ -18,12 +18,13 @@ ffi::Error dw_pw_cuda_impl(cudaStream_t stream, ffi::AnyBuffer x, ffi::AnyBuffer
   DwPwCall call;
   if (ffi::Error err = decode_dw_pw(x, dw_kernel, dw_bias, pw_kernel, pw_bias, y, attrs, &call); err.failure())
     return err;
-  if (!dw_pw_config_supported(call.shape, call.tile))
+  if (!dw_pw_config_supported(call.type, call.shape, call.tile))
     return ffi::Error::InvalidArgument("jax_fcm dw_pw: no compiled kernel for tile (" + std::to_string(attrs.tile_h) +
                                        ", " + std::to_string(attrs.tile_w) + ", " + std::to_string(attrs.tile_n) + ") x " +
                                        std::to_string(attrs.cout_tiles_per_block) + " channel tiles per block, " +
                                        std::to_string(attrs.channel_splits) + " channel splits, " +
-                                       std::to_string(attrs.tiles_per_block) + " pixel tiles per block");
+                                       std::to_string(attrs.tiles_per_block) + " pixel tiles per block, " +
+                                       std::to_string(attrs.channel_chunk) + "-channel chunks");
   if (!dw_pw_offsets_fit_int32(call.shape))
     return ffi::Error::InvalidArgument(
         "jax_fcm dw_pw: an image, the depthwise taps, the pointwise matrix or an output image has 2**31 elements or "

@@ -69,9 +69,10 @@ ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuff
       a.channel_splits <= 0)
     return bad("tile sizes must be positive");
   if (a.tiles_per_block < 0) return bad("tiles_per_block must be >= 0 (0: one wave of resident blocks)");
+  if (a.channel_chunk != 32 && a.channel_chunk != 64) return bad("channel_chunk must be 32 or 64");
   call->math = static_cast<PwMath>(a.pw_math);
-  call->tile = DwPwTileConfig{a.tile_h, a.tile_w, a.tile_n, a.cout_tiles_per_block, a.channel_splits,
-                              a.tiles_per_block};
+  call->tile = DwPwTileConfig{a.tile_h,         a.tile_w,          a.tile_n,       a.cout_tiles_per_block,
+                              a.channel_splits, a.tiles_per_block, a.channel_chunk};
   call->epilogue = DwPwEpilogue{static_cast<int>(a.dw_activation), static_cast<int>(a.pw_activation)};
   call->ptrs = DwPwPointers{x.untyped_data(),  dw_kernel.untyped_data(), dw_bias.untyped_data(),
                             pw_kernel.untyped_data(), pw_bias.untyped_data(), y->untyped_data()};

@@ -26,7 +26,7 @@ struct DwPwCall {
 struct DwPwAttrs {
   int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
   int64_t dw_activation, pw_activation, pw_math;
-  int64_t tile_h, tile_w, tile_n, cout_tiles_per_block, channel_splits, tiles_per_block;
+  int64_t tile_h, tile_w, tile_n, cout_tiles_per_block, channel_splits, tiles_per_block, channel_chunk;
 };
 
 // Arguments: x, dw_kernel, dw_bias, pw_kernel, pw_bias; result: y; attributes
@@ -63,4 +63,5 @@ XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(jax_fcm::DwPwAttrs, ::xla::ffi::StructMemb
                                       ::xla::ffi::StructMember<int64_t>("tile_n"),
                                       ::xla::ffi::StructMember<int64_t>("cout_tiles_per_block"),
                                       ::xla::ffi::StructMember<int64_t>("channel_splits"),
-                                      ::xla::ffi::StructMember<int64_t>("tiles_per_block"));
+                                      ::xla::ffi::StructMember<int64_t>("tiles_per_block"),
+                                      ::xla::ffi::StructMember<int64_t>("channel_chunk"));

@@ -81,11 +81,11 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     spec, itemsize = gpu.detect(jax.default_backend()), jnp.dtype(dtype).itemsize
     chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, itemsize, gpu=spec)
     rows = []
-    for cfg in tiling.all_configs(layer.cout, layer.c, tiles_per_block=(0, 1)):
+    for cfg in tiling.all_configs(layer.cout, layer.c, tiles_per_block=(0, 1), itemsize=itemsize):
         us = timer(op(layer, None, cfg), arg_sets)
         rows.append(dict(layer=layer.name, n=n, dtype=jnp.dtype(dtype).name, tile_h=cfg.tile_h, tile_n=cfg.tile_n,
                          cout_tiles_per_block=cfg.cout_tiles_per_block, channel_splits=cfg.channel_splits,
-                         tiles_per_block=cfg.tiles_per_block, us=us,
+                         tiles_per_block=cfg.tiles_per_block, channel_chunk=cfg.channel_chunk, us=us,
                          chosen=cfg == chosen,
                          predicted_us=planner_validation.predicted_fused_us(layer, n, itemsize, cfg, spec)))
     best = min(rows, key=lambda r: r["us"])

@@ -57,6 +57,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
         cout_tiles_per_block=np.int64(st.config.cout_tiles_per_block),
         channel_splits=np.int64(st.config.channel_splits),
         tiles_per_block=np.int64(st.config.tiles_per_block),
+        channel_chunk=np.int64(st.config.channel_chunk),
     )
 
 
@@ -191,6 +192,9 @@ def dw_pw(
             gpu=gpu.detect(jax.default_backend()))
     elif not isinstance(config, DwPwConfig):
         raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")
+    elif config.channel_chunk != tiling.CHANNEL_CHUNK and jnp.dtype(dtype).itemsize != 2:
+        raise ValueError(f"config channel_chunk={config.channel_chunk} is compiled for bfloat16 and float16 only; "
+                         f"x has {jnp.dtype(dtype).name}")
     st = _Static(
         stride=stride,
         padding=pads,

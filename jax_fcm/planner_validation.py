@@ -58,7 +58,8 @@ def row_config(row: dict) -> tiling.DwPwConfig:
     return tiling.DwPwConfig(tile_h=int(row["tile_h"]), tile_n=int(row["tile_n"]),
                              cout_tiles_per_block=int(row["cout_tiles_per_block"]),
                              channel_splits=int(row["channel_splits"]),
-                             tiles_per_block=int(row.get("tiles_per_block", 0)))
+                             tiles_per_block=int(row.get("tiles_per_block", 0)),
+                             channel_chunk=int(row.get("channel_chunk") or tiling.CHANNEL_CHUNK))
 
 
 def label(row: dict) -> str:

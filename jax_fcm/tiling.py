@@ -11,10 +11,11 @@ import math
 from jax_fcm.gpu import PRESETS, GpuSpec
 
 # Output-channel tiles compiled per pixel-tile height (tile_w is always 8).
-TILES = {8: (32, 64, 128, 192), 4: (64, 128, 192)}
+TILES = {8: (32, 64, 128, 160, 192), 4: (64, 128, 192)}
 TILE_N_CHOICES = TILES[8]
 TILE_W = 8
-CHANNEL_CHUNK = 32  # input channels staged per step (Traits::KC)
+CHANNEL_CHUNK = 32  # input channels staged per step (Traits::KC), by default
+WIDE_CHUNK = 64     # the other choice: 16-bit types, 8x8 tiles, tile_n >= 64
 SPLIT_CHOICES = (1, 2, 4, 8)
 _THREADS = 256
 
@@ -41,6 +42,10 @@ class DwPwConfig:
       when a block's taps and weights stay resident (one chunk of input
       channels, one pass), else 1; 1 is a block per tile. Channel splits
       imply 1.
+    channel_chunk: input channels per step, 32 or 64. 64 (16-bit types, 8x8
+      tiles, tile_n >= 64) halves a deep layer's steps, each with its barriers
+      and copy waits, and reuses each thread's depthwise taps over twice the
+      pixels; channels past C in the last chunk are wasted work.
     """
 
     tile_h: int = 8
@@ -49,6 +54,7 @@ class DwPwConfig:
     cout_tiles_per_block: int = 1
     channel_splits: int = 1
     tiles_per_block: int = 0
+    channel_chunk: int = CHANNEL_CHUNK
 
     def __post_init__(self):
         if self.tile_h not in TILES or self.tile_w != TILE_W:
@@ -66,6 +72,11 @@ class DwPwConfig:
                              f"got {self.tiles_per_block!r}")
         if self.channel_splits > 1 and self.cout_tiles_per_block > 1:
             raise ValueError("config channel_splits > 1 needs cout_tiles_per_block == 1")
+        if self.channel_chunk not in (CHANNEL_CHUNK, WIDE_CHUNK):
+            raise ValueError(f"config channel_chunk must be {CHANNEL_CHUNK} or {WIDE_CHUNK}; got {self.channel_chunk!r}")
+        if self.channel_chunk == WIDE_CHUNK and (self.tile_h != 8 or self.tile_n < 64):
+            raise ValueError(f"config channel_chunk={WIDE_CHUNK} needs tile_h=8 and tile_n >= 64; "
+                             f"got tile_h={self.tile_h}, tile_n={self.tile_n}")
 
 
 def config_label(cfg: DwPwConfig) -> str:
@@ -77,31 +88,38 @@ def config_label(cfg: DwPwConfig) -> str:
         label += f" split{cfg.channel_splits}"
     if cfg.tiles_per_block and cfg.channel_splits == 1:
         label += f" t{cfg.tiles_per_block}"
+    if cfg.channel_chunk != CHANNEL_CHUNK:
+        label += f" kc{cfg.channel_chunk}"
     return label
 
 
-def all_configs(cout: int, c: int = 1, tiles_per_block=(0,)):
+def all_configs(cout: int, c: int = 1, tiles_per_block=(0,), itemsize: int = 4):
     """Every compiled configuration for `c` -> `cout` channels: single-pass
     tiles, each tile swept over all of Cout by one block, and channel splits
-    up to the number of 32-channel chunks. Unsplit configurations come once
-    per entry of `tiles_per_block` (default: the persistent grid only)."""
-    nchunks = math.ceil(c / CHANNEL_CHUNK)
-    for tile_h, tile_ns in TILES.items():
-        for tile_n in tile_ns:
-            co_tiles = math.ceil(cout / tile_n)
-            for passes in sorted({1, co_tiles}):
-                for tiles in tiles_per_block:
-                    yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes,
-                                     tiles_per_block=tiles)
-            for splits in SPLIT_CHOICES[1:]:
-                if splits <= nchunks:
-                    yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, channel_splits=splits)
+    up to the number of channel chunks; for 16-bit types (itemsize 2) also the
+    64-channel chunks. Unsplit configurations come once per entry of
+    `tiles_per_block` (default: the persistent grid only)."""
+    chunks = (CHANNEL_CHUNK, WIDE_CHUNK) if itemsize == 2 else (CHANNEL_CHUNK,)
+    for chunk in chunks:
+        nchunks = math.ceil(c / chunk)
+        for tile_h, tile_ns in TILES.items():
+            for tile_n in tile_ns:
+                if chunk == WIDE_CHUNK and (tile_h != 8 or tile_n < 64):
+                    continue
+                co_tiles = math.ceil(cout / tile_n)
+                for passes in sorted({1, co_tiles}):
+                    for tiles in tiles_per_block:
+                        yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, cout_tiles_per_block=passes,
+                                         tiles_per_block=tiles, channel_chunk=chunk)
+                for splits in SPLIT_CHOICES[1:]:
+                    if splits <= nchunks:
+                        yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, channel_splits=splits, channel_chunk=chunk)
 
 
 def _input_pad(cfg: DwPwConfig, stride: int, itemsize: int) -> int:
-    """Traits::kInPad: elements padding each staged input pixel of 16-bit
-    types so a half-warp's depthwise loads avoid shared-memory bank conflicts."""
-    if itemsize == 4:
+    """Traits::kInPad: elements padding each staged 32-channel input pixel of
+    16-bit types so a half-warp's depthwise loads avoid bank conflicts."""
+    if itemsize == 4 or cfg.channel_chunk != CHANNEL_CHUNK:
         return 0
     run = CHANNEL_CHUNK // 4 * cfg.tile_h * cfg.tile_w // _THREADS
     return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
@@ -110,7 +128,7 @@ def _input_pad(cfg: DwPwConfig, stride: int, itemsize: int) -> int:
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
     """Dynamic shared memory of one block (make_smem_plan in dw_pw_traits.cuh,
     with the copy ring launch_dw_pw picks first: up to 3 stages)."""
-    kc, vec = CHANNEL_CHUNK, 16 // itemsize
+    kc, vec = cfg.channel_chunk, 16 // itemsize
     nchunks = math.ceil(c / kc)
     passes = cfg.cout_tiles_per_block
     chunks = math.ceil(nchunks / cfg.channel_splits)
@@ -130,32 +148,37 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     return region0 + taps + weights + a_tiles
 
 
-def _min_blocks(cfg: DwPwConfig, k: int) -> int:
-    """Traits::kMinBlocks: resident blocks the register budget allows."""
+def _min_blocks(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> int:
+    """Traits::kMinBlocks: resident blocks the register budget is sized for
+    (no more than the shared memory of the usual 3-stage plan allows)."""
     acc = cfg.tile_h * cfg.tile_w * cfg.tile_n // _THREADS
-    if k == 7:
-        return 2 if acc <= 16 else 1
-    return 3 if acc <= 16 else 2
+    by_regs = (2 if acc <= 16 else 1) if k == 7 else (3 if acc <= 16 else 2)
+    kc, vec = cfg.channel_chunk, 16 // itemsize
+    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    stage = (in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) + (k * k + 1) * kc
+             + (kc + 1) * (cfg.tile_n + 8)) * itemsize
+    usual = 3 * stage + 2 * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
+    return max(1, min(by_regs, 228 * 1024 // (usual + 1024)))
 
 
 @dataclasses.dataclass(frozen=True)
 class LatencyModel:
     """Constants of estimate_cycles (SM cycles; l2_bytes_per_cycle is GPU-wide).
     Fitted to a sweep of every configuration of the benchmark suite at N = 8
-    and 64 on an H100 with kernel v5 (docs/benchmarks.md,
-    docs/data/sweep_h100_kernel_v5.csv)."""
+    and 64 on an H100 with kernel v6, 64-channel chunks and tile_n = 160
+    included (docs/benchmarks.md, docs/data/sweep_h100_kernel_v6.csv)."""
 
-    dw_step: float = 679.0        # fixed latency of one depthwise chunk step
-    dw_per_tap: float = 11.9      # per (output run x tap), 4 channels
+    dw_step: float = 857.0        # fixed latency of one depthwise chunk step
+    dw_per_tap: float = 12.3      # per (output run x tap), 4 channels
     mma_step: float = 1140.0      # fixed latency of one GEMM chunk step
-    epilogue: float = 492.0       # fixed latency of one output tile's epilogue
-    epilogue_per_value: float = 15.5
-    split_step: float = 3090.0    # per doubling of the cluster (barriers, DSMEM)
-    split_per_value: float = 33.6
-    copy: float = 14.1            # per 16-byte copy a thread issues (input tile, weights)
-    short_tile: float = 1.21      # latency factor of 4x8 tiles (half the pixels per fixed cost)
-    l2_bytes_per_cycle: float = 4823.0
-    contention: float = 0.205     # added to a block's latency per other block resident on its SM
+    epilogue: float = 502.0       # fixed latency of one output tile's epilogue
+    epilogue_per_value: float = 11.2
+    split_step: float = 3539.0    # per doubling of the cluster (barriers, DSMEM)
+    split_per_value: float = 30.7
+    copy: float = 15.3            # per 16-byte copy a thread issues (input tile, weights)
+    short_tile: float = 1.11      # latency factor of 4x8 tiles (half the pixels per fixed cost)
+    l2_bytes_per_cycle: float = 4330.0
+    contention: float = 0.254     # added to a block's latency per other block resident on its SM
     # Of an SM's block slots, the share clusters of 4 or 8 blocks can fill:
     # a cluster must sit in one GPC (Nsight Compute on an H100: 62 clusters
     # of 4 resident at 2 blocks per SM, not 66).
@@ -177,8 +200,8 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     fitted to a sweep of every configuration over the benchmark suite on an
     H100 (python -m jax_fcm.bench --sweep): the choice lands within 1 % of
     the best configuration on the geometric mean of those 32 cases, and
-    within 6 % in each."""
-    kc = CHANNEL_CHUNK
+    within 3 % in each."""
+    kc = cfg.channel_chunk
     co_tiles = math.ceil(cout / cfg.tile_n)
     passes = min(cfg.cout_tiles_per_block, co_tiles)
     pixels = cfg.tile_h * cfg.tile_w
@@ -194,7 +217,7 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
         smem = smem_bytes(cfg, k=k, stride=stride, c=c, itemsize=itemsize, max_stages=2)
     if smem > gpu.smem_per_block:
         return math.inf
-    resident = max(1, min(_min_blocks(cfg, k), gpu.smem_per_sm // (smem + 1024)))
+    resident = max(1, min(_min_blocks(cfg, k, stride, itemsize), gpu.smem_per_sm // (smem + 1024)))
     mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
     run = pixels * kc // _THREADS // 4  # depthwise outputs per thread and chunk
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
@@ -220,7 +243,7 @@ def choose_config(n, ho, wo, c, cout, k, stride, itemsize, tensor_cores=True, gp
     """The configuration with the lowest estimate (ties: the first listed)."""
     shape = dict(n=n, ho=ho, wo=wo, c=c, cout=cout, k=k, stride=stride, itemsize=itemsize,
                  tensor_cores=tensor_cores, gpu=gpu)
-    cost, cfg = min(((estimate_cycles(cfg, **shape), i, cfg) for i, cfg in enumerate(all_configs(cout, c))))[::2]
+    cost, cfg = min(((estimate_cycles(cfg, **shape), i, cfg) for i, cfg in enumerate(all_configs(cout, c, itemsize=itemsize))))[::2]
     if math.isinf(cost):
         raise ValueError(f"no compiled tile configuration fits in {gpu.smem_per_block} bytes of shared memory "
                          f"for k={k}, stride={stride}, C={c}, itemsize={itemsize}")

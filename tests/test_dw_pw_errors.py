@@ -101,6 +101,15 @@ def test_bad_config_values():
         jax_fcm.DwPwConfig(tile_h=16)
 
 
+def test_bad_channel_chunk():
+    with pytest.raises(ValueError, match="channel_chunk must be 32 or 64"):
+        jax_fcm.DwPwConfig(channel_chunk=48)
+    with pytest.raises(ValueError, match="channel_chunk=64 needs tile_h=8 and tile_n >= 64"):
+        jax_fcm.DwPwConfig(tile_n=32, channel_chunk=64)
+    with pytest.raises(ValueError, match="channel_chunk=64 is compiled for bfloat16 and float16 only"):
+        call_with(dict(config=jax_fcm.DwPwConfig(channel_chunk=64)))
+
+
 def test_bad_config_tile_for_height():
     with pytest.raises(ValueError, match="tile_n must be one of .* for tile_h=4"):
         jax_fcm.DwPwConfig(tile_h=4, tile_n=32)

@@ -70,6 +70,28 @@ def test_every_tile_config(platform, rng, config, dtype):
     check(platform, rng, n=2, h=11, w=19, c=40, cout=200, dtype=dtype, config=config, dw_activation="silu")
 
 
+WIDE_CONFIGS = [cfg for cfg in all_configs(200, 100, itemsize=2) if cfg.channel_chunk == 64]
+
+
+@pytest.mark.parametrize("config", WIDE_CONFIGS, ids=str)
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("k,stride", [(3, 1), (7, 2)])
+def test_every_wide_chunk_config(platform, rng, config, dtype, k, stride):
+    # 64-channel chunks: C = 100 is one full chunk and one with 36 channels
+    # (a cluster of 2 splits them), 200 output channels a partial last tile.
+    check(platform, rng, n=2, h=11, w=19, c=100, cout=200, k=k, strides=stride, dtype=dtype, config=config,
+          dw_activation="silu", pw_activation="relu6")
+
+
+@pytest.mark.parametrize("splits", [2, 4])
+@pytest.mark.parametrize("c", [260, 257])
+def test_wide_chunk_splits(platform, rng, splits, c):
+    # 5 chunks of 64 (the last with 4 or 1 channels: 257 is no multiple of
+    # the 16-byte vector, the element-wise staging path) shared by a cluster.
+    check(platform, rng, n=3, h=7, w=9, c=c, cout=72, dtype=jnp.bfloat16, dw_activation="relu6",
+          pw_activation="silu", config=jax_fcm.DwPwConfig(tile_n=64, channel_splits=splits, channel_chunk=64))
+
+
 @pytest.mark.parametrize("splits", [2, 4, 8])
 @pytest.mark.parametrize("tile_h", [8, 4])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)

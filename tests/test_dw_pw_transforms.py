@@ -94,7 +94,7 @@ def test_direct_ffi_call_with_bad_shapes_is_an_error(rng):
     attrs = dict(stride=np.int64(1), pad_top=np.int64(1), pad_bottom=np.int64(1), pad_left=np.int64(1),
                  pad_right=np.int64(1), dw_activation=np.int64(0), pw_activation=np.int64(0), pw_math=np.int64(0),
                  tile_h=np.int64(8), tile_w=np.int64(8), tile_n=np.int64(64), cout_tiles_per_block=np.int64(1),
-                 channel_splits=np.int64(1), tiles_per_block=np.int64(0))
+                 channel_splits=np.int64(1), tiles_per_block=np.int64(0), channel_chunk=np.int64(32))
     good = jax.ShapeDtypeStruct((1, 8, 8, 8), jnp.float32)
     out = jax.ffi.ffi_call("jax_fcm_dw_pw", good)(x, dw, dwb, pw, pwb, **attrs)
     assert out.shape == (1, 8, 8, 8)
