@@ -143,17 +143,16 @@ class PairPlan:
 
 
 # Where the fused kernel measured faster than XLA's depthwise + pointwise
-# convolutions (H100, kernel v4, commit fa20ddd, docs/benchmarks.md and
-# docs/data/bench_h100_fa20ddd.csv; 8 layers x N = 1, 8, 64 x 2 dtypes):
-# pairs up to C = 384 input channels for 16-bit types (1.04-1.8x, one
-# exception: mv2_28_192_32 at N = 64, 0.95x), up to C = 192 for float32, and
-# every pair whose output has at most 256 pixels in all (N x Ho x Wo: one
-# 14 x 14 image; 1.06-1.16x). Wider pairs on bigger batches are latency-bound
-# chains of channel chunks: 0.5-0.9x. On that data the rule's choices are
-# 1.21x XLA on the geometric mean, the best per-layer choice 1.21x, fusing
-# everything 1.14x.
-FUSE_MAX_CHANNELS_16BIT = 384
-FUSE_MAX_CHANNELS_FLOAT32 = 192
+# convolutions (H100, kernel v6, commit 345ccd7, docs/benchmarks.md and
+# docs/data/bench_h100_345ccd7.csv; 8 layers x N = 1, 8, 64 x 2 dtypes):
+# every 16-bit pair measured (C up to 960: 1.01-2.3x), float32 pairs up to
+# C = 384 (1.08-1.9x), and every pair whose output has at most 256 pixels in
+# all (N x Ho x Wo: one 14 x 14 image; float32 1.20-1.27x). Wider float32
+# pairs on bigger batches are 0.88-0.94x (C = 960 at N = 8, 64; C = 576 at
+# N = 8) except C = 576 at N = 64 (1.09x, left to XLA). On that data the
+# rule's choices are within 0.2 % of the best per-layer choice.
+FUSE_MAX_CHANNELS_16BIT = 960
+FUSE_MAX_CHANNELS_FLOAT32 = 384
 FUSE_MAX_OUTPUT_PIXELS = 256
 
 

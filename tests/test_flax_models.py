@@ -88,14 +88,15 @@ def fused_pairs(model, x) -> int:
 def test_auto_fuses_where_the_planner_says_it_pays():
     # MobileNetV1 on 8 x 128 x 128 images, input channels per pair: 32, 64,
     # 128, 128, 256, 256, 512 x 6 (the 6th with stride 2), 1024. Measured
-    # faster fused (planner.fused_measured_faster): C <= 384 in bfloat16,
-    # C <= 192 in float32, and the last two pairs (4 x 4 x 8 = 128 output
-    # pixels); not the 8 x 8 x 8 pairs with C = 512.
+    # faster fused (planner.fused_measured_faster): every pair in bfloat16
+    # (C up to 960, and the last one's 4 x 4 x 8 = 128 output pixels); in
+    # float32 C <= 384 and the last two pairs, not the 8 x 8 x 8 pairs with
+    # C = 512.
     x = jnp.zeros((8, 128, 128, 3), jnp.bfloat16)
     auto = fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto", dtype=jnp.bfloat16), x)
-    always = fused_pairs(fm.MobileNetV1(num_classes=10, fusion="always", dtype=jnp.bfloat16), x)
-    assert (auto, always) == (8, 13)
-    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto"), x.astype(jnp.float32)) == 6
+    never = fused_pairs(fm.MobileNetV1(num_classes=10, fusion="never", dtype=jnp.bfloat16), x)
+    assert (auto, never) == (13, 0)
+    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto"), x.astype(jnp.float32)) == 8
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.MobileNetV1(fusion="sometimes").init(jax.random.key(0), x)
 
@@ -107,7 +108,7 @@ def test_fusion_plan_from_the_planner_cli(capsys):
     assert plan.main(["--gpu", "h100", "--model", "mobilenet_v1", "--batch", "8", "--dtype", "float32"]) == 0
     printed = capsys.readouterr().out.split("fusion=")[-1].strip()
     chosen = tuple(word.strip(" ()") == "True" for word in printed.split(","))
-    assert chosen == (True,) * 4 + (False,) * 9  # float32 at N = 8: the pairs with C <= 192
+    assert chosen == (True,) * 6 + (False,) * 7  # float32 at N = 8: the pairs with C <= 384
     x = jnp.zeros((1, 64, 64, 3), jnp.bfloat16)
     mine = (True,) + (False,) * 11 + (True,)
     assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=mine, dtype=jnp.bfloat16), x) == 2
@@ -132,7 +133,7 @@ def test_mobilevit_variants():
 
 def test_separable_conv_auto_asks_the_planner():
     layer = fm.SeparableConv(64, fused="auto", dtype=jnp.bfloat16)
-    for c, expected in ((96, True), (512, False)):  # 512 output pixels: only C <= 384 fuses
+    for c, expected in ((96, True), (1024, False)):  # 512 output pixels: only C <= 960 fuses
         x = jnp.zeros((2, 16, 16, c), jnp.bfloat16)
         variables = layer.init(jax.random.key(0), x, use_running_average=False)
         hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
