@@ -145,26 +145,33 @@ class PairPlan:
 # Where the fused kernel measured faster than XLA's depthwise + pointwise
 # convolutions (H100, kernel v6, commit 345ccd7, docs/benchmarks.md and
 # docs/data/bench_h100_345ccd7.csv; 8 layers x N = 1, 8, 64 x 2 dtypes):
-# every 16-bit pair measured (C up to 960: 1.01-2.3x), float32 pairs up to
+# every 16-bit pair measured (C up to 960: 1.01-2.3x; the wide ones have
+# Cout <= 160 - MobileNetV1's 14 x 14 x 512 -> 512 pairs fused made the whole
+# model 0.94x stock at N = 64, so 16-bit pairs with a wider Cout keep the
+# C <= 384 of kernel v4), float32 pairs up to
 # C = 384 (1.08-1.9x), and every pair whose output has at most 256 pixels in
 # all (N x Ho x Wo: one 14 x 14 image; float32 1.20-1.27x). Wider float32
 # pairs on bigger batches are 0.88-0.94x (C = 960 at N = 8, 64; C = 576 at
 # N = 8) except C = 576 at N = 64 (1.09x, left to XLA). On that data the
 # rule's choices are within 0.2 % of the best per-layer choice.
 FUSE_MAX_CHANNELS_16BIT = 960
+FUSE_MAX_COUT_WIDE_16BIT = 160  # ... when Cout is at most this; else FUSE_MAX_CHANNELS_FLOAT32
 FUSE_MAX_CHANNELS_FLOAT32 = 384
 FUSE_MAX_OUTPUT_PIXELS = 256
 
 
-def fuse_max_channels(itemsize: int) -> int:
-    """The widest pairs (input channels) that measured faster fused, per element size."""
-    return FUSE_MAX_CHANNELS_16BIT if itemsize == 2 else FUSE_MAX_CHANNELS_FLOAT32
+def fuse_max_channels(itemsize: int, cout: int) -> int:
+    """The widest pairs (input channels) that measured faster fused, per element
+    size and output channels."""
+    if itemsize == 2 and cout <= FUSE_MAX_COUT_WIDE_16BIT:
+        return FUSE_MAX_CHANNELS_16BIT
+    return FUSE_MAX_CHANNELS_FLOAT32
 
 
 def fused_measured_faster(layer: PairLayer) -> bool:
     """Whether pairs like this one measured faster fused than as two XLA
     convolutions (see FUSE_MAX_CHANNELS_16BIT)."""
-    return layer.c <= fuse_max_channels(layer.itemsize) or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
+    return layer.c <= fuse_max_channels(layer.itemsize, layer.cout) or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
 
 
 def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
@@ -177,7 +184,7 @@ def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
     t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
     fuse = fused_measured_faster(layer)
     saved = 1 - fused.unique / unfused.unique
-    max_c, pixels = fuse_max_channels(layer.itemsize), layer.n * layer.ho * layer.wo
+    max_c, pixels = fuse_max_channels(layer.itemsize, layer.cout), layer.n * layer.ho * layer.wo
     if layer.c <= max_c:
         reason = f"C = {layer.c} <= {max_c}: measured faster fused; {saved:.0%} fewer DRAM bytes"
     elif fuse:
