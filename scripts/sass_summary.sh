@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Opcode histogram of one compiled fused-kernel instantiation (after a build),
-# e.g.: bash scripts/sass_summary.sh bf16_k3_s1 'ILi64ELi8E'   (tile_n=64, tile_h=8)
+# e.g.: bash scripts/sass_summary.sh bf16_k3_s1 'Li64ELi8ELi32E'   (tile_n=64, tile_h=8, 32-channel chunks)
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
 obj=$(find build -name "dw_pw_${1}.cu.o" | head -1)
