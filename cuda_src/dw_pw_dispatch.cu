@@ -115,7 +115,7 @@ bool dw_pw_config_supported(ElementType type, const DwPwShape& shape, const DwPw
 
 cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape, const DwPwTileConfig& tile,
                            const DwPwEpilogue& epilogue, const DwPwPointers& ptrs, cudaStream_t stream) {
-  if (!dw_pw_config_supported(type, shape, tile)) return cudaErrorInvalidValue;
+  if (!dw_pw_config_supported(type, shape, tile) || !dw_pw_offsets_fit_int32(shape)) return cudaErrorInvalidValue;
   const Call c{shape, epilogue, ptrs, stream};
   switch (type) {
     case ElementType::kF32:

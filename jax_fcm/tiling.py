@@ -125,11 +125,19 @@ def _input_pad(cfg: DwPwConfig, stride: int, itemsize: int) -> int:
     return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
 
 
+def _buffer_bytes(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> tuple[int, int, int, int]:
+    """Bytes of one input stage, one taps stage, one weights stage (each with
+    its bias row) and one A slot (Traits::kInStageBytes ... kASlotBytes)."""
+    kc, vec = cfg.channel_chunk, 16 // itemsize
+    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
+    return (in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) * itemsize, (k * k + 1) * kc * itemsize,
+            (kc + 1) * (cfg.tile_n + 8) * itemsize, cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize)
+
+
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
     """Dynamic shared memory of one block (make_smem_plan in dw_pw_traits.cuh,
     with the copy ring launch_dw_pw picks first: up to 3 stages)."""
-    kc, vec = cfg.channel_chunk, 16 // itemsize
-    nchunks = math.ceil(c / kc)
+    nchunks = math.ceil(c / cfg.channel_chunk)
     passes = cfg.cout_tiles_per_block
     chunks = math.ceil(nchunks / cfg.channel_splits)
     one_step = chunks == 1 and passes == 1  # taps and weights stay resident
@@ -138,14 +146,11 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     taps_stages = 1 if chunks == 1 else stages
     w_stages = 1 if chunks == 1 and passes == 1 else stages
     a_slots = nchunks if passes > 1 else min(2, chunks)
-    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
-    inputs = stages * in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) * itemsize
+    input_stage, taps_stage, w_stage, a_slot = _buffer_bytes(cfg, k, stride, itemsize)
+    inputs = stages * input_stage
     epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * (cfg.tile_n + 4) * 4 if cfg.channel_splits > 1 else 0)
     region0 = inputs + epilogue if walks_tiles else max(inputs, epilogue)
-    taps = taps_stages * (k * k + 1) * kc * itemsize  # + the bias row
-    weights = w_stages * (kc + 1) * (cfg.tile_n + 8) * itemsize  # + the bias row
-    a_tiles = a_slots * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
-    return region0 + taps + weights + a_tiles
+    return region0 + taps_stages * taps_stage + w_stages * w_stage + a_slots * a_slot
 
 
 def _min_blocks(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> int:
@@ -153,11 +158,8 @@ def _min_blocks(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> int:
     (no more than the shared memory of the usual 3-stage plan allows)."""
     acc = cfg.tile_h * cfg.tile_w * cfg.tile_n // _THREADS
     by_regs = (2 if acc <= 16 else 1) if k == 7 else (3 if acc <= 16 else 2)
-    kc, vec = cfg.channel_chunk, 16 // itemsize
-    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
-    stage = (in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) + (k * k + 1) * kc
-             + (kc + 1) * (cfg.tile_n + 8)) * itemsize
-    usual = 3 * stage + 2 * cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize
+    input_stage, taps_stage, w_stage, a_slot = _buffer_bytes(cfg, k, stride, itemsize)
+    usual = 3 * (input_stage + taps_stage + w_stage) + 2 * a_slot
     return max(1, min(by_regs, 228 * 1024 // (usual + 1024)))
 
 
