@@ -32,6 +32,7 @@
 #include "dw_pw_pointwise.cuh"
 #include "dw_pw_stage.cuh"
 #include "dw_pw_traits.cuh"
+#include "dynamic_smem.cuh"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
@@ -234,29 +235,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
 
 inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// Raises the kernel's dynamic shared-memory limit once per device (a function
-// attribute, not a stream operation: safe while XLA captures a command buffer).
-template <class Tr>
-cudaError_t allow_dynamic_smem(int bytes) {
-  static std::atomic<int> granted[kMaxDevices] = {};
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  int device = 0;
-  if (cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  if (device < kMaxDevices && granted[device].load() >= bytes) return cudaSuccess;
-  if (cudaError_t err = cudaFuncSetAttribute(dw_pw_fused_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-      err != cudaSuccess)
-    return err;
-  if (device < kMaxDevices) granted[device].store(bytes);
-  return cudaSuccess;
-}
-
 }  // namespace dw_pw_detail
 
 template <typename T, int Math, int K, int S, int TN, int TH, int KC>
 cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPwPointers& p,
                          const DwPwTileConfig& tile, cudaStream_t stream) {
   using Tr = dw_pw_detail::Traits<T, Math, K, S, TN, TH, KC>;
-  const auto kernel = dw_pw_detail::dw_pw_fused_kernel<Tr>;
+  constexpr auto kernel = dw_pw_detail::dw_pw_fused_kernel<Tr>;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
   const int64_t co_tiles = (s.cout + TN - 1) / TN;
   if (tiles <= 0 || co_tiles <= 0) return cudaSuccess;  // empty output
@@ -305,7 +290,7 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   if (bytes > max_smem) return cudaErrorInvalidConfiguration;
   const int64_t groups = (co_tiles + passes - 1) / passes;
   if (groups > 65535) return cudaErrorInvalidConfiguration;
-  if (cudaError_t err = dw_pw_detail::allow_dynamic_smem<Tr>(bytes); err != cudaSuccess) return err;
+  if (cudaError_t err = allow_dynamic_smem<kernel>(bytes); err != cudaSuccess) return err;
 
   int64_t tiles_per_block = tiles_hint;
   if (tiles_per_block == 0) {

@@ -3,39 +3,19 @@
 #include <string>
 
 #include "activations.h"
+#include "buffer_checks.h"
 
 namespace jax_fcm {
 namespace {
 
-std::string dims_str(ffi::AnyBuffer b) {
-  std::string s = "(";
-  const auto dims = b.dimensions();
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + (dims.size() == 1 ? ",)" : ")");
-}
-
 ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("jax_fcm dw_pw: " + what); }
-
-bool has_dims(ffi::AnyBuffer b, std::initializer_list<int64_t> want) {
-  const auto dims = b.dimensions();
-  if (dims.size() != want.size()) return false;
-  size_t i = 0;
-  for (int64_t d : want)
-    if (dims[i++] != d) return false;
-  return true;
-}
 
 }  // namespace
 
 ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer pw_kernel,
                         ffi::AnyBuffer pw_bias, ffi::Result<ffi::AnyBuffer>& y, const DwPwAttrs& a,
                         DwPwCall* call) {
-  switch (x.element_type()) {
-    case ffi::DataType::F32: call->type = ElementType::kF32; break;
-    case ffi::DataType::BF16: call->type = ElementType::kBF16; break;
-    case ffi::DataType::F16: call->type = ElementType::kF16; break;
-    default: return bad("x must be float32, bfloat16 or float16");
-  }
+  if (!kernel_element_type(x.element_type(), &call->type)) return bad("x must be float32, bfloat16 or float16");
   for (ffi::AnyBuffer b : {dw_kernel, dw_bias, pw_kernel, pw_bias, ffi::AnyBuffer(*y)})
     if (b.element_type() != x.element_type()) return bad("all operands and the result must share x's dtype");
   if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));

@@ -24,12 +24,14 @@ NB_MODULE(_jax_fcm, m) {
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
+    d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
     return d;
   });
   m.def("cuda_targets", []() {
     nb::dict d;
 #ifdef JAX_FCM_WITH_CUDA
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCuda);
+    d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
 #endif
     return d;
   });

@@ -9,6 +9,7 @@ from jax_fcm import _jax_fcm as _ext
 BUILT_WITH_CUDA: bool = bool(_ext.built_with_cuda)
 
 DW_PW_TARGET = "jax_fcm_dw_pw"
+DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 
 
 def _register() -> None:

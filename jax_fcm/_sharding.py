@@ -25,26 +25,35 @@ def _batch_only(mesh, sharding, rank: int) -> NamedSharding:
     return NamedSharding(mesh, P(batch, *([None] * (rank - 1))))
 
 
-def batch_partitioned(fn: Callable, weight_ranks: Sequence[int]) -> Callable:
-    """fn(x, *weights) -> y, with x and y rank 4 (NHWC) and weights of the given
-    ranks; returns the same function with a batch-parallel partitioning rule."""
+def batch_partitioned(fn: Callable, weight_ranks: Sequence[int], activations: int = 1, outputs: int = 1) -> Callable:
+    """fn(*activations, *weights) -> output or tuple of outputs, where the
+    activations and outputs are rank 4 with the batch first (NHWC, or any
+    per-image array) and the weights have the given ranks; returns the same
+    function with a batch-parallel partitioning rule."""
     wrapped = custom_partitioning(fn)
 
+    def out_shardings(mesh, arg_shapes):
+        batch = _batch_only(mesh, arg_shapes[0].sharding, 4)
+        return batch if outputs == 1 else (batch,) * outputs
+
     def infer_sharding_from_operands(mesh, arg_shapes, result_shape):
-        return _batch_only(mesh, arg_shapes[0].sharding, 4)
+        return out_shardings(mesh, arg_shapes)
 
     def partition(mesh, arg_shapes, result_shape):
         batch = _batch_only(mesh, arg_shapes[0].sharding, 4)
         weights = tuple(NamedSharding(mesh, P(*([None] * r))) for r in weight_ranks)
-        return mesh, fn, batch, (batch,) + weights
+        return mesh, fn, out_shardings(mesh, arg_shapes), (batch,) * activations + weights
 
-    # Shardy: factor n is shared by x and y; every other dimension must be
-    # replicated (halos cross H and W; C and Cout are contracted / produced whole).
+    # Shardy: factor n is shared by every activation and output; every other
+    # dimension must be replicated (halos cross H and W; channels are
+    # contracted or produced whole).
     names = iter(f"w{i}_{d}" for i in range(len(weight_ranks)) for d in range(8))
     weight_terms = [" ".join(next(names) for _ in range(r)) for r in weight_ranks]
-    rule = f"n h w c, {', '.join(weight_terms)} -> n ho wo co"
+    activation_terms = [f"n h{i} w{i} c{i}" for i in range(activations)]
+    output_terms = [f"n ho{i} wo{i} co{i}" for i in range(outputs)]
+    rule = f"{', '.join(activation_terms + weight_terms)} -> {', '.join(output_terms)}"
     # Listed in order of first appearance in the rule (Shardy wants them sorted).
-    replicated = ("h", "w", "c") + tuple(t for term in weight_terms for t in term.split()) + ("ho", "wo", "co")
+    replicated = tuple(t for term in activation_terms + weight_terms + output_terms for t in term.split() if t != "n")
     wrapped.def_partition(partition=partition, infer_sharding_from_operands=infer_sharding_from_operands,
                           sharding_rule=rule, need_replication_factors=replicated)
     return wrapped

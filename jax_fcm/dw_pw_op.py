@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, _sharding, gpu, tiling
-from jax_fcm.activations import activation_code, normalize_activation
-from jax_fcm.reference import dw_pw_reference
+from jax_fcm import _args, _batching, _ffi, depthwise_backward, gpu, tiling
+from jax_fcm.activations import activation_code, apply_activation, normalize_activation
+from jax_fcm.reference import depthwise_conv, dw_pw_reference, pointwise_conv
 from jax_fcm.tiling import DwPwConfig
 
 IMPLEMENTATIONS = (None, "fused", "xla")
@@ -63,30 +63,8 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
 
 @functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
 def _batched_ffi_call(st: _Static):
-    """The FFI call with a vmap rule (a batched input folds into N: one launch;
-    batched weights run one fused call per element) and a batch-parallel
-    sharding rule (each device runs its own batch shard)."""
-    sharded = _sharding.batch_partitioned(functools.partial(_ffi_call, st), weight_ranks=(4, 1, 4, 1))
-
-    @jax.custom_batching.custom_vmap
-    def call(x, dw_kernel, dw_bias, pw_kernel, pw_bias):
-        return sharded(x, dw_kernel, dw_bias, pw_kernel, pw_bias)
-
-    @call.def_vmap
-    def _rule(axis_size, in_batched, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
-        args = (x, dw_kernel, dw_bias, pw_kernel, pw_bias)
-        if not any(in_batched[1:]):
-            y = call(x.reshape((-1,) + x.shape[2:]), *args[1:])
-            return y.reshape((axis_size, x.shape[1]) + y.shape[1:]), True
-        mapped = tuple(a for a, b in zip(args, in_batched) if b)
-
-        def one(slices):
-            it = iter(slices)
-            return call(*(next(it) if b else a for a, b in zip(args, in_batched)))
-
-        return lax.map(one, mapped), True
-
-    return call
+    """The FFI call with vmap and batch-sharding rules (_batching.batch_parallel)."""
+    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1, 4, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -99,9 +77,25 @@ def _fused_fwd(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
 
 
 def _fused_bwd(st, residuals, g):
-    # Backward through the lax reference (the forward is recomputed by XLA).
-    _, vjp = jax.vjp(st.reference, *residuals)
-    return vjp(g)
+    x, dw_kernel, dw_bias, pw_kernel, pw_bias = residuals
+    if not depthwise_backward.supported(dw_kernel.shape[0], st.padding):
+        _, vjp = jax.vjp(st.reference, *residuals)
+        return vjp(g)
+    # The pointwise half through XLA (its GEMMs are cuBLAS's), from the
+    # recomputed depthwise pre-activation; the depthwise half (input, kernel
+    # and bias gradients) in one jax_fcm kernel.
+    pre = depthwise_conv(x, dw_kernel, dw_bias, stride=st.stride, padding=st.padding, activation="none",
+                         precision=st.precision)
+
+    def head(pre, pw_kernel, pw_bias):
+        return pointwise_conv(apply_activation(st.dw_activation, pre), pw_kernel, pw_bias,
+                              activation=st.pw_activation, precision=st.precision)
+
+    _, vjp = jax.vjp(head, pre, pw_kernel, pw_bias)
+    d_pre, d_pw_kernel, d_pw_bias = vjp(g)
+    dx, d_dw_kernel, d_dw_bias = depthwise_backward.depthwise_gradients(x, d_pre, dw_kernel, stride=st.stride,
+                                                                          padding=st.padding)
+    return dx, d_dw_kernel, d_dw_bias, d_pw_kernel, d_pw_bias
 
 
 _fused.defvjp(_fused_fwd, _fused_bwd)

@@ -72,7 +72,7 @@ def tolerance_key(dtype, platform: str, precision=None) -> str:
     return name
 
 
-def assert_matches(out, ref, key: str):
+def max_normalized_error(out, ref) -> float:
     out = np.asarray(jnp.asarray(out, jnp.float32))
     ref = np.asarray(ref, np.float32)
     assert out.shape == ref.shape
@@ -80,7 +80,11 @@ def assert_matches(out, ref, key: str):
     # Inputs are drawn so that outputs are of unit scale; a floor of 1 keeps a
     # lone output that cancels to ~0 from turning rounding into a huge ratio.
     scale = max(float(np.max(np.abs(ref))), 1.0)
-    err = float(np.max(np.abs(out - ref))) / scale
+    return float(np.max(np.abs(out - ref))) / scale
+
+
+def assert_matches(out, ref, key: str):
+    err = max_normalized_error(out, ref)
     assert err <= TOLERANCES[key], f"max-normalized error {err:.3g} > {TOLERANCES[key]} ({key})"
 
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-from conftest import assert_matches, random_layer, run_on, tolerance_key
+from conftest import TOLERANCES, assert_matches, max_normalized_error, random_layer, run_on, tolerance_key
 
 import jax_fcm
 
@@ -33,15 +33,22 @@ def test_grad_matches_reference(platform, rng, dtype):
         return lambda *a: jnp.sum(jax_fcm.dw_pw(*a, implementation=impl, precision="highest", **KW).astype(jnp.float32) ** 2)
 
     grads = run_on(platform, jax.grad(loss(None), argnums=(0, 1, 2, 3, 4)), *args)
+    f32_args = [a.astype(jnp.float32) for a in args]
+    f32_ref = run_on("cpu", jax.grad(loss("xla"), argnums=(0, 1, 2, 3, 4)), *f32_args)
     if dtype == jnp.float32:
-        ref = run_on("cpu", jax.grad(loss("xla"), argnums=(0, 1, 2, 3, 4)), *args)
-    else:
-        # The backward pass is the lax reference's, so bf16 gradients carry lax's
-        # bf16 rounding: compare with the lax path's own bf16 gradients.
-        ref = run_on(platform, jax.grad(loss("xla"), argnums=(0, 1, 2, 3, 4)), *args)
-    for g, r in zip(grads, ref):
+        for g, r in zip(grads, f32_ref):
+            assert g.dtype == dtype
+            assert_matches(g, r, "float32")
+        return
+    # bf16: the pointwise half of the backward runs through XLA in bf16 (its
+    # bias gradient is a bf16 reduction), so hold each gradient to the float32
+    # gradient of the same rounded inputs no worse than lax's own bf16
+    # gradients are (or the bf16 tolerance, whichever is looser).
+    lax_bf16 = run_on(platform, jax.grad(loss("xla"), argnums=(0, 1, 2, 3, 4)), *args)
+    for name, g, r, ref in zip(("x", "dw", "pw", "dw_bias", "pw_bias"), grads, lax_bf16, f32_ref):
         assert g.dtype == dtype
-        assert_matches(g, r, jnp.dtype(dtype).name)
+        ours, lax_err = max_normalized_error(g, ref), max_normalized_error(r, ref)
+        assert ours <= max(TOLERANCES["bfloat16"], 1.25 * lax_err), f"{name}: {ours:.3g} vs lax bf16 {lax_err:.3g}"
 
 
 @pytest.mark.parametrize("activations", [("silu", "gelu_exact"), ("gelu_tanh", None), (None, "silu")])

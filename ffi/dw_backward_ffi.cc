@@ -1,0 +1,57 @@
+#include "dw_backward_ffi.h"
+
+#include <string>
+
+#include "buffer_checks.h"
+
+namespace jax_fcm {
+namespace {
+
+ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("jax_fcm dw_backward: " + what); }
+
+std::string nhwc_str(int64_t n, int64_t h, int64_t w, int64_t c) {
+  return "(" + std::to_string(n) + ", " + std::to_string(h) + ", " + std::to_string(w) + ", " + std::to_string(c) + ")";
+}
+
+}  // namespace
+
+ffi::Error decode_dw_backward(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuffer kernel,
+                              ffi::Result<ffi::AnyBuffer>& dx, ffi::Result<ffi::AnyBuffer>& dw_partials,
+                              const DwBackwardAttrs& a, DwBackwardCall* call) {
+  if (!kernel_element_type(x.element_type(), &call->type)) return bad("x must be float32, bfloat16 or float16");
+  for (ffi::AnyBuffer b : {dy, kernel, ffi::AnyBuffer(*dx)})
+    if (b.element_type() != x.element_type()) return bad("x, dy, kernel and dx must share x's dtype");
+  if (dw_partials->element_type() != ffi::DataType::F32) return bad("dw_partials must be float32");
+  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
+  DwBackwardShape& s = call->shape;
+  const auto xd = x.dimensions();
+  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
+  if (kernel.dimensions().size() != 4) return bad("kernel must be (k, k, 1, C), got " + dims_str(kernel));
+  s.kernel = kernel.dimensions()[0];
+  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
+  if (!has_dims(kernel, {s.kernel, s.kernel, 1, s.c}))
+    return bad("kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(kernel));
+  if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
+  for (int64_t pad : {a.pad_top, a.pad_bottom, a.pad_left, a.pad_right})
+    if (pad < 0 || pad >= s.kernel) return bad("padding must be between 0 and k - 1 on every side");
+  s.stride = a.stride;
+  s.pad_top = a.pad_top, s.pad_bottom = a.pad_bottom, s.pad_left = a.pad_left, s.pad_right = a.pad_right;
+  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
+  if (span_h < 0 || span_w < 0) return bad("the padded input is smaller than the kernel (no output pixels)");
+  s.ho = span_h / s.stride + 1, s.wo = span_w / s.stride + 1;
+  if (!has_dims(dy, {s.n, s.ho, s.wo, s.c}))
+    return bad("dy must be " + nhwc_str(s.n, s.ho, s.wo, s.c) + ", got " + dims_str(dy));
+  if (!has_dims(*dx, {s.n, s.h, s.w, s.c}))
+    return bad("dx must be " + nhwc_str(s.n, s.h, s.w, s.c) + ", got " + dims_str(*dx));
+  const auto pd = dw_partials->dimensions();
+  if (pd.size() != 4 || pd[0] != s.n || pd[1] < 1 || pd[2] != s.kernel * s.kernel + 1 || pd[3] != s.c)
+    return bad("dw_partials must be (N, groups >= 1, k*k + 1, C), got " + dims_str(*dw_partials));
+  s.groups = pd[1];
+  if (!dw_backward_shape_supported(s))
+    return bad("an image has 2**31 elements or more (the CUDA kernel indexes with 32-bit offsets)");
+  call->ptrs = DwBackwardPointers{x.untyped_data(), dy.untyped_data(), kernel.untyped_data(), dx->untyped_data(),
+                                  static_cast<float*>(dw_partials->untyped_data())};
+  return ffi::Error::Success();
+}
+
+}  // namespace jax_fcm
