@@ -77,6 +77,10 @@ def errors_markdown() -> str:
              "of a valid call (`x` (1, 8, 8, 16) float32, `dw_kernel` (3, 3, 1, 16), `pw_kernel` (1, 1, 16, 8))",
              "and shows what is raised, before anything reaches the FFI. The FFI handlers re-check shapes and",
              "attributes and return an `ffi::Error` (a Python exception from the call), never a crash.", "",
+             "Gradients add no rejections: the custom VJP's depthwise half (target `jax_fcm_dw_backward`) takes",
+             "padding up to k - 1 per side and larger explicit padding falls back to the `lax` backward; a direct",
+             "call of that target with bad shapes, dtypes, stride or padding is an `ffi::Error`",
+             "(tests/test_depthwise_backward.py).", "",
              "| argument | value | error | message |", "|---|---|---|---|"]
     for change, error, _ in BAD_INPUTS:
         try:
