@@ -26,6 +26,16 @@ def supported(k: int, padding: _args.Padding) -> bool:
     return all(0 <= p < k for pair in padding for p in pair)
 
 
+def pays_off_on_gpu(k: int, stride: int, ho: int, wo: int, dtype) -> bool:
+    """Whether the kernel made dw_pw's training step faster than the lax
+    backward on the H100 (same-run A/B over the layer suite at N = 64,
+    docs/data/train_ab_h100_92431fd.txt): with stride 2 (0.78-0.82x the time),
+    on 7x7 maps (0.89-0.90x) and for float32 7x7 kernels (0.26x: cuDNN's FFT
+    weight gradient); on stride-1 MobileNet layers in bf16 it was 1.02-1.14x
+    slower, so those keep the lax backward."""
+    return stride == 2 or ho * wo <= 49 or (k == 7 and jnp.dtype(dtype) == jnp.float32)
+
+
 def groups_for(n: int, ho: int, wo: int, c: int, sm_count: int) -> int:
     """Blocks per image and 32-channel slice: ~16 per SM in all (several
     waves, so the last one's tail is short), at most one per 8 x 8 output

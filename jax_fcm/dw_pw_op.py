@@ -78,7 +78,11 @@ def _fused_fwd(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
 
 def _fused_bwd(st, residuals, g):
     x, dw_kernel, dw_bias, pw_kernel, pw_bias = residuals
-    if not depthwise_backward.supported(dw_kernel.shape[0], st.padding):
+    k = dw_kernel.shape[0]
+    use_kernel = depthwise_backward.supported(k, st.padding) and (
+        jax.default_backend() != "gpu"  # elsewhere the C++ handler (and the tests) run it
+        or depthwise_backward.pays_off_on_gpu(k, st.stride, g.shape[1], g.shape[2], x.dtype))
+    if not use_kernel:
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
     # The pointwise half through XLA (its GEMMs are cuBLAS's), from the

@@ -127,3 +127,12 @@ def test_direct_ffi_call_with_bad_arguments_is_an_error(rng):
     for kw, args, out_types, message in cases:
         with pytest.raises(Exception, match=message):
             jax.block_until_ready(jax.ffi.ffi_call(_ffi.DW_BACKWARD_TARGET, out_types)(*args, **kw))
+
+
+def test_gpu_rule_follows_the_measured_a_b():
+    rule = depthwise_backward.pays_off_on_gpu
+    assert rule(3, 2, 28, 28, jnp.bfloat16)       # stride 2
+    assert rule(3, 1, 7, 7, jnp.bfloat16)         # 7 x 7 maps
+    assert rule(7, 1, 56, 56, jnp.float32)        # cuDNN's FFT weight gradient
+    assert not rule(7, 1, 56, 56, jnp.bfloat16)
+    assert not rule(3, 1, 112, 112, jnp.bfloat16)  # MobileNet stride-1 layers keep the lax backward

@@ -26,11 +26,13 @@ def test_lowering_names_the_ffi_target(rng):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_grad_matches_reference(platform, rng, dtype):
+@pytest.mark.parametrize("stride", [1, 2])  # on the GPU, stride 2 takes the depthwise backward kernel
+def test_grad_matches_reference(platform, rng, dtype, stride):
     args = random_layer(rng, 2, 9, 11, 12, 7, 3, dtype)
+    kw = dict(KW, strides=stride)
 
     def loss(impl):
-        return lambda *a: jnp.sum(jax_fcm.dw_pw(*a, implementation=impl, precision="highest", **KW).astype(jnp.float32) ** 2)
+        return lambda *a: jnp.sum(jax_fcm.dw_pw(*a, implementation=impl, precision="highest", **kw).astype(jnp.float32) ** 2)
 
     grads = run_on(platform, jax.grad(loss(None), argnums=(0, 1, 2, 3, 4)), *args)
     f32_args = [a.astype(jnp.float32) for a in args]
