@@ -14,13 +14,14 @@ import jax
 _SKIP = ("memcpy", "memset")
 
 
-def _gpu_kernel_ns(trace_dir: str) -> int:
+def _gpu_kernel_ns(trace_dir: str) -> dict[str, int]:
+    """Nanoseconds per GPU kernel name in the trace (copies and memsets left out)."""
     from jax.profiler import ProfileData
 
     paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
     if not paths:
         raise RuntimeError("the profiler wrote no .xplane.pb")
-    total = 0
+    totals: dict[str, int] = {}
     for plane in ProfileData.from_file(paths[0]).planes:
         if not plane.name.startswith("/device:GPU:0"):
             continue
@@ -29,13 +30,14 @@ def _gpu_kernel_ns(trace_dir: str) -> int:
                 continue
             for event in line.events:
                 if not any(s in event.name.lower() for s in _SKIP):
-                    total += event.duration_ns
-    return total
+                    totals[event.name] = totals.get(event.name, 0) + event.duration_ns
+    return totals
 
 
-def device_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
-    """Mean device time of one call of jitted `fn`, rotating over `arg_sets`
-    (several input sets, so that small problems are not timed out of L2)."""
+def kernel_times_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> dict[str, float]:
+    """Mean device time per call of each GPU kernel of jitted `fn` (by kernel
+    name), rotating over `arg_sets` (several input sets, so that small
+    problems are not timed out of L2)."""
     jitted = jax.jit(fn)
     for i in range(warmup):
         jax.block_until_ready(jitted(*arg_sets[i % len(arg_sets)]))
@@ -46,10 +48,17 @@ def device_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
             out = jitted(*arg_sets[i % len(arg_sets)])
         jax.block_until_ready(out)
         jax.profiler.stop_trace()
-        ns = _gpu_kernel_ns(trace_dir)
-    if ns == 0:
+        totals = _gpu_kernel_ns(trace_dir)
+    return {name: ns / iters / 1e3 for name, ns in totals.items()}
+
+
+def device_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
+    """Mean device time of one call of jitted `fn`: the sum of its kernels'
+    times (kernel_times_us)."""
+    total = sum(kernel_times_us(fn, arg_sets, iters, warmup).values())
+    if total == 0:
         raise RuntimeError("no GPU kernel events in the profile (is JAX running on a GPU?)")
-    return ns / iters / 1e3
+    return total
 
 
 def wall_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
