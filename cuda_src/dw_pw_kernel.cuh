@@ -19,7 +19,6 @@
 // pixels still spread over many SMs and no partial sum touches global memory.
 #pragma once
 
-#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -27,6 +26,7 @@
 #include <cstdint>
 
 #include "async_copy.cuh"
+#include "cluster_reduce.cuh"
 #include "dw_pw_depthwise.cuh"
 #include "dw_pw_launch.h"
 #include "dw_pw_pointwise.cuh"
@@ -37,53 +37,26 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
-// Channel-split epilogue: every block of the cluster parks its fp32 partial
-// tile in its own shared memory; after a cluster barrier, each block sums
-// its share of the rows over all blocks (distributed shared memory), adds the
-// bias, applies the activation and stores. A second barrier keeps every
-// block's tile alive until all have read it.
+// Channel-split epilogue (cluster_reduce): bias, activation and store of the
+// summed rows.
 template <class Tr>
 __device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* scratch, float* partial,
                                                  const typename Tr::T* bias_s, const DwPwShape& s,
                                                  const DwPwEpilogue& epi, const DwPwPointers& p, const DwPwRun& run,
                                                  int64_t n, int64_t oy0, int64_t ox0, int64_t co0, int rank) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using T = typename Tr::T;
-  namespace cg = cooperative_groups;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int wm = warp % Tr::kWarpsM, wn = warp / Tr::kWarpsM;
-#pragma unroll
-  for (int j = 0; j < Tr::kFragsN; ++j) {
-    float v[8];
-    acc.read(j, scratch, v);
-    float* dst = partial + (wm * 16 + epilogue_row(lane)) * Tr::kPartialLd + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
-    reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
-  }
-  cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();
-  constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per pixel row
-  const int rows = Tr::kTileP / run.splits;
   with_activation(epi.pw_activation, [&](auto kind) {
-    for (int item = threadIdx.x; item < rows * kGroups; item += Tr::kThreads) {
-      const int row = rank * rows + item / kGroups, col = item % kGroups * 8;
-      const int64_t oy = oy0 + row / Tr::TW, ox = ox0 + row % Tr::TW, co = co0 + col;
-      if (oy >= s.ho || ox >= s.wo || co >= s.cout) continue;
-      float v[8] = {};
-      for (int r = 0; r < run.splits; ++r) {
-        const float4* src = reinterpret_cast<const float4*>(cluster.map_shared_rank(partial, r) + row * Tr::kPartialLd + col);
-        const float4 lo = src[0], hi = src[1];
-        v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w;
-        v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
-      }
-      T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
-      store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
-    }
+    cluster_reduce<Tr>(
+        acc, scratch, partial, run.splits, rank,
+        [&](int row, int col) {
+          return oy0 + row / Tr::TW < s.ho && ox0 + row % Tr::TW < s.wo && co0 + col < s.cout;
+        },
+        [&](int row, int col, const float(&v)[8]) {
+          const int64_t oy = oy0 + row / Tr::TW, ox = ox0 + row % Tr::TW, co = co0 + col;
+          T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+          store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
+        });
   });
-  cluster.sync();
-#else
-  __trap();  // the launcher never asks for clusters below sm_90
-#endif
 }
 
 template <class Tr>

@@ -71,9 +71,11 @@ struct PwAccumulator<Tr, PwPath::kMma> {
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[j][h][e] = 0.f;
   }
-  __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn) {
+  // lda: A's row stride (elements); a run-time value only where A's width is
+  // (the mbconv expansion reads x rows of Cin channels).
+  __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
-    const T* a_lane = a_s + (wm * 16 + lane % 16) * Tr::kLdA + lane / 16 * (16 / int(sizeof(T)));
+    const T* a_lane = a_s + (wm * 16 + lane % 16) * lda + lane / 16 * (16 / int(sizeof(T)));
     const T* b_warp = b_s + wn * Tr::kWarpN;
 #pragma unroll
     for (int kk = 0; kk < Tr::KC; kk += kK) {
@@ -105,6 +107,21 @@ struct PwAccumulator<Tr, PwPath::kMma> {
     }
     read_scratch<Tr>(scratch, out);
   }
+  // f(row, col, v0, v1) for each pair of neighbouring columns this lane
+  // holds, straight from the fragments (row < 16 of the warp tile, col <
+  // kWarpN, even): lane (g, t) has rows g and g + 8, columns 2t and 2t + 1
+  // of every 8-column half.
+  template <class F>
+  __device__ __forceinline__ void pairs(F&& f) const {
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        f(g, j * 16 + h * 8 + 2 * t, acc[j][h][0], acc[j][h][1]);
+        f(g + 8, j * 16 + h * 8 + 2 * t, acc[j][h][2], acc[j][h][3]);
+      }
+  }
 };
 
 // Full fp32 (lax.Precision.HIGHEST): FFMA, each lane directly owning its
@@ -118,9 +135,9 @@ struct PwAccumulator<Tr, PwPath::kFfma> {
 #pragma unroll
       for (int e = 0; e < 8; ++e) acc[j][e] = 0.f;
   }
-  __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn) {
+  __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
-    const float* a_row = a_s + (wm * 16 + epilogue_row(lane)) * Tr::kLdA;
+    const float* a_row = a_s + (wm * 16 + epilogue_row(lane)) * lda;
     const float* b_col = b_s + wn * Tr::kWarpN + epilogue_col(lane);
 #pragma unroll 4
     for (int k = 0; k < Tr::KC; ++k) {
@@ -138,6 +155,14 @@ struct PwAccumulator<Tr, PwPath::kFfma> {
   __device__ __forceinline__ void read(int j, float*, float (&out)[8]) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) out[e] = acc[j][e];
+  }
+  template <class F>
+  __device__ __forceinline__ void pairs(F&& f) const {
+    const int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+      for (int e = 0; e < 8; e += 2) f(epilogue_row(lane), j * 16 + epilogue_col(lane) + e, acc[j][e], acc[j][e + 1]);
   }
 };
 

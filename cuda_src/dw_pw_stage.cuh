@@ -116,27 +116,39 @@ __device__ __forceinline__ void stage_taps(typename Tr::T* taps_s, const typenam
   });
 }
 
+// Rows r0 .. r0 + rows of a row-major [row_count][col_count] matrix m,
+// columns col0 .. col0 + Cols, into dst [rows][Ld]; then bias[col0 ..
+// col0 + Cols] as row `rows`. Rows past row_count and columns past col_count
+// become zeros. (The pointwise rows of a chunk; mbconv's expansion columns.)
+template <class Tr, int Cols, int Ld>
+__device__ __forceinline__ void stage_matrix(typename Tr::T* dst, const typename Tr::T* __restrict__ m,
+                                             const typename Tr::T* __restrict__ bias, int rows, int r0,
+                                             int row_count, int col0, int col_count, bool vec) {
+  using T = typename Tr::T;
+  constexpr int V = Tr::kVec, kPerRow = Cols / V;
+  const int vecs = (rows + 1) * kPerRow;
+  const T* first_row = m + r0 * col_count + col0;  // one product per call, not per copy
+  with_vec(vec, [&](auto vec_c) {
+#pragma unroll
+    for (int i0 = 0; i0 < vecs; i0 += Tr::kThreads) {
+      const int i = i0 + int(threadIdx.x);
+      if (vecs % Tr::kThreads != 0 && i >= vecs) break;  // folded away where vecs is a constant multiple
+      const int row = i / kPerRow, col = i % kPerRow * V;
+      const bool bias_row = row == rows;
+      const int valid = (bias_row || r0 + row < row_count) ? clamp_valid(col_count - col0 - col, V) : 0;
+      const T* src = bias_row ? bias + col0 + col : first_row + row * col_count + col;
+      copy16<vec_c.value>(dst + row * Ld + col, valid > 0 ? src : bias, valid);
+    }
+  });
+}
+
 // Pointwise rows c0 .. c0+KC, columns co0 .. co0+TN, into [KC][kLdB], then
 // the bias of those columns as row KC (read by the epilogue).
 template <class Tr>
 __device__ __forceinline__ void stage_weights(typename Tr::T* w_s, const typename Tr::T* __restrict__ pw,
                                               const typename Tr::T* __restrict__ pw_bias, const StageDims& d, int c0,
                                               int co0, bool vec) {
-  using T = typename Tr::T;
-  constexpr int V = Tr::kVec, kPerRow = Tr::TN / V, kVecs = (Tr::KC + 1) * kPerRow;
-  const T* chunk_rows = pw + c0 * d.cout + co0;  // one product per chunk, not per copy
-  with_vec(vec, [&](auto vec_c) {
-#pragma unroll
-    for (int i0 = 0; i0 < kVecs; i0 += Tr::kThreads) {
-      const int i = i0 + int(threadIdx.x);
-      if (kVecs % Tr::kThreads != 0 && i >= kVecs) break;
-      const int row = i / kPerRow, col = i % kPerRow * V;
-      const bool bias_row = row == Tr::KC;
-      const int valid = (bias_row || c0 + row < d.c) ? clamp_valid(d.cout - co0 - col, V) : 0;
-      const T* src = bias_row ? pw_bias + co0 + col : chunk_rows + row * d.cout + col;
-      copy16<vec_c.value>(w_s + row * Tr::kLdB + col, valid > 0 ? src : pw_bias, valid);
-    }
-  });
+  stage_matrix<Tr, Tr::TN, Tr::kLdB>(w_s, pw, pw_bias, Tr::KC, c0, d.c, co0, d.cout, vec);
 }
 
 }  // namespace dw_pw_detail

@@ -20,11 +20,12 @@ nb::capsule handler_capsule(Fn* fn) {
 }  // namespace
 
 NB_MODULE(_jax_fcm, m) {
-  m.doc() = "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions";
+  m.doc() = "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions and MBConv blocks";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
+    d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
     return d;
   });
   m.def("cuda_targets", []() {
@@ -32,6 +33,7 @@ NB_MODULE(_jax_fcm, m) {
 #ifdef JAX_FCM_WITH_CUDA
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCuda);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
+    d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
 #endif
     return d;
   });

@@ -37,6 +37,28 @@ def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype
     return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias), **dw_pw_kwargs)
 
 
+def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel, project_bn, *, epsilon: float,
+                  dtype=None, **mbconv_kwargs):
+    """jax_fcm.mbconv of a whole inverted-residual block whose three bias-free
+    convolutions are each followed by an inference-mode BatchNorm (folded)."""
+    dtype = dtype if dtype is not None else x.dtype
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    (we, be), (wd, bd), (wp, bp) = (fold_batch_norm(kernel, *bn, epsilon) for kernel, bn in
+                                    ((expand_kernel, expand_bn), (dw_kernel, dw_bn), (project_kernel, project_bn)))
+    return jax_fcm.mbconv(cast(x), cast(we), cast(wd), cast(wp), cast(be), cast(bd), cast(bp), **mbconv_kwargs)
+
+
+def fuses_block(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
+    """Whether an InvertedResidual with an expansion runs as one
+    jax_fcm.mbconv kernel: with ``fused=True`` always, with "auto" where
+    jax_fcm.planner.should_fuse_block says it measured faster than the
+    expansion + DW->PW pair path."""
+    if fused == "auto":
+        itemsize = jnp.dtype(dtype if dtype is not None else x.dtype).itemsize
+        return planner.should_fuse_block(x.shape, features, kernel_size, strides, itemsize)
+    return fuses(fused, x, features, kernel_size, strides, dtype)
+
+
 def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
     """Whether a SeparableConv whose ``fused`` is True, False or "auto" runs
     the fused kernel on input x: "auto" asks jax_fcm.planner (fused only

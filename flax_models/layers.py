@@ -11,7 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_models.folding import folded_dw_pw, fuses
+from flax_models.folding import folded_dw_pw, folded_mbconv, fuses, fuses_block
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -94,8 +94,11 @@ class ConvBN(nn.Module):
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1×1 expansion (ConvBN, ReLU6) → SeparableConv (ReLU6,
-    linear projection) → residual add when shapes allow. The DW→PW pair is the
-    fused part; the expansion stays an XLA convolution."""
+    linear projection) → residual add when shapes allow. In inference mode
+    the whole block runs as one ``jax_fcm.mbconv`` kernel (BatchNorms folded)
+    with ``fused=True``, or with "auto" where jax_fcm.planner.should_fuse_block
+    says it pays; otherwise the expansion stays an XLA convolution and the
+    DW→PW pair fuses as SeparableConv's ``fused`` says."""
 
     features: int
     expand_ratio: int
@@ -111,6 +114,16 @@ class InvertedResidual(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
+        residual = self.strides == 1 and x.shape[-1] == self.features
+        if (use_running_average and self.expand_ratio != 1 and not self.is_initializing()
+                and fuses_block(self.fused, x, self.features, self.kernel_size, self.strides, self.dtype)):
+            params, stats = self.variables["params"], self.variables["batch_stats"]
+            expand, dw_pw = params["expand"], params["dw_pw"]
+            return folded_mbconv(
+                x, expand["conv"]["kernel"], (expand["bn"], stats["expand"]["bn"]), dw_pw["dw_conv"]["kernel"],
+                (dw_pw["dw_bn"], stats["dw_pw"]["dw_bn"]), dw_pw["pw_conv"]["kernel"],
+                (dw_pw["pw_bn"], stats["dw_pw"]["pw_bn"]), epsilon=self.epsilon, dtype=self.dtype,
+                strides=self.strides, padding=self.padding, activation=self.activation, residual=residual)
         common = dict(momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
         y = x
         if self.expand_ratio != 1:
@@ -118,6 +131,6 @@ class InvertedResidual(nn.Module):
                 y, use_running_average)
         y = SeparableConv(self.features, self.kernel_size, self.strides, self.padding, dw_activation=self.activation,
                           pw_activation=None, fused=self.fused, name="dw_pw", **common)(y, use_running_average)
-        if self.strides == 1 and x.shape[-1] == self.features:
+        if residual:
             y = y + x.astype(y.dtype)
         return y

@@ -10,7 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.folding import folded_dw_pw, fuses
+from flax_models.folding import folded_dw_pw, folded_mbconv, fuses, fuses_block
 from jax_fcm.activations import activation_fn
 
 
@@ -74,7 +74,9 @@ class ConvBN(nnx.Module):
 class InvertedResidual(nnx.Module):
     """MobileNetV2 block: 1×1 expansion (``expand``, a ConvBN; absent when
     expand_ratio is 1) → ``dw_pw`` (a SeparableConv with a linear projection,
-    fused as its ``fused`` says) → residual add when shapes allow."""
+    fused as its ``fused`` says) → residual add when shapes allow. In eval
+    mode the whole block with an expansion runs as one ``jax_fcm.mbconv``
+    kernel where ``fused`` says (True, or "auto": jax_fcm.planner.should_fuse_block)."""
 
     def __init__(self, in_features: int, out_features: int, expand_ratio: int, strides: int = 1,
                  kernel_size: int = 3, padding: Any = "SAME", *, activation: str = "relu6", momentum: float = 0.99,
@@ -87,8 +89,17 @@ class InvertedResidual(nnx.Module):
         self.dw_pw = SeparableConv(hidden, out_features, kernel_size, strides, padding, dw_activation=activation,
                                    pw_activation=None, fused=fused, **common)
         self.residual = strides == 1 and in_features == out_features
+        self.out_features, self.kernel_size, self.strides, self.padding = out_features, kernel_size, strides, padding
+        self.activation, self.epsilon, self.dtype, self.fused = activation, epsilon, dtype, fused
 
     def __call__(self, x):
+        e, s = self.expand, self.dw_pw
+        if (e is not None and e.bn.use_running_average and s.dw_bn.use_running_average and s.pw_bn.use_running_average
+                and fuses_block(self.fused, x, self.out_features, self.kernel_size, self.strides, self.dtype)):
+            return folded_mbconv(x, e.conv.kernel[...], _bn_params(e.bn), s.dw_conv.kernel[...], _bn_params(s.dw_bn),
+                                 s.pw_conv.kernel[...], _bn_params(s.pw_bn), epsilon=self.epsilon, dtype=self.dtype,
+                                 strides=self.strides, padding=self.padding, activation=self.activation,
+                                 residual=self.residual)
         y = self.expand(x) if self.expand is not None else x
         y = self.dw_pw(y)
         return y + x.astype(y.dtype) if self.residual else y

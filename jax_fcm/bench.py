@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, bench_train, gpu, planner_validation, tiling
+from jax_fcm import _timing, bench_blocks, bench_train, gpu, planner_validation, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +165,23 @@ def run_models(args) -> int:
     return 0
 
 
+def run_blocks(args) -> int:
+    names = args.blocks or [b.name for b in bench_blocks.SUITE]
+    blocks = [b for b in bench_blocks.SUITE if b.name in names]
+    unknown = sorted(set(names) - {b.name for b in blocks})
+    if unknown:
+        print(f"unknown blocks {unknown}; choose from {[b.name for b in bench_blocks.SUITE]}", file=sys.stderr)
+        return 2
+    on_gpu, timer = make_timer(args.iters)
+    bandwidth = copy_bandwidth_gbs(timer)
+    rows = bench_blocks.time_blocks(blocks, args.batch or [1, 8, 64], args.dtype, timer, bandwidth,
+                                    on_row=lambda rows: save_partial(rows, args))
+    table = bench_blocks.format_table(rows, jax.devices()[0].device_kind, bandwidth,
+                                      "device time (profiler)" if on_gpu else "host wall-clock")
+    emit(table, rows, args)
+    return 0
+
+
 def run_training(args, layers) -> int:
     on_gpu, timer = make_timer(args.iters)
     rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op,
@@ -205,6 +222,9 @@ def main(argv=None) -> int:
                         help="time whole Flax models instead of layers (fused vs stock; needs flax): "
                              "mobilenet_v1 mobilenet_v2 efficientnet_lite0 mobilevit_s (default: all); --batch defaults to "
                              "1 64 256")
+    parser.add_argument("--blocks", nargs="*", default=None,
+                        help="time whole inverted-residual blocks (jax_fcm.mbconv vs XLA) instead of DW->PW layers: "
+                             + " ".join(b.name for b in bench_blocks.SUITE) + " (default: all)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -217,6 +237,8 @@ def main(argv=None) -> int:
 
     if args.models is not None:
         return run_models(args)
+    if args.blocks is not None:
+        return run_blocks(args)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

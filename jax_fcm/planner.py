@@ -201,3 +201,17 @@ def should_fuse(x_shape, cout: int, k: int, stride: int, itemsize: int, gpu: Gpu
     *lead, h, w, c = x_shape
     layer = PairLayer(math.prod(lead), h, w, c, cout, k, stride, itemsize)
     return plan_pair(layer, gpu or detect()).fuse  # detect: the running GPU, the H100 preset without one
+
+
+def should_fuse_block(x_shape, cout: int, k: int, stride: int, itemsize: int) -> bool:
+    """Whether a whole inverted-residual block (1x1 expansion included) runs
+    as one jax_fcm.mbconv kernel rather than an XLA expansion + the DW->PW
+    pair. From the H100 block suite (docs/benchmarks.md "MBConv blocks",
+    N = 8 and 64, vs that pair path): faster on every block with >= 28 x 28
+    output pixels (1.06-2.85x), and for 16-bit 3x3 blocks down to 14 x 14
+    (0.96-2.02x); slower on 7 x 7 outputs (0.33-0.85x) and on float32 or 5x5
+    blocks at 14 x 14 (0.63-0.99x). Cout matters only through the tiling."""
+    del cout
+    *_, h, w, _ = x_shape
+    pixels = math.ceil(h / stride) * math.ceil(w / stride)
+    return pixels >= 28 * 28 or (itemsize == 2 and k == 3 and pixels >= 14 * 14)

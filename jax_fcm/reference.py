@@ -36,3 +36,15 @@ def dw_pw_reference(x, dw_kernel, dw_bias, pw_kernel, pw_bias, *, stride, paddin
     mid = depthwise_conv(x, dw_kernel, dw_bias, stride=stride, padding=padding, activation=dw_activation,
                          precision=precision)
     return pointwise_conv(mid, pw_kernel, pw_bias, activation=pw_activation, precision=precision)
+
+
+def mbconv_reference(x, expand_kernel, expand_bias, dw_kernel, dw_bias, project_kernel, project_bias, *, stride,
+                     padding, activation, residual, precision):
+    """Inverted residual: 1x1 expand (skipped when expand_kernel is None) ->
+    activation -> depthwise -> activation -> linear 1x1 project (+ x)."""
+    mid = x
+    if expand_kernel is not None:
+        mid = pointwise_conv(x, expand_kernel, expand_bias, activation=activation, precision=precision)
+    y = dw_pw_reference(mid, dw_kernel, dw_bias, project_kernel, project_bias, stride=stride, padding=padding,
+                        dw_activation=activation, pw_activation="none", precision=precision)
+    return y + x if residual else y

@@ -116,22 +116,29 @@ def all_configs(cout: int, c: int = 1, tiles_per_block=(0,), itemsize: int = 4):
                         yield DwPwConfig(tile_h=tile_h, tile_n=tile_n, channel_splits=splits, channel_chunk=chunk)
 
 
-def _input_pad(cfg: DwPwConfig, stride: int, itemsize: int) -> int:
+def _input_pad(tile_h: int, tile_w: int, chunk: int, stride: int, itemsize: int) -> int:
     """Traits::kInPad: elements padding each staged 32-channel input pixel of
     16-bit types so a half-warp's depthwise loads avoid bank conflicts."""
-    if itemsize == 4 or cfg.channel_chunk != CHANNEL_CHUNK:
+    if itemsize == 4 or chunk != CHANNEL_CHUNK:
         return 0
-    run = CHANNEL_CHUNK // 4 * cfg.tile_h * cfg.tile_w // _THREADS
+    run = CHANNEL_CHUNK // 4 * tile_h * tile_w // _THREADS
     return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
 
 
-def _buffer_bytes(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> tuple[int, int, int, int]:
+def buffer_bytes(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> tuple[int, int, int, int]:
     """Bytes of one input stage, one taps stage, one weights stage (each with
     its bias row) and one A slot (Traits::kInStageBytes ... kASlotBytes)."""
-    kc, vec = cfg.channel_chunk, 16 // itemsize
-    in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
-    return (in_h * in_w * (kc + _input_pad(cfg, stride, itemsize)) * itemsize, (k * k + 1) * kc * itemsize,
-            (kc + 1) * (cfg.tile_n + 8) * itemsize, cfg.tile_h * cfg.tile_w * (kc + vec) * itemsize)
+    return stage_bytes(cfg.tile_h, cfg.tile_w, cfg.tile_n, cfg.channel_chunk, k, stride, itemsize)
+
+
+def stage_bytes(tile_h: int, tile_w: int, tile_n: int, chunk: int, k: int, stride: int,
+                itemsize: int) -> tuple[int, int, int, int]:
+    """buffer_bytes for any Traits geometry (the MBConv kernel compiles tile_n
+    values that DwPwConfig does not take)."""
+    vec = 16 // itemsize
+    in_h, in_w = (tile_h - 1) * stride + k, (tile_w - 1) * stride + k
+    return (in_h * in_w * (chunk + _input_pad(tile_h, tile_w, chunk, stride, itemsize)) * itemsize,
+            (k * k + 1) * chunk * itemsize, (chunk + 1) * (tile_n + 8) * itemsize, tile_h * tile_w * (chunk + vec) * itemsize)
 
 
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
@@ -146,7 +153,7 @@ def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, m
     taps_stages = 1 if chunks == 1 else stages
     w_stages = 1 if chunks == 1 and passes == 1 else stages
     a_slots = nchunks if passes > 1 else min(2, chunks)
-    input_stage, taps_stage, w_stage, a_slot = _buffer_bytes(cfg, k, stride, itemsize)
+    input_stage, taps_stage, w_stage, a_slot = buffer_bytes(cfg, k, stride, itemsize)
     inputs = stages * input_stage
     epilogue = 8 * 16 * 20 * 4 + (cfg.tile_h * cfg.tile_w * (cfg.tile_n + 4) * 4 if cfg.channel_splits > 1 else 0)
     region0 = inputs + epilogue if walks_tiles else max(inputs, epilogue)
@@ -158,7 +165,7 @@ def _min_blocks(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> int:
     (no more than the shared memory of the usual 3-stage plan allows)."""
     acc = cfg.tile_h * cfg.tile_w * cfg.tile_n // _THREADS
     by_regs = (2 if acc <= 16 else 1) if k == 7 else (3 if acc <= 16 else 2)
-    input_stage, taps_stage, w_stage, a_slot = _buffer_bytes(cfg, k, stride, itemsize)
+    input_stage, taps_stage, w_stage, a_slot = buffer_bytes(cfg, k, stride, itemsize)
     usual = 3 * (input_stage + taps_stage + w_stage) + 2 * a_slot
     return max(1, min(by_regs, 228 * 1024 // (usual + 1024)))
 

@@ -4,13 +4,14 @@
 # access) and, with SOURCE=1, the per-instruction SASS table (stall samples
 # and executed instructions per line; build with -DJAX_FCM_LINEINFO=ON for
 # source lines).
-#   usage (GPU machine, after the build): [SOURCE=1] bash scripts/ncu_layers.sh "mv1_112_32_64 64 bfloat16" ...
+#   usage (GPU machine, after the build): [SOURCE=1] [KERNEL=mbconv] bash scripts/ncu_layers.sh "mv1_112_32_64 64 bfloat16" ...
+# (KERNEL: a regex of the kernel to profile, default dw_pw_fused; block names of bench_blocks.SUITE work too)
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
 for spec in "$@"; do
   read -r name n dtype <<< "$spec"
   tag="${name}_${n}_${dtype}"
-  ncu --clock-control none -k regex:dw_pw_fused -c 1 --print-details all \
+  ncu --clock-control none -k "regex:${KERNEL:-dw_pw_fused}" -c 1 --print-details all \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section ComputeWorkloadAnalysis \
     --section InstructionStats --section SchedulerStats --section SourceCounters \

@@ -1,5 +1,7 @@
-"""Runs one layer of the benchmark suite a few times without the JAX profiler,
-for Nsight Compute:  ncu -k regex:dw_pw_fused -c 1 python3 -P scripts/profile_layer.py mv1_112_32_64 64 bfloat16
+"""Runs one layer of the benchmark suite (or, by a block name, one MBConv block
+of the block suite) a few times without the JAX profiler, for Nsight Compute:
+  ncu -k regex:dw_pw_fused -c 1 python3 -P scripts/profile_layer.py mv1_112_32_64 64 bfloat16
+  ncu -k regex:mbconv -c 1 python3 -P scripts/profile_layer.py mv2_56_24_24 64 bfloat16
 """
 
 import sys
@@ -7,12 +9,14 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from jax_fcm import bench
+from jax_fcm import bench, bench_blocks
 
 name, n, dtype = sys.argv[1], int(sys.argv[2]), jnp.dtype(sys.argv[3])
-layer = next(layer for layer in bench.SUITE if layer.name == name)
-args = bench.make_args(layer, n, dtype, 0)
-f = jax.jit(bench.op(layer, None))
+suite = {layer.name: (bench, layer) for layer in bench.SUITE}
+suite.update({block.name: (bench_blocks, block) for block in bench_blocks.SUITE})
+module, item = suite[name]
+args = module.make_args(item, n, dtype, 0)
+f = jax.jit(module.op(item, None))
 for _ in range(3):
     jax.block_until_ready(f(*args))
 print("ran", name, n, dtype.name)

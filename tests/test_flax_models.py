@@ -4,6 +4,8 @@ DW->PW pair, BatchNorm folded in), and training that is the stock model's."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,10 +81,30 @@ def test_fused_layer_lowers_to_the_kernel():
     assert "jax_fcm_dw_pw" not in train_hlo  # batch statistics need the unfused intermediate
 
 
-def fused_pairs(model, x) -> int:
-    """How many DW->PW pairs of a model lower to the fused kernel in inference."""
+def fused_kernels(model, x) -> dict[str, int]:
+    """How many calls of each fused kernel a model lowers to in inference."""
     variables = model.init(jax.random.key(0), x)
-    return jax.jit(lambda v, x: model.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_dw_pw")
+    text = jax.jit(lambda v, x: model.apply(v, x)).lower(variables, x).as_text()
+    return {target: text.count(target) for target in ("jax_fcm_dw_pw", "jax_fcm_mbconv")}
+
+
+def fused_pairs(model, x) -> int:
+    """How many DW->PW pairs of a model lower to a fused kernel in inference:
+    the pair kernel, or the whole-block kernel that contains the pair."""
+    return sum(fused_kernels(model, x).values())
+
+
+def test_whole_blocks_fuse_where_the_planner_says_it_pays():
+    # MobileNetV2 on 8 x 224 x 224 images: 16 of 17 blocks have an expansion;
+    # their outputs: 56^2 x 2, 28^2 x 3, 14^2 x 7, 7^2 x 4. "auto" runs whole
+    # blocks at >= 28 x 28 outputs, and 16-bit 3x3 ones down to 14 x 14
+    # (planner.should_fuse_block); "always" every block with an expansion.
+    x = jnp.zeros((8, 224, 224, 3), jnp.bfloat16)
+    model = functools.partial(fm.MobileNetV2, num_classes=10)
+    assert fused_kernels(model(fusion="always", dtype=jnp.bfloat16), x) == {"jax_fcm_dw_pw": 1, "jax_fcm_mbconv": 16}
+    assert fused_kernels(model(fusion="auto", dtype=jnp.bfloat16), x)["jax_fcm_mbconv"] == 12
+    assert fused_kernels(model(fusion="auto"), x.astype(jnp.float32))["jax_fcm_mbconv"] == 5
+    assert fused_kernels(model(fusion="never"), x.astype(jnp.float32)) == {"jax_fcm_dw_pw": 0, "jax_fcm_mbconv": 0}
 
 
 def test_auto_fuses_where_the_planner_says_it_pays():
@@ -222,14 +244,17 @@ def nnx_pair(seed=0, **layer):
     return make(False), make(True)
 
 
-def nnx_eval_error(platform, rng, stock, fused, separable, x) -> float:
-    """Random BatchNorm statistics on the stock module's SeparableConv, copied
-    to the fused one; both in eval mode, jitted on the platform; the fused
-    output's max-normalized error against the stock one."""
+FUSED_TARGETS = ("jax_fcm_dw_pw", "jax_fcm_mbconv")
+
+
+def nnx_eval_error(platform, rng, stock, fused, bns, x) -> float:
+    """Random statistics in the stock module's BatchNorms `bns`, copied to the
+    fused one; both in eval mode, jitted on the platform; the fused output's
+    max-normalized error against the stock one."""
     from flax import nnx
 
     assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
-    for bn in (separable.dw_bn, separable.pw_bn):
+    for bn in bns:
         bn.mean[...] = jnp.asarray(rng.normal(0, 0.2, bn.mean.shape), jnp.float32)
         bn.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, bn.var.shape), jnp.float32)
         bn.scale[...] = jnp.asarray(rng.uniform(0.5, 1.5, bn.scale.shape), jnp.float32)
@@ -237,7 +262,8 @@ def nnx_eval_error(platform, rng, stock, fused, separable, x) -> float:
     stock.eval()
     fused.eval()
     graph, state = nnx.split(fused)
-    assert "jax_fcm_dw_pw" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    text = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert any(target in text for target in FUSED_TARGETS)
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
     return max_normalized_error(out, ref)
@@ -246,7 +272,7 @@ def nnx_eval_error(platform, rng, stock, fused, separable, x) -> float:
 @pytest.mark.parametrize("strides,padding", [(1, "SAME"), (2, ((1, 1), (1, 1)))])
 def test_nnx_separable_conv_matches_stock(platform, rng, strides, padding):
     stock, fused = nnx_pair(strides=strides, padding=padding, dw_activation="relu6", pw_activation="silu")
-    err = nnx_eval_error(platform, rng, stock, fused, stock, images(rng, (2, 11, 13, 24)))
+    err = nnx_eval_error(platform, rng, stock, fused, (stock.dw_bn, stock.pw_bn), images(rng, (2, 11, 13, 24)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
 
 
@@ -268,7 +294,9 @@ def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, stride
 
     stock, fused = make(False), make(True)
     assert (stock.expand is None) == (expand_ratio == 1) and stock.residual == (strides == 1)
-    err = nnx_eval_error(platform, rng, stock, fused, stock.dw_pw, images(rng, (2, 9, 11, 16)))
+    # With an expansion the whole block is one jax_fcm.mbconv kernel.
+    bns = (stock.dw_pw.dw_bn, stock.dw_pw.pw_bn) + ((stock.expand.bn,) if stock.expand is not None else ())
+    err = nnx_eval_error(platform, rng, stock, fused, bns, images(rng, (2, 9, 11, 16)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
 
 
@@ -311,7 +339,8 @@ def test_nnx_models_match_stock_and_linen(platform, rng, name, options, pairs):
     stock.eval()
     fused.eval()
     graph, state = nnx.split(fused)
-    assert jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text().count("jax_fcm_dw_pw") == pairs
+    text = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert sum(text.count(target) for target in FUSED_TARGETS) == pairs  # a pair kernel or a whole block each
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
     err = max_normalized_error(out, ref)
@@ -319,7 +348,8 @@ def test_nnx_models_match_stock_and_linen(platform, rng, name, options, pairs):
 
     fused.train()  # batch statistics: the stock network
     graph, state = nnx.split(fused)
-    assert "jax_fcm_dw_pw" not in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    text = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert not any(target in text for target in FUSED_TARGETS)
 
 
 def test_nnx_mobilenet_v2_torchvision_size():

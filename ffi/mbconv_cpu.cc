@@ -1,0 +1,69 @@
+// CPU handler of the fused MBConv op, with the CUDA kernel's rounding: the
+// expanded tensor and the depthwise result are rounded to the storage type,
+// the projection + bias + residual is rounded once.
+#include <vector>
+
+#include "dw_pw_cpu_core.h"
+#include "mbconv_ffi.h"
+
+namespace jax_fcm {
+namespace {
+
+template <typename Storage>
+void mbconv_cpu(const MbconvCall& call) {
+  using C = Conv<Storage>;
+  const MbconvShape& ms = call.shape;
+  const DwPwShape& s = ms.inner;
+  const int act = call.epilogue.activation;
+  const std::vector<float> we = to_floats<Storage>(call.ptrs.expand_kernel, ms.cin * s.c);
+  const std::vector<float> be = to_floats<Storage>(call.ptrs.expand_bias, s.c);
+  const DwPwWeightsF32 wt = DwPwWeightsF32::read<Storage>(s, call.ptrs.dw_kernel, call.ptrs.dw_bias,
+                                                          call.ptrs.project_kernel, call.ptrs.project_bias);
+  const auto* x = static_cast<const Storage*>(call.ptrs.x);
+  auto* y = static_cast<Storage*>(call.ptrs.y);
+
+  // One image at a time: its expanded tensor, then the DW -> PW loop over it.
+  DwPwShape image = s;
+  image.n = 1;
+  std::vector<Storage> expanded(s.h * s.w * s.c);
+  std::vector<float> acc(s.c);
+  for (int64_t n = 0; n < s.n; ++n) {
+    const Storage* x_image = x + n * s.h * s.w * ms.cin;
+    for (int64_t pix = 0; pix < s.h * s.w; ++pix) {
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t ci = 0; ci < ms.cin; ++ci) {
+        const float v = C::to_float(x_image[pix * ms.cin + ci]);
+        const float* w = &we[ci * s.c];
+        for (int64_t c = 0; c < s.c; ++c) acc[c] += v * w[c];
+      }
+      for (int64_t c = 0; c < s.c; ++c) expanded[pix * s.c + c] = C::from_float(apply_activation(acc[c] + be[c], act));
+    }
+    depthwise_pointwise_cpu(image, expanded.data(), wt, act, [&](int64_t, int64_t oy, int64_t ox, const float* out) {
+      Storage* dst = y + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+      const Storage* res = x_image + (oy * s.w + ox) * ms.cin;
+      for (int64_t co = 0; co < s.cout; ++co)
+        dst[co] = C::from_float(out[co] + (call.epilogue.residual ? C::to_float(res[co]) : 0.f));
+    });
+  }
+}
+
+ffi::Error mbconv_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel, ffi::AnyBuffer expand_bias,
+                           ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer project_kernel,
+                           ffi::AnyBuffer project_bias, ffi::Result<ffi::AnyBuffer> y, MbconvAttrs attrs) {
+  MbconvCall call;
+  if (ffi::Error err = decode_mbconv(x, expand_kernel, expand_bias, dw_kernel, dw_bias, project_kernel, project_bias,
+                                     y, attrs, &call);
+      err.failure())
+    return err;
+  switch (call.type) {
+    case ElementType::kF32: mbconv_cpu<float>(call); break;
+    case ElementType::kBF16: mbconv_cpu<BFloat16>(call); break;
+    case ElementType::kF16: mbconv_cpu<Float16>(call); break;
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace jax_fcm
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxFcmMbconvCpu, jax_fcm::mbconv_cpu_impl, jax_fcm::bind_mbconv(xla::ffi::Ffi::Bind()));
