@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 import jax_fcm
-from jax_fcm import planner
+from jax_fcm import mbconv_op, planner
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -48,15 +48,20 @@ def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel,
     return jax_fcm.mbconv(cast(x), cast(we), cast(wd), cast(wp), cast(be), cast(bd), cast(bp), **mbconv_kwargs)
 
 
-def fuses_block(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
-    """Whether an InvertedResidual with an expansion runs as one
-    jax_fcm.mbconv kernel: with ``fused=True`` always, with "auto" where
-    jax_fcm.planner.should_fuse_block says it measured faster than the
-    expansion + DW->PW pair path."""
+def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
+    """Whether an InvertedResidual with an expansion (to `hidden` channels)
+    runs as one jax_fcm.mbconv kernel: with ``fused=True`` wherever the kernel
+    fits the GPU, with "auto" where jax_fcm.planner.should_fuse_block also says
+    it measured faster than the expansion + DW->PW pair path. Otherwise the
+    block takes the pair path (SeparableConv's own decision)."""
+    dtype = dtype if dtype is not None else x.dtype
+    if fused != "auto" and not fuses(fused, x, features, kernel_size, strides, dtype):
+        return False  # fused=False (a bad value raises in fuses)
+    if not mbconv_op.fits(x.shape, hidden, features, kernel_size, strides, dtype):
+        return False  # e.g. float32 with a wide input at stride 2: the input window outgrows shared memory
     if fused == "auto":
-        itemsize = jnp.dtype(dtype if dtype is not None else x.dtype).itemsize
-        return planner.should_fuse_block(x.shape, features, kernel_size, strides, itemsize)
-    return fuses(fused, x, features, kernel_size, strides, dtype)
+        return planner.should_fuse_block(x.shape, features, kernel_size, strides, jnp.dtype(dtype).itemsize)
+    return True
 
 
 def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:

@@ -45,17 +45,24 @@ class MbconvConfig:
 def choose_config(n: int, ho: int, wo: int, cmid: int, cout: int, sm_count: int) -> MbconvConfig:
     """tile_n: the fewest blocks per pixel tile (each recomputes the block's
     first two convolutions), then the narrowest tile that covers Cout in that
-    many. channel_splits: 2 where there are fewer than 1.5 blocks per SM,
-    else none. Measured on an H100 (docs/data/mbconv_splits_h100.md, N = 64):
-    2 splits took 0.56-0.72x the time of none on the blocks with 64-128 tiles
-    (7x7 outputs), 4 and 8 were slower than 2 everywhere, and every split was
-    slower from 256 tiles on (a split block stages the whole input window and
-    waits on a cluster barrier)."""
+    many. channel_splits: the fewest that give 64 blocks (a block's chunks
+    run one after another: with a handful of blocks at N = 1 or 8, each would
+    walk all of Cmid), and 2 where there are fewer than 1.5 blocks per SM,
+    else none; never more than Cmid has chunks. Measured on an H100
+    (docs/data/mbconv_splits_h100_n64.md): at N = 64, 2 splits took
+    0.56-0.72x the time of none on the blocks with 64-128 blocks (7x7
+    outputs), 4 and 8 were slower than 2 there, and every split was slower
+    from 256 blocks on (a split block stages the whole input window and waits
+    on a cluster barrier)."""
     passes = math.ceil(cout / TILE_N_CHOICES[-1])
     per_pass = math.ceil(cout / passes)
     tile_n = next(t for t in TILE_N_CHOICES if t >= per_pass)
     blocks = n * math.ceil(ho / TILE) * math.ceil(wo / TILE) * passes
-    splits = 2 if blocks < 1.5 * sm_count and cmid > tiling.CHANNEL_CHUNK else 1
+    chunks = math.ceil(cmid / tiling.CHANNEL_CHUNK)
+    wanted = next((s for s in SPLIT_CHOICES if blocks * s >= 64), SPLIT_CHOICES[-1])
+    if blocks < 1.5 * sm_count:
+        wanted = max(wanted, 2)
+    splits = max(s for s in SPLIT_CHOICES if s <= min(wanted, chunks))
     return MbconvConfig(tile_n=tile_n, channel_splits=splits)
 
 

@@ -82,6 +82,19 @@ def _fused_bwd(st, operands, g):
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
+def fits(x_shape, cmid: int, cout: int, k: int, stride: int, dtype, config: MbconvConfig | None = None) -> bool:
+    """Whether the fused kernel runs this block on the current backend (a
+    block's shared memory fits the GPU; always on CPU), as mbconv would call
+    it (default config unless given). Layers that could take another path ask
+    this first."""
+    *lead, h, w, cin = x_shape
+    if config is None:
+        ho, wo = -(-h // stride), -(-w // stride)
+        config = mbconv_config.choose_config(math.prod(lead) or 1, ho, wo, cmid, cout,
+                                             gpu.detect(jax.default_backend()).sm_count)
+    return _fits_gpu(config, k, stride, cin, dtype, required=False)
+
+
 def _fits_gpu(config: MbconvConfig, k: int, stride: int, cin: int, dtype, *, required: bool) -> bool:
     """Whether a block's shared memory fits the GPU (always on CPU). With
     required (implementation="fused") a miss is a ValueError."""

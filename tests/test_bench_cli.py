@@ -41,3 +41,13 @@ def test_training_table(tmp_path, capsys):
     assert "| bfloat16 | 1 | mv2_56s2_144_32 |" in capsys.readouterr().out
     row = next(csv.DictReader(open(out_csv)))
     assert float(row["fused_train_us"]) > 0 and float(row["xla_train_us"]) > 0
+
+
+def test_block_table(tmp_path, capsys):
+    out_csv = tmp_path / "blocks.csv"
+    assert bench.main(["--blocks", "mv2_28_32_64s2", "--batch", "1", "--dtype", "float32", "--iters", "2",
+                       "--csv", str(out_csv)]) == 0
+    assert "| float32 | 1 | mv2_28_32_64s2 |" in capsys.readouterr().out
+    row = next(csv.DictReader(open(out_csv)))
+    assert all(float(row[key]) > 0 for key in ("fused_us", "xla_us", "pair_us", "floor_us"))
+    assert bench.main(["--blocks", "mv2_9_9_9"]) == 2  # unknown block names are an error

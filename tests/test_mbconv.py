@@ -95,13 +95,18 @@ def test_every_tile_n(platform, rng, tile_n, dtype):
 
 def test_default_splits():
     # Two blocks per tile below 1.5 blocks per SM (64 images of 7x7: one tile
-    # each; 320 output channels: two projection tiles); none from 256 on, nor
-    # with a single chunk of expanded channels.
-    assert mbconv_config.choose_config(64, 7, 7, 960, 160, 132).channel_splits == 2
-    assert mbconv_config.choose_config(64, 7, 7, 960, 320, 132).channel_splits == 2
-    assert mbconv_config.choose_config(64, 14, 14, 576, 96, 132).channel_splits == 1
-    assert mbconv_config.choose_config(64, 56, 56, 144, 24, 132).channel_splits == 1
-    assert mbconv_config.choose_config(1, 7, 7, 32, 16, 132).channel_splits == 1
+    # each; 320 output channels: two projection tiles); none from 256 on; up
+    # to 8 to reach 64 blocks at small batches; never more than the chunks.
+    choose = mbconv_config.choose_config
+    assert choose(64, 7, 7, 960, 160, 132).channel_splits == 2
+    assert choose(64, 7, 7, 960, 320, 132).channel_splits == 2
+    assert choose(64, 14, 14, 576, 96, 132).channel_splits == 1
+    assert choose(64, 56, 56, 144, 24, 132).channel_splits == 1
+    assert choose(8, 7, 7, 960, 160, 132).channel_splits == 8
+    assert choose(8, 14, 14, 576, 96, 132).channel_splits == 2
+    assert choose(1, 7, 7, 960, 160, 132).channel_splits == 8
+    assert choose(1, 7, 7, 96, 16, 132).channel_splits == 2  # 3 chunks
+    assert choose(1, 7, 7, 32, 16, 132).channel_splits == 1
 
 
 @pytest.mark.parametrize("splits", [2, 4, 8])
