@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import jax_fcm
+import test_mbconv
 
 
 def layer(n=1, h=8, w=8, c=16, cout=8, k=3, dtype=jnp.float32):
@@ -82,16 +83,30 @@ def errors_markdown() -> str:
              "call of that target with bad shapes, dtypes, stride or padding is an `ffi::Error`",
              "(tests/test_depthwise_backward.py).", "",
              "| argument | value | error | message |", "|---|---|---|---|"]
-    for change, error, _ in BAD_INPUTS:
+    lines += _rows(BAD_INPUTS, call_with)
+    lines += ["", "# Inputs `jax_fcm.mbconv` rejects", "",
+              "From tests/test_mbconv.py's error table, on top of a valid call (`x` (1, 8, 8, 8) float32,",
+              "`expand_kernel` (1, 1, 8, 16), `dw_kernel` (3, 3, 1, 16), `project_kernel` (1, 1, 16, 8)). Beyond these,",
+              "`implementation=\"fused\"` raises on a GPU where a block's input window (all Cin channels) does not fit",
+              "in shared memory (the default then takes the XLA path), and the FFI target `jax_fcm_mbconv` returns an",
+              "`ffi::Error` for bad shapes, dtypes, stride, activation, residual or channel_splits.", "",
+              "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_mbconv.BAD_INPUTS, test_mbconv.call_with)
+    return "\n".join(lines) + "\n"
+
+
+def _rows(bad_inputs, call) -> list[str]:
+    rows = []
+    for change, error, _ in bad_inputs:
         try:
-            call_with(change)
+            call(change)
             raise AssertionError(f"{change} was accepted")
         except error as err:
             message = str(err).replace("|", "\\|").replace("\n", " ")
         name = ", ".join(f"`{key}`" for key in change)
         shown = ", ".join(_describe(value) for value in change.values())
-        lines.append(f"| {name} | {shown} | {error.__name__} | {message} |")
-    return "\n".join(lines) + "\n"
+        rows.append(f"| {name} | {shown} | {error.__name__} | {message} |")
+    return rows
 
 
 def test_errors_doc_is_current():

@@ -248,44 +248,47 @@ def test_batch_sharding_and_shard_map(mesh, rng):
 BLOCK = dict(n=1, h=8, w=8, cin=8, cmid=16, cout=8, k=3, dtype=jnp.float32)
 
 
-@pytest.mark.parametrize(
-    "change,error,match",
-    [
-        (dict(residual=True, strides=2), ValueError, "residual=True needs stride 1"),
-        (dict(residual=True, padding="VALID"), ValueError, "output the size of the input"),
-        (dict(strides=3), ValueError, "strides must be 1 or 2"),
-        (dict(activation="tanh"), ValueError, "activation"),
-        (dict(config=jax_fcm.DwPwConfig()), TypeError, "MbconvConfig"),
-        (dict(implementation="cudnn"), ValueError, "implementation"),
-        (dict(residual=1), TypeError, "residual must be a bool"),
-    ],
-)
-def test_bad_arguments(rng, change, error, match):
-    args = random_block(rng, **BLOCK)
+def valid_block():
+    x, we, wd, wp, *_ = random_block(np.random.default_rng(0), **BLOCK)
+    return dict(x=x, expand_kernel=we, dw_kernel=wd, project_kernel=wp)
+
+
+# One change to a valid call (valid_block: x (1, 8, 8, 8) float32, Cmid 16,
+# Cout 8) -> the error and its message; docs/errors.md lists them
+# (tests/test_dw_pw_errors.py writes it).
+BAD_INPUTS = [
+    (dict(x=jnp.ones((8, 8, 8))), ValueError, "rank >= 4"),
+    (dict(x=jnp.ones((1, 8, 8, 8), jnp.int8)), TypeError, "must have dtype"),
+    (dict(expand_kernel=jnp.ones((1, 1, 8, 16), jnp.bfloat16)), TypeError, "cast the parameters"),
+    (dict(expand_kernel=jnp.ones((1, 1, 4, 16))), ValueError, "expand_kernel must have shape"),
+    (dict(expand_kernel=None, expand_bias=jnp.ones((16,))), ValueError, "expand_bias needs an expand_kernel"),
+    (dict(dw_kernel=jnp.ones((3, 3, 1, 4))), ValueError, "dw_kernel must have shape"),
+    (dict(dw_kernel=jnp.ones((4, 4, 1, 16))), ValueError, "dw_kernel size k"),
+    (dict(project_kernel=jnp.ones((1, 1, 8, 8))), ValueError, "project_kernel must have shape"),
+    (dict(project_bias=jnp.ones((4,))), ValueError, "project_bias must have shape"),
+    (dict(residual=True, strides=2), ValueError, "residual=True needs stride 1"),
+    (dict(residual=True, padding="VALID"), ValueError, "output the size of the input"),
+    (dict(residual=1), TypeError, "residual must be a bool"),
+    (dict(strides=3), ValueError, "strides must be 1 or 2"),
+    (dict(activation="tanh"), ValueError, "activation"),
+    (dict(config=jax_fcm.DwPwConfig()), TypeError, "MbconvConfig"),
+    (dict(expand_kernel=None, dw_kernel=jnp.ones((3, 3, 1, 8)), project_kernel=jnp.ones((1, 1, 8, 8)),
+          config=jax_fcm.MbconvConfig()), ValueError, "config applies to the expanding kernel"),
+    (dict(implementation="cudnn"), ValueError, "implementation"),
+]
+
+
+def call_with(change):
+    return jax_fcm.mbconv(**{**valid_block(), **change})
+
+
+@pytest.mark.parametrize("change,error,match", BAD_INPUTS)
+def test_bad_input(change, error, match):
     with pytest.raises(error, match=match):
-        call(args, **change)
+        call_with(change)
 
 
-def test_bad_shapes_and_dtypes(rng):
-    x, we, wd, wp, be, bd, bp = random_block(rng, **BLOCK)
-    with pytest.raises(ValueError, match="expand_kernel must have shape"):
-        jax_fcm.mbconv(x, we[:, :, :4], wd, wp)
-    with pytest.raises(ValueError, match="dw_kernel must have shape"):
-        jax_fcm.mbconv(x, we, wd[..., :4], wp)
-    with pytest.raises(ValueError, match="dw_kernel size k"):
-        jax_fcm.mbconv(x, we, jnp.zeros((4, 4, 1, 16)), wp)
-    with pytest.raises(ValueError, match="project_kernel must have shape"):
-        jax_fcm.mbconv(x, we, wd, wp[:, :, :8])
-    with pytest.raises(ValueError, match="project_bias must have shape"):
-        jax_fcm.mbconv(x, we, wd, wp, be, bd, bp[:4])
-    with pytest.raises(ValueError, match="expand_bias needs an expand_kernel"):
-        jax_fcm.mbconv(x, None, wd[..., :8], wp[:, :, :8], be)
-    with pytest.raises(ValueError, match="rank >= 4"):
-        jax_fcm.mbconv(x[0], we, wd, wp)
-    with pytest.raises(TypeError, match="cast the parameters"):
-        jax_fcm.mbconv(x, we.astype(jnp.bfloat16), wd, wp)
-    with pytest.raises(TypeError, match="must have dtype"):
-        jax_fcm.mbconv(x.astype(jnp.int8), we, wd, wp)
+def test_bad_config_values():
     with pytest.raises(ValueError, match="config tile_n"):
         jax_fcm.MbconvConfig(tile_n=48)
     with pytest.raises(ValueError, match="config channel_splits"):
