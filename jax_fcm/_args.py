@@ -37,6 +37,28 @@ def check_shape(a, expected: tuple, name: str, what: str) -> None:
         raise ValueError(f"{name} must have shape {what} = {tuple(expected)}; got {tuple(a.shape)}")
 
 
+def depthwise_kernel_size(kernel, channels: int, name: str = "dw_kernel", channel_name: str = "C") -> int:
+    """k of a (k, k, 1, channels) depthwise kernel, k in SUPPORTED_KERNEL_SIZES."""
+    what = f"(k, k, 1, {channel_name})"
+    if kernel.ndim != 4 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"{name} must have shape {what}; got {kernel.shape}")
+    k = kernel.shape[0]
+    if k not in SUPPORTED_KERNEL_SIZES:
+        raise ValueError(f"{name} size k must be one of {SUPPORTED_KERNEL_SIZES}; got {k}")
+    check_shape(kernel, (k, k, 1, channels), name, what)
+    return k
+
+
+def pointwise_features(kernel, channels: int, name: str, what: str) -> int:
+    """The output channels of a (1, 1, channels, out) 1x1 kernel; `what` names
+    the shape in messages, e.g. "(1, 1, C, Cout)"."""
+    if kernel.ndim != 4:
+        raise ValueError(f"{name} must have shape {what}; got {kernel.shape}")
+    out = kernel.shape[-1]
+    check_shape(kernel, (1, 1, channels, out), name, what)
+    return out
+
+
 def normalize_strides(strides, name: str = "strides") -> int:
     """int or (s, s) -> s; only equal strides of 1 or 2 are supported."""
     if isinstance(strides, int) and not isinstance(strides, bool):

@@ -158,16 +158,8 @@ def dw_pw(
     _args.check_same_dtype(dtype, {"dw_kernel": dw_kernel, "pw_kernel": pw_kernel, "dw_bias": dw_bias,
                                    "pw_bias": pw_bias})
     *lead, h, w, c = x.shape
-    if dw_kernel.ndim != 4 or dw_kernel.shape[0] != dw_kernel.shape[1]:
-        raise ValueError(f"dw_kernel must have shape (k, k, 1, C); got {dw_kernel.shape}")
-    k = dw_kernel.shape[0]
-    if k not in _args.SUPPORTED_KERNEL_SIZES:
-        raise ValueError(f"dw_kernel size k must be one of {_args.SUPPORTED_KERNEL_SIZES}; got {k}")
-    _args.check_shape(dw_kernel, (k, k, 1, c), "dw_kernel", "(k, k, 1, C)")
-    if pw_kernel.ndim != 4:
-        raise ValueError(f"pw_kernel must have shape (1, 1, C, Cout); got {pw_kernel.shape}")
-    cout = pw_kernel.shape[-1]
-    _args.check_shape(pw_kernel, (1, 1, c, cout), "pw_kernel", "(1, 1, C, Cout)")
+    k = _args.depthwise_kernel_size(dw_kernel, c)
+    cout = _args.pointwise_features(pw_kernel, c, "pw_kernel", "(1, 1, C, Cout)")
     if c == 0 or cout == 0:
         raise ValueError(f"channel counts must be positive; got C={c}, Cout={cout}")
     if dw_bias is not None:

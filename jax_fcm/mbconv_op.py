@@ -179,20 +179,9 @@ def mbconv(
             raise ValueError("expand_bias needs an expand_kernel (expansion factor 1 has no expansion)")
         cmid = cin
     else:
-        if expand_kernel.ndim != 4:
-            raise ValueError(f"expand_kernel must have shape (1, 1, Cin, Cmid); got {expand_kernel.shape}")
-        cmid = expand_kernel.shape[-1]
-        _args.check_shape(expand_kernel, (1, 1, cin, cmid), "expand_kernel", "(1, 1, Cin, Cmid)")
-    if dw_kernel.ndim != 4 or dw_kernel.shape[0] != dw_kernel.shape[1]:
-        raise ValueError(f"dw_kernel must have shape (k, k, 1, Cmid); got {dw_kernel.shape}")
-    k = dw_kernel.shape[0]
-    if k not in _args.SUPPORTED_KERNEL_SIZES:
-        raise ValueError(f"dw_kernel size k must be one of {_args.SUPPORTED_KERNEL_SIZES}; got {k}")
-    _args.check_shape(dw_kernel, (k, k, 1, cmid), "dw_kernel", "(k, k, 1, Cmid)")
-    if project_kernel.ndim != 4:
-        raise ValueError(f"project_kernel must have shape (1, 1, Cmid, Cout); got {project_kernel.shape}")
-    cout = project_kernel.shape[-1]
-    _args.check_shape(project_kernel, (1, 1, cmid, cout), "project_kernel", "(1, 1, Cmid, Cout)")
+        cmid = _args.pointwise_features(expand_kernel, cin, "expand_kernel", "(1, 1, Cin, Cmid)")
+    k = _args.depthwise_kernel_size(dw_kernel, cmid, channel_name="Cmid")
+    cout = _args.pointwise_features(project_kernel, cmid, "project_kernel", "(1, 1, Cmid, Cout)")
     if min(cin, cmid, cout) == 0:
         raise ValueError(f"channel counts must be positive; got Cin={cin}, Cmid={cmid}, Cout={cout}")
     for name, bias, size, what in (("expand_bias", expand_bias, cmid, "(Cmid,)"), ("dw_bias", dw_bias, cmid, "(Cmid,)"),
