@@ -42,6 +42,15 @@ def platform(request):
     return request.param
 
 
+@pytest.fixture
+def mesh():
+    """A 1-D "batch" mesh of four host devices (the sharding tests)."""
+    devices = jax.devices("cpu")
+    if len(devices) < 4:
+        pytest.skip("needs 4 host devices (XLA_FLAGS=--xla_force_host_platform_device_count=4)")
+    return jax.sharding.Mesh(np.array(devices[:4]), ("batch",))
+
+
 def run_on(platform: str, fn, *args):
     """jit(fn)(*args) with the inputs committed to the platform's first device."""
     device = jax.devices(platform)[0]

@@ -8,7 +8,6 @@ import functools
 
 import jax
 import numpy as np
-import pytest
 from conftest import assert_matches, random_layer
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -16,14 +15,6 @@ from jax.sharding import PartitionSpec as P
 import jax_fcm
 
 KW = dict(strides=2, padding="SAME", dw_activation="relu6", pw_activation="silu")
-
-
-@pytest.fixture
-def mesh():
-    devices = jax.devices("cpu")
-    if len(devices) < 4:
-        pytest.skip("needs 4 host devices (XLA_FLAGS=--xla_force_host_platform_device_count=4)")
-    return jax.sharding.Mesh(np.array(devices[:4]), ("batch",))
 
 
 def layer(rng, n=8):

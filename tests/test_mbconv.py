@@ -222,14 +222,6 @@ def test_vmap_over_weights(platform, rng):
     assert_matches(fused, ref, tolerance_key(jnp.float32, platform))
 
 
-@pytest.fixture
-def mesh():
-    devices = jax.devices("cpu")
-    if len(devices) < 4:
-        pytest.skip("needs 4 host devices (XLA_FLAGS=--xla_force_host_platform_device_count=4)")
-    return jax.sharding.Mesh(np.array(devices[:4]), ("batch",))
-
-
 def test_batch_sharding_and_shard_map(mesh, rng):
     args = random_block(rng, 8, 9, 11, 16, 48, 16, 3, np.float32)
     cpu0 = jax.devices("cpu")[0]
