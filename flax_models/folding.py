@@ -50,13 +50,15 @@ def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel,
 
 def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
     """Whether an InvertedResidual with an expansion (to `hidden` channels)
-    runs as one jax_fcm.mbconv kernel: with ``fused=True`` wherever the kernel
-    fits the GPU, with "auto" where jax_fcm.planner.should_fuse_block also says
-    it measured faster than the expansion + DW->PW pair path. Otherwise the
-    block takes the pair path (SeparableConv's own decision)."""
+    runs as one jax_fcm.mbconv kernel: with ``fused="block"`` wherever the
+    kernel fits the GPU, with "auto" where jax_fcm.planner.should_fuse_block
+    also says it measured faster than the expansion + DW->PW pair path; not
+    with True (the pair only) or False. Otherwise the block takes the pair
+    path (SeparableConv's own decision)."""
     dtype = dtype if dtype is not None else x.dtype
-    if fused != "auto" and not fuses(fused, x, features, kernel_size, strides, dtype):
-        return False  # fused=False (a bad value raises in fuses)
+    if fused not in ("block", "auto"):
+        fuses(fused, x, features, kernel_size, strides, dtype)  # raises on a bad value
+        return False
     if not mbconv_op.fits(x.shape, hidden, features, kernel_size, strides, dtype):
         return False  # e.g. float32 with a wide input at stride 2: the input window outgrows shared memory
     if fused == "auto":
@@ -65,12 +67,15 @@ def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides:
 
 
 def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
-    """Whether a SeparableConv whose ``fused`` is True, False or "auto" runs
-    the fused kernel on input x: "auto" asks jax_fcm.planner (fused only
-    where it measured faster than XLA's two convolutions)."""
+    """Whether a SeparableConv whose ``fused`` is True, False, "block" (the
+    whole block where an InvertedResidual can; the pair otherwise: True) or
+    "auto" runs the fused kernel on input x: "auto" asks jax_fcm.planner
+    (fused only where it measured faster than XLA's two convolutions)."""
     if fused == "auto":
         itemsize = jnp.dtype(dtype if dtype is not None else x.dtype).itemsize
         return planner.should_fuse(x.shape, features, kernel_size, strides, itemsize)
+    if fused == "block":
+        return True
     if isinstance(fused, bool):
         return fused
-    raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+    raise ValueError(f"fused must be True, False, 'block' or 'auto'; got {fused!r}")

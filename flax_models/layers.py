@@ -96,9 +96,10 @@ class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1×1 expansion (ConvBN, ReLU6) → SeparableConv (ReLU6,
     linear projection) → residual add when shapes allow. In inference mode
     the whole block runs as one ``jax_fcm.mbconv`` kernel (BatchNorms folded)
-    with ``fused=True``, or with "auto" where jax_fcm.planner.should_fuse_block
-    says it pays; otherwise the expansion stays an XLA convolution and the
-    DW→PW pair fuses as SeparableConv's ``fused`` says."""
+    with ``fused="block"`` (where it fits the GPU), or with "auto" where
+    jax_fcm.planner.should_fuse_block says it pays; otherwise the expansion
+    stays an XLA convolution and the DW→PW pair fuses as SeparableConv's
+    ``fused`` says (True: the pair only)."""
 
     features: int
     expand_ratio: int
@@ -108,7 +109,7 @@ class InvertedResidual(nn.Module):
     activation: str = "relu6"
     momentum: float = 0.99
     epsilon: float = 1e-3
-    fused: bool | str = True  # as SeparableConv.fused
+    fused: bool | str = True  # as SeparableConv.fused, or "block" (the whole block in one kernel)
     dtype: Any = None
     param_dtype: Any = jnp.float32
 

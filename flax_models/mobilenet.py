@@ -6,11 +6,12 @@ with every depthwise → pointwise pair a SeparableConv.
 ``fusion="never"`` is the stock Flax model (nn.Conv + nn.BatchNorm only) and
 has the same parameter tree as the fused settings, which run DW→PW pairs as
 one jax_fcm kernel in inference mode (``train=False``): ``"always"`` every
-pair, ``"auto"`` (the default) the pairs jax_fcm.planner picks: those where
-the fused kernel measured faster than XLA (docs/benchmarks.md: the deep
-pairs are slower fused at batch 8 and up); or a plan, a tuple
-of one boolean per pair in network order (``python -m jax_fcm.plan`` prints
-one)."""
+pair, and every inverted-residual block with an expansion as one
+jax_fcm.mbconv kernel (where it fits the GPU); ``"auto"`` (the default) what
+jax_fcm.planner picks: whole blocks and pairs where they measured faster
+than XLA (docs/benchmarks.md); or a plan, a tuple of one value per pair in
+network order: False, True (the pair) or "block" (the whole block; the pair
+where there is no expansion), as ``python -m jax_fcm.plan`` prints it."""
 
 from __future__ import annotations
 
@@ -27,17 +28,17 @@ FUSION_CHOICES = ("auto", "always", "never")
 
 
 def fused_settings(fusion, pairs: int) -> tuple:
-    """One SeparableConv ``fused`` value per DW→PW pair of a model: from a
-    ``fusion`` choice, or a plan — a tuple of booleans in network order, as
+    """One ``fused`` value per DW→PW pair of a model: from a ``fusion``
+    choice, or a plan — a tuple of False / True / "block" in network order, as
     ``python -m jax_fcm.plan`` prints it."""
     if isinstance(fusion, tuple):
-        if len(fusion) != pairs or not all(isinstance(f, bool) for f in fusion):
-            raise ValueError(f"a fusion plan must be a tuple of {pairs} booleans (one per depthwise -> pointwise "
-                             f"pair); got {fusion!r}")
+        if len(fusion) != pairs or not all(isinstance(f, bool) or f == "block" for f in fusion):
+            raise ValueError(f"a fusion plan must be a tuple of {pairs} values False, True or 'block' (one per "
+                             f"depthwise -> pointwise pair); got {fusion!r}")
         return fusion
     if fusion not in FUSION_CHOICES:
-        raise ValueError(f"fusion must be one of {FUSION_CHOICES} or a tuple of {pairs} booleans; got {fusion!r}")
-    return ({"auto": "auto", "always": True, "never": False}[fusion],) * pairs
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES} or a tuple of {pairs} values; got {fusion!r}")
+    return ({"auto": "auto", "always": "block", "never": False}[fusion],) * pairs
 
 
 def mobilenet_v2_blocks(width_multiplier: float = 1.0) -> list:

@@ -76,7 +76,8 @@ class InvertedResidual(nnx.Module):
     expand_ratio is 1) → ``dw_pw`` (a SeparableConv with a linear projection,
     fused as its ``fused`` says) → residual add when shapes allow. In eval
     mode the whole block with an expansion runs as one ``jax_fcm.mbconv``
-    kernel where ``fused`` says (True, or "auto": jax_fcm.planner.should_fuse_block)."""
+    kernel where ``fused`` says ("block", or "auto": jax_fcm.planner.should_fuse_block;
+    True fuses the pair only)."""
 
     def __init__(self, in_features: int, out_features: int, expand_ratio: int, strides: int = 1,
                  kernel_size: int = 3, padding: Any = "SAME", *, activation: str = "relu6", momentum: float = 0.99,

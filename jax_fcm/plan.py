@@ -1,7 +1,8 @@
 """Planner CLI: `python -m jax_fcm.plan --gpu h100 --model mobilenet_v2 --batch 64 --dtype bfloat16`.
 
 Prints, for every depthwise -> pointwise pair of the model, whether to fuse
-(jax_fcm.planner: where the fused kernel measured faster), the fused
+(jax_fcm.planner: where the fused kernel measured faster), whether its whole
+inverted-residual block runs as one jax_fcm.mbconv kernel, the fused pair
 kernel's tile configuration, the traffic of both options and the traffic
 model's times (not yet calibrated), and a total.
 Runs without a GPU (presets); --gpu auto reads the running device."""
@@ -30,22 +31,28 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs, "
              f"{spec.dram_gbs:.0f} GB/s). Choice: where fused measured faster (jax_fcm.planner); µs: traffic "
              "model, not calibrated (kernel v3 measured 2-10x higher).", "",
-             "| pair | H | C → Cout | k/s | choice | fused config | fused MB (issued / DRAM) | unfused MB | "
-             "fused µs | unfused µs | reason |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| pair | H | C → Cout | k/s | choice | whole block | fused config | fused MB (issued / DRAM) | "
+             "unfused MB | fused µs | unfused µs | reason |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     total_plan = total_unfused = 0.0
-    for name, p, _ in rows:
+    for name, p, cin in rows:
         l = p.layer
         lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {'fused' if p.fuse else 'unfused'} | "
-                     f"{tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
+                     f"{planner.plan_block(l, cin, spec)} | {tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
                      f"{mb(p.unfused.unique)} | {p.fused_us:.1f} | {p.unfused_us:.1f} | {p.reason} |")
         total_plan += p.fused_us if p.fuse else p.unfused_us
         total_unfused += p.unfused_us
     lines += ["", f"Total over the pairs (traffic model): planned {total_plan:.1f} µs, all unfused {total_unfused:.1f} µs "
                   f"({total_unfused / total_plan:.2f}x).",
               "", block_bytes_line(rows),
-              "", f"As a Flax model's plan: fusion={tuple(p.fuse for _, p, _ in rows)}"]
+              "", f"As a Flax model's plan: fusion={tuple(flax_value(p, cin, spec) for _, p, cin in rows)}"]
     return "\n".join(lines)
+
+
+def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec):
+    """The plan entry a Flax model takes: "block" for a whole-block kernel,
+    else whether the pair fuses."""
+    return "block" if planner.plan_block(p.layer, cin, spec) == "mbconv" else p.fuse
 
 
 def block_bytes_line(rows) -> str:
@@ -56,8 +63,8 @@ def block_bytes_line(rows) -> str:
     planned = expansions + sum((p.fused if p.fuse else p.unfused).unique for _, p, _ in rows)
     blocks = sum(planner.whole_block_bytes(p.layer, cin) for _, p, cin in rows)
     return (f"DRAM bytes over the blocks, 1x1 expansions included: all unfused {unfused / 2**20:.1f} MB, pairs fused as "
-            f"planned {planned / 2**20:.1f} MB, whole blocks fused (with their expansion; no kernel yet, issue 5) "
-            f"{blocks / 2**20:.1f} MB at least.")
+            f"planned {planned / 2**20:.1f} MB, whole blocks fused (jax_fcm.mbconv: x, output and weights once) "
+            f"{blocks / 2**20:.1f} MB.")
 
 
 def main(argv=None) -> int:

@@ -215,3 +215,21 @@ def should_fuse_block(x_shape, cout: int, k: int, stride: int, itemsize: int) ->
     *_, h, w, _ = x_shape
     pixels = math.ceil(h / stride) * math.ceil(w / stride)
     return pixels >= 28 * 28 or (itemsize == 2 and k == 3 and pixels >= 14 * 14)
+
+
+def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec) -> str:
+    """The option for the whole inverted-residual block around a pair whose
+    block input has `cin` channels: "mbconv" (one jax_fcm.mbconv kernel),
+    "pair" (XLA expansion + the pair as planned), "pair (window > smem)"
+    where the whole-block kernel's input window does not fit a block's
+    shared memory on this GPU, or "–" without an expansion."""
+    from jax_fcm import mbconv_config  # tiling-level module; imported here to keep this one's imports minimal
+
+    if cin == layer.c:
+        return "–"
+    config = mbconv_config.choose_config(layer.n, layer.ho, layer.ho, layer.c, layer.cout, gpu.sm_count)
+    need = mbconv_config.smem_bytes(config, k=layer.k, stride=layer.stride, cin=cin, itemsize=layer.itemsize)
+    if need > gpu.smem_per_block:
+        return "pair (window > smem)"
+    x_shape = (layer.n, layer.h, layer.w, cin)
+    return "mbconv" if should_fuse_block(x_shape, layer.cout, layer.k, layer.stride, layer.itemsize) else "pair"

@@ -160,7 +160,7 @@ def test_separable_conv_auto_asks_the_planner():
         variables = layer.init(jax.random.key(0), x, use_running_average=False)
         hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
         assert ("jax_fcm_dw_pw" in hlo) == expected, c
-    with pytest.raises(ValueError, match="fused must be True, False or 'auto'"):
+    with pytest.raises(ValueError, match="fused must be True, False, 'block' or 'auto'"):
         fm.SeparableConv(64, fused="yes").apply(variables, x, use_running_average=True)
 
 
@@ -283,8 +283,9 @@ def test_nnx_training_mode_is_the_stock_layer(rng):
     np.testing.assert_array_equal(np.asarray(fused.dw_bn.mean[...]), np.asarray(stock.dw_bn.mean[...]))
 
 
+@pytest.mark.parametrize("setting", [True, "block"])  # the pair fused, or the whole block (with an expansion)
 @pytest.mark.parametrize("expand_ratio,strides", [(6, 1), (1, 1), (6, 2)])
-def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, strides):
+def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, strides, setting):
     from flax import nnx
 
     from flax_models import nnx as fnnx
@@ -292,7 +293,7 @@ def test_nnx_inverted_residual_matches_stock(platform, rng, expand_ratio, stride
     def make(fused):
         return fnnx.InvertedResidual(16, 16, expand_ratio, strides, fused=fused, rngs=nnx.Rngs(3))
 
-    stock, fused = make(False), make(True)
+    stock, fused = make(False), make(setting)
     assert (stock.expand is None) == (expand_ratio == 1) and stock.residual == (strides == 1)
     # With an expansion the whole block is one jax_fcm.mbconv kernel.
     bns = (stock.dw_pw.dw_bn, stock.dw_pw.pw_bn) + ((stock.expand.bn,) if stock.expand is not None else ())

@@ -117,6 +117,25 @@ def test_cli_prints_the_block_options(capsys):
     assert blocks < planned < unfused  # the 6x expanded tensors dominate what the pairs alone save
 
 
+@pytest.mark.parametrize("dtype,preset,expected", [("bfloat16", "h100", 12), ("float32", "h100", 5)])
+def test_cli_marks_whole_blocks(capsys, dtype, preset, expected):
+    # MobileNetV2's 16 blocks with an expansion: whole blocks where
+    # planner.should_fuse_block says (as the Flax model runs them).
+    assert plan.main(["--gpu", preset, "--model", "mobilenet_v2", "--batch", "8", "--dtype", dtype]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| mbconv |") == expected and out.count("| – |") == 1
+
+
+def test_whole_block_needs_its_window_in_shared_memory():
+    # float32, 96 input channels at stride 2 (MobileNetV2's 14 -> 7 block):
+    # 256 KB of shared memory; an H100 block has 227 KB.
+    layer = planner.PairLayer(n=8, h=14, w=14, c=576, cout=160, k=3, stride=2, itemsize=4)
+    assert planner.plan_block(layer, 96, gpu.PRESETS["h100"]) == "pair (window > smem)"
+    assert planner.plan_block(dataclasses.replace(layer, itemsize=2), 96, gpu.PRESETS["h100"]) == "pair"
+    assert planner.plan_block(dataclasses.replace(layer, h=56, w=56), 96, gpu.PRESETS["h100"]) == "pair (window > smem)"
+    assert planner.plan_block(dataclasses.replace(layer, c=96), 96, gpu.PRESETS["h100"]) == "–"
+
+
 def test_plans_change_with_gpu_and_shapes():
     h100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["h100"])
     a100 = plan.plan_model("mobilenet_v2", 8, "bfloat16", gpu.PRESETS["a100"])
