@@ -206,8 +206,6 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   }
 }
 
-inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
 }  // namespace dw_pw_detail
 
 template <typename T, int Math, int K, int S, int TN, int TH, int KC>

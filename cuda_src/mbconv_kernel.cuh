@@ -258,8 +258,6 @@ __global__ void __launch_bounds__(Tr::kThreads, min_blocks<Tr>())
   }
 }
 
-inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
 }  // namespace mbconv_detail
 
 template <typename T, int Math, int K, int S, int TN>
@@ -282,7 +280,7 @@ cudaError_t launch_mbconv(const MbconvShape& ms, const MbconvEpilogue& epi, cons
   if (cudaError_t err = allow_dynamic_smem<kernel>(bytes); err != cudaSuccess) return err;
 
   constexpr int V = Tr::kVec;
-  using mbconv_detail::aligned16;
+  using dw_pw_detail::aligned16;
   mbconv_detail::MbconvRun run{};
   run.splits = splits;
   run.vec_x = ms.cin % V == 0 && aligned16(p.x);

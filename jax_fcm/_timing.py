@@ -5,6 +5,7 @@ of the figure (DESIGN.md section 6)."""
 from __future__ import annotations
 
 import glob
+import math
 import os
 import tempfile
 import time
@@ -72,3 +73,9 @@ def wall_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
         out = jitted(*arg_sets[i % len(arg_sets)])
     jax.block_until_ready(out)
     return (time.perf_counter() - start) / iters * 1e6
+
+
+def geomean(values) -> float:
+    """Geometric mean of the positive values (None and 0 skipped); nan if none."""
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")

@@ -21,6 +21,7 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import _timing, bench_blocks, bench_train, gpu, planner_validation, tiling
+from jax_fcm._timing import geomean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,11 +134,6 @@ def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
         stop.record()
         torch.cuda.synchronize()
     return start.elapsed_time(stop) / iters * 1e3
-
-
-def geomean(values) -> float:
-    values = [v for v in values if v and v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
 def make_timer(iters: int):

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
+from jax_fcm._timing import geomean
 from jax_fcm.reference import pointwise_conv
 
 
@@ -108,11 +109,6 @@ def time_blocks(blocks, batches, dtypes, timer: Callable, bandwidth_gbs: float, 
                 if on_row:
                     on_row(rows)
     return rows
-
-
-def geomean(values) -> float:
-    values = [v for v in values if v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
 def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
