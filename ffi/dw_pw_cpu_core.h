@@ -9,18 +9,11 @@
 #include <vector>
 
 #include "activations.h"
+#include "depthwise_cpu_core.h"
 #include "dw_pw_params.h"
 #include "float16_convert.h"
 
 namespace jax_fcm {
-
-template <typename Storage>
-std::vector<float> to_floats(const void* data, int64_t count) {
-  const auto* src = static_cast<const Storage*>(data);
-  std::vector<float> out(count);
-  for (int64_t i = 0; i < count; ++i) out[i] = Conv<Storage>::to_float(src[i]);
-  return out;
-}
 
 // Depthwise and pointwise weights as floats.
 struct DwPwWeightsF32 {
@@ -40,7 +33,6 @@ void depthwise_pointwise_cpu(const DwPwShape& s, const Storage* x, const DwPwWei
                              Store&& store) {
   using C = Conv<Storage>;
   constexpr int64_t kPixelBlock = 16;
-  const int64_t k = s.kernel;
   std::vector<float> mid(kPixelBlock * s.c), acc(kPixelBlock * s.cout);
   for (int64_t n = 0; n < s.n; ++n) {
     for (int64_t oy = 0; oy < s.ho; ++oy) {
@@ -49,17 +41,7 @@ void depthwise_pointwise_cpu(const DwPwShape& s, const Storage* x, const DwPwWei
         std::fill(mid.begin(), mid.end(), 0.f);
         for (int64_t p = 0; p < np; ++p) {
           float* m = &mid[p * s.c];
-          for (int64_t ky = 0; ky < k; ++ky) {
-            const int64_t iy = oy * s.stride - s.pad_top + ky;
-            if (iy < 0 || iy >= s.h) continue;
-            for (int64_t kx = 0; kx < k; ++kx) {
-              const int64_t ix = (ox0 + p) * s.stride - s.pad_left + kx;
-              if (ix < 0 || ix >= s.w) continue;
-              const Storage* in = x + ((n * s.h + iy) * s.w + ix) * s.c;
-              const float* w = &wt.dw[(ky * k + kx) * s.c];
-              for (int64_t c = 0; c < s.c; ++c) m[c] += C::to_float(in[c]) * w[c];
-            }
-          }
+          add_depthwise_pixel(s, x, wt.dw.data(), n, oy, ox0 + p, m);
           for (int64_t c = 0; c < s.c; ++c)
             m[c] = C::to_float(C::from_float(apply_activation(m[c] + wt.dw_bias[c], dw_activation)));
         }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace jax_fcm {
 
@@ -70,5 +71,14 @@ template <typename Storage>
 struct Conv : Storage {};
 template <>
 struct Conv<float> : Float32 {};
+
+// count elements of Storage at data, as floats (the CPU handlers' weights).
+template <typename Storage>
+std::vector<float> to_floats(const void* data, int64_t count) {
+  const auto* src = static_cast<const Storage*>(data);
+  std::vector<float> out(count);
+  for (int64_t i = 0; i < count; ++i) out[i] = Conv<Storage>::to_float(src[i]);
+  return out;
+}
 
 }  // namespace jax_fcm

@@ -20,12 +20,15 @@ nb::capsule handler_capsule(Fn* fn) {
 }  // namespace
 
 NB_MODULE(_jax_fcm, m) {
-  m.doc() = "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions and MBConv blocks";
+  m.doc() =
+      "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
+      "standalone depthwise convolutions";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
+    d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     return d;
   });
   m.def("cuda_targets", []() {
@@ -34,6 +37,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCuda);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
+    d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
 #endif
     return d;
   });

@@ -23,6 +23,22 @@ def check_dtype(x, name: str) -> jnp.dtype:
     return dtype
 
 
+def check_operands(arrays: dict, optional: dict) -> jnp.dtype:
+    """The ops' common operand checks: every entry of `arrays` (the first is
+    x) is an array, x is NHWC with extra leading batch axes allowed, and x's
+    dtype is supported and shared by every array and every non-None entry of
+    `optional` (biases). Returns the dtype."""
+    for name, a in arrays.items():
+        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+            raise TypeError(f"{name} must be an array; got {type(a).__name__}")
+    x = next(iter(arrays.values()))
+    if x.ndim < 4:
+        raise ValueError(f"x must be NHWC with rank >= 4 (extra leading batch axes allowed); got shape {x.shape}")
+    dtype = check_dtype(x, "x")
+    check_same_dtype(dtype, {**dict(list(arrays.items())[1:]), **optional})
+    return dtype
+
+
 def check_same_dtype(dtype: jnp.dtype, arrays: dict) -> None:
     for name, a in arrays.items():
         if a is not None and jnp.dtype(a.dtype) != dtype:
@@ -104,6 +120,17 @@ def normalize_padding(padding, h: int, w: int, k: int, s: int, name: str = "padd
     if any(v < 0 for p in pads for v in p):
         raise ValueError(f"{name} must be non-negative; got {padding!r}")
     return pads
+
+
+def window(strides, padding, h: int, w: int, k: int) -> tuple[int, Padding, int, int]:
+    """(stride, ((top, bottom), (left, right)), Ho, Wo) of a k x k window over
+    an h x w input; raises if the padding leaves no output pixels."""
+    stride = normalize_strides(strides)
+    pads = normalize_padding(padding, h, w, k, stride)
+    ho, wo = output_size(h, k, stride, pads[0]), output_size(w, k, stride, pads[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    return stride, pads, ho, wo
 
 
 def output_size(size: int, k: int, s: int, pads: tuple[int, int]) -> int:

@@ -11,6 +11,7 @@ BUILT_WITH_CUDA: bool = bool(_ext.built_with_cuda)
 DW_PW_TARGET = "jax_fcm_dw_pw"
 DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 MBCONV_TARGET = "jax_fcm_mbconv"
+DEPTHWISE_TARGET = "jax_fcm_depthwise"
 
 
 def _register() -> None:

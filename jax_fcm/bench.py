@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, bench_blocks, bench_train, gpu, planner_validation, tiling
+from jax_fcm import _timing, bench_blocks, bench_depthwise, bench_train, gpu, planner_validation, tiling
 from jax_fcm._timing import geomean
 
 
@@ -104,8 +104,13 @@ def copy_bandwidth_gbs(timer: Callable) -> float:
     return 2 * x.nbytes / (us * 1e-6) / 1e9
 
 
-def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
-    """cuDNN through PyTorch (channels_last), timed with CUDA events; None if unavailable."""
+TORCH_ACTIVATIONS = {None: "Identity", "none": "Identity", "relu": "ReLU", "relu6": "ReLU6", "gelu_exact": "GELU",
+                     "silu": "SiLU", "hard_swish": "Hardswish"}
+
+
+def torch_net_time_us(build, n: int, c: int, hw: int, dtype, iters: int) -> float | None:
+    """cuDNN through PyTorch: build(torch) -> an nn.Module (channels_last) fed
+    (n, c, hw, hw) inputs, timed with CUDA events; None without torch + CUDA."""
     try:
         import torch
     except ImportError:
@@ -113,16 +118,10 @@ def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
     if not torch.cuda.is_available():
         return None
     tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[jnp.dtype(dtype).name]
-    acts = {None: torch.nn.Identity(), "relu": torch.nn.ReLU(), "relu6": torch.nn.ReLU6(),
-            "gelu_exact": torch.nn.GELU(), "silu": torch.nn.SiLU()}
     torch.backends.cudnn.benchmark = True
-    pad = layer.k // 2
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(layer.c, layer.c, layer.k, layer.stride, pad, groups=layer.c), acts[layer.dw_activation],
-        torch.nn.Conv2d(layer.c, layer.cout, 1), acts[layer.pw_activation],
-    ).cuda().to(dtype=tdtype, memory_format=torch.channels_last)
-    xs = [torch.randn(n, layer.c, layer.hw, layer.hw, device="cuda", dtype=tdtype).to(
-        memory_format=torch.channels_last) for _ in range(4)]
+    net = build(torch).cuda().to(dtype=tdtype, memory_format=torch.channels_last)
+    xs = [torch.randn(n, c, hw, hw, device="cuda", dtype=tdtype).to(memory_format=torch.channels_last)
+          for _ in range(4)]
     with torch.no_grad():
         for x in xs:
             net(x)
@@ -134,6 +133,18 @@ def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
         stop.record()
         torch.cuda.synchronize()
     return start.elapsed_time(stop) / iters * 1e3
+
+
+def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
+    """The DW -> PW pair in cuDNN (torch_net_time_us)."""
+
+    def build(torch):
+        act = lambda name: getattr(torch.nn, TORCH_ACTIVATIONS[name])()  # noqa: E731
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(layer.c, layer.c, layer.k, layer.stride, layer.k // 2, groups=layer.c),
+            act(layer.dw_activation), torch.nn.Conv2d(layer.c, layer.cout, 1), act(layer.pw_activation))
+
+    return torch_net_time_us(build, n, layer.c, layer.hw, dtype, iters)
 
 
 def make_timer(iters: int):
@@ -174,6 +185,30 @@ def run_blocks(args) -> int:
                                     on_row=lambda rows: save_partial(rows, args))
     table = bench_blocks.format_table(rows, jax.devices()[0].device_kind, bandwidth,
                                       "device time (profiler)" if on_gpu else "host wall-clock")
+    emit(table, rows, args)
+    return 0
+
+
+def run_depthwise(args) -> int:
+    names = args.depthwise or [l.name for l in bench_depthwise.SUITE]
+    layers = [l for l in bench_depthwise.SUITE if l.name in names]
+    unknown = sorted(set(names) - {l.name for l in layers})
+    if unknown:
+        print(f"unknown layers {unknown}; choose from {[l.name for l in bench_depthwise.SUITE]}", file=sys.stderr)
+        return 2
+    on_gpu, timer = make_timer(args.iters)
+    bandwidth = copy_bandwidth_gbs(timer)
+
+    def torch_timer(layer, n, dtype):
+        if args.no_torch or not on_gpu:
+            return None
+        build = bench_depthwise.torch_module(layer, TORCH_ACTIVATIONS)
+        return torch_net_time_us(build, n, layer.c, layer.hw, dtype, args.iters)
+
+    rows = bench_depthwise.time_layers(layers, args.batch or [1, 8, 64], args.dtype, timer, bandwidth, torch_timer,
+                                       on_row=lambda rows: save_partial(rows, args))
+    table = bench_depthwise.format_table(rows, jax.devices()[0].device_kind, bandwidth,
+                                         "device time (profiler)" if on_gpu else "host wall-clock")
     emit(table, rows, args)
     return 0
 
@@ -221,6 +256,9 @@ def main(argv=None) -> int:
     parser.add_argument("--blocks", nargs="*", default=None,
                         help="time whole inverted-residual blocks (jax_fcm.mbconv vs XLA) instead of DW->PW layers: "
                              + " ".join(b.name for b in bench_blocks.SUITE) + " (default: all)")
+    parser.add_argument("--depthwise", nargs="*", default=None,
+                        help="time standalone depthwise layers (jax_fcm.depthwise vs XLA and cuDNN) instead of DW->PW "
+                             "layers: " + " ".join(l.name for l in bench_depthwise.SUITE) + " (default: all)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -235,6 +273,8 @@ def main(argv=None) -> int:
         return run_models(args)
     if args.blocks is not None:
         return run_blocks(args)
+    if args.depthwise is not None:
+        return run_depthwise(args)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

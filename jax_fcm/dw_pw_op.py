@@ -149,14 +149,8 @@ def dw_pw(
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
-    for name, a in (("x", x), ("dw_kernel", dw_kernel), ("pw_kernel", pw_kernel)):
-        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-            raise TypeError(f"{name} must be an array; got {type(a).__name__}")
-    if x.ndim < 4:
-        raise ValueError(f"x must be NHWC with rank >= 4 (extra leading batch axes allowed); got shape {x.shape}")
-    dtype = _args.check_dtype(x, "x")
-    _args.check_same_dtype(dtype, {"dw_kernel": dw_kernel, "pw_kernel": pw_kernel, "dw_bias": dw_bias,
-                                   "pw_bias": pw_bias})
+    dtype = _args.check_operands({"x": x, "dw_kernel": dw_kernel, "pw_kernel": pw_kernel},
+                                 {"dw_bias": dw_bias, "pw_bias": pw_bias})
     *lead, h, w, c = x.shape
     k = _args.depthwise_kernel_size(dw_kernel, c)
     cout = _args.pointwise_features(pw_kernel, c, "pw_kernel", "(1, 1, C, Cout)")
@@ -166,11 +160,7 @@ def dw_pw(
         _args.check_shape(dw_bias, (c,), "dw_bias", "(C,)")
     if pw_bias is not None:
         _args.check_shape(pw_bias, (cout,), "pw_bias", "(Cout,)")
-    stride = _args.normalize_strides(strides)
-    pads = _args.normalize_padding(padding, h, w, k, stride)
-    ho, wo = _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1])
-    if ho < 1 or wo < 1:
-        raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    stride, pads, ho, wo = _args.window(strides, padding, h, w, k)
     if implementation != "xla":
         _args.check_fused_index_range(h, w, c, k, cout, ho, wo)
     precision = _args.normalize_precision(precision)

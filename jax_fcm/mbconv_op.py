@@ -164,15 +164,8 @@ def mbconv(
     arrays = {"x": x, "dw_kernel": dw_kernel, "project_kernel": project_kernel}
     if expand_kernel is not None:
         arrays["expand_kernel"] = expand_kernel
-    for name, a in arrays.items():
-        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-            raise TypeError(f"{name} must be an array; got {type(a).__name__}")
-    if x.ndim < 4:
-        raise ValueError(f"x must be NHWC with rank >= 4 (extra leading batch axes allowed); got shape {x.shape}")
-    dtype = _args.check_dtype(x, "x")
-    _args.check_same_dtype(dtype, {"expand_kernel": expand_kernel, "dw_kernel": dw_kernel,
-                                   "project_kernel": project_kernel, "expand_bias": expand_bias,
-                                   "dw_bias": dw_bias, "project_bias": project_bias})
+    dtype = _args.check_operands(arrays, {"expand_bias": expand_bias, "dw_bias": dw_bias,
+                                          "project_bias": project_bias})
     *lead, h, w, cin = x.shape
     if expand_kernel is None:
         if expand_bias is not None:
@@ -188,11 +181,7 @@ def mbconv(
                                    ("project_bias", project_bias, cout, "(Cout,)")):
         if bias is not None:
             _args.check_shape(bias, (size,), name, what)
-    stride = _args.normalize_strides(strides)
-    pads = _args.normalize_padding(padding, h, w, k, stride)
-    ho, wo = _args.output_size(h, k, stride, pads[0]), _args.output_size(w, k, stride, pads[1])
-    if ho < 1 or wo < 1:
-        raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {k}")
+    stride, pads, ho, wo = _args.window(strides, padding, h, w, k)
     if not isinstance(residual, bool):
         raise TypeError(f"residual must be a bool; got {residual!r}")
     if residual and (stride != 1 or cin != cout or (ho, wo) != (h, w)):

@@ -51,3 +51,14 @@ def test_block_table(tmp_path, capsys):
     row = next(csv.DictReader(open(out_csv)))
     assert all(float(row[key]) > 0 for key in ("fused_us", "xla_us", "pair_us", "floor_us"))
     assert bench.main(["--blocks", "mv2_9_9_9"]) == 2  # unknown block names are an error
+
+
+def test_depthwise_table(tmp_path, capsys):
+    out_csv = tmp_path / "depthwise.csv"
+    assert bench.main(["--depthwise", "mv2_14s2_576", "--batch", "1", "--dtype", "bfloat16", "--iters", "2",
+                       "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| bfloat16 | 1 | mv2_14s2_576 |" in out and "slowest layer vs XLA" in out
+    row = next(csv.DictReader(open(out_csv)))
+    assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
+    assert bench.main(["--depthwise", "mv2_9_9"]) == 2  # unknown layer names are an error

@@ -1,0 +1,47 @@
+#include "depthwise_ffi.h"
+
+#include <string>
+
+#include "activations.h"
+#include "buffer_checks.h"
+
+namespace jax_fcm {
+namespace {
+
+ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("jax_fcm depthwise: " + what); }
+
+}  // namespace
+
+ffi::Error decode_depthwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,
+                            ffi::Result<ffi::AnyBuffer>& y, const DepthwiseAttrs& a, DepthwiseCall* call) {
+  if (!kernel_element_type(x.element_type(), &call->type)) return bad("x must be float32, bfloat16 or float16");
+  for (ffi::AnyBuffer b : {kernel, bias, ffi::AnyBuffer(*y)})
+    if (b.element_type() != x.element_type()) return bad("kernel, bias and the result must share x's dtype");
+  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
+  DepthwiseShape& s = call->shape;
+  const auto xd = x.dimensions();
+  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
+  if (kernel.dimensions().size() != 4) return bad("kernel must be (k, k, 1, C), got " + dims_str(kernel));
+  s.kernel = kernel.dimensions()[0];
+  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
+  if (!has_dims(kernel, {s.kernel, s.kernel, 1, s.c}))
+    return bad("kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(kernel));
+  if (!has_dims(bias, {s.c})) return bad("bias must be (C,), got " + dims_str(bias));
+  if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
+  if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");
+  s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
+  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
+  if (span_h < 0 || span_w < 0) return bad("the padded input is smaller than the kernel (no output pixels)");
+  s.ho = span_h / s.stride + 1, s.wo = span_w / s.stride + 1;
+  if (!has_dims(*y, {s.n, s.ho, s.wo, s.c}))
+    return bad("result must be (" + std::to_string(s.n) + ", " + std::to_string(s.ho) + ", " + std::to_string(s.wo) +
+               ", " + std::to_string(s.c) + "), got " + dims_str(*y));
+  if (a.activation < 0 || a.activation >= kActCount) return bad("unknown activation code");
+  if (!depthwise_shape_supported(s))
+    return bad("an image has 2**31 elements or more (the CUDA kernel indexes with 32-bit offsets)");
+  call->activation = static_cast<int>(a.activation);
+  call->ptrs = DepthwisePointers{x.untyped_data(), kernel.untyped_data(), bias.untyped_data(), y->untyped_data()};
+  return ffi::Error::Success();
+}
+
+}  // namespace jax_fcm
