@@ -1,7 +1,7 @@
 """BatchNorm folding: inference-mode BN after a bias-free convolution becomes a
 per-output-channel scale on the kernel and a bias, so the fused kernel's
 epilogue does all of it; and the fused call on folded weights that the Linen
-and NNX layers share; and the layers' fuse-or-not decision."""
+and NNX layers share; and the layers' decision of which kernels run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 import jax_fcm
 from jax_fcm import mbconv_op, planner
+from jax_fcm.activations import normalize_activation
+from jax_fcm.reference import pointwise_conv
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -26,15 +28,23 @@ def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
     return jnp.asarray(kernel, jnp.float32) * scale, beta - mean * scale
 
 
-def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype=None, **dw_pw_kwargs):
-    """jax_fcm.dw_pw of bias-free DW and PW convolutions each followed by an
-    inference-mode BatchNorm. dw_bn, pw_bn: (bn_params, bn_stats) as for
-    fold_batch_norm. Computes in ``dtype`` (x's dtype when None)."""
+def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype=None, split: bool = False,
+                 strides=1, padding="SAME", dw_activation=None, pw_activation=None):
+    """Bias-free DW and PW convolutions each followed by an inference-mode
+    BatchNorm (dw_bn, pw_bn: (bn_params, bn_stats) as for fold_batch_norm),
+    as one jax_fcm.dw_pw kernel, or with ``split`` as jax_fcm.depthwise then
+    XLA's 1x1 convolution. Computes in ``dtype`` (x's dtype when None)."""
     dw_kernel, dw_bias = fold_batch_norm(dw_kernel, *dw_bn, epsilon)
     pw_kernel, pw_bias = fold_batch_norm(pw_kernel, *pw_bn, epsilon)
     dtype = dtype if dtype is not None else x.dtype
-    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias), **dw_pw_kwargs)
+    x, dw_kernel, dw_bias, pw_kernel, pw_bias = (jnp.asarray(a, dtype) for a in
+                                                 (x, dw_kernel, dw_bias, pw_kernel, pw_bias))
+    if split:
+        mid = jax_fcm.depthwise(x, dw_kernel, dw_bias, strides=strides, padding=padding, activation=dw_activation)
+        return pointwise_conv(mid, pw_kernel, pw_bias, activation=normalize_activation(pw_activation, "pw_activation"),
+                              precision=None)
+    return jax_fcm.dw_pw(x, dw_kernel, pw_kernel, dw_bias, pw_bias, strides=strides, padding=padding,
+                         dw_activation=dw_activation, pw_activation=pw_activation)
 
 
 def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel, project_bn, *, epsilon: float,
@@ -79,3 +89,16 @@ def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -
     if isinstance(fused, bool):
         return fused
     raise ValueError(f"fused must be True, False, 'block' or 'auto'; got {fused!r}")
+
+
+def pair_path(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> str:
+    """How a SeparableConv runs in inference mode: "fused" (one jax_fcm.dw_pw
+    kernel, where ``fuses`` says so), "split" (with "auto", where fusing does
+    not pay: jax_fcm.depthwise, which measured faster than XLA's depthwise
+    convolution on every layer timed, then XLA's 1x1 convolution) or "stock"
+    (the Flax layers as written: fused=False)."""
+    if fuses(fused, x, features, kernel_size, strides, dtype):
+        return "fused"
+    if fused == "auto" and planner.use_depthwise_kernel(kernel_size, strides):
+        return "split"
+    return "stock"

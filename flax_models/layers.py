@@ -11,7 +11,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_models.folding import folded_dw_pw, folded_mbconv, fuses, fuses_block
+from flax_models.folding import folded_dw_pw, folded_mbconv, fuses_block, pair_path
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -24,7 +24,8 @@ class SeparableConv(nn.Module):
     no bias), ``dw_bn`` (nn.BatchNorm), ``pw_conv`` (1×1 nn.Conv, no bias),
     ``pw_bn``. ``fused=False`` is exactly the stock Flax block; ``fused=True``
     runs ``jax_fcm.dw_pw`` whenever BatchNorm uses running averages;
-    ``fused="auto"`` does so where jax_fcm.planner says fusing pays.
+    ``fused="auto"`` does so where jax_fcm.planner says fusing pays, and runs
+    ``jax_fcm.depthwise`` + XLA's 1x1 convolution elsewhere.
     """
 
     features: int
@@ -43,9 +44,10 @@ class SeparableConv(nn.Module):
     @nn.compact
     def __call__(self, x, use_running_average: bool | None = None):
         use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
-        if (use_running_average and not self.is_initializing()
-                and fuses(self.fused, x, self.features, self.kernel_size, self.strides, self.dtype)):
-            return self._fused(x)
+        if use_running_average and not self.is_initializing():
+            path = pair_path(self.fused, x, self.features, self.kernel_size, self.strides, self.dtype)
+            if path != "stock":
+                return self._folded(x, split=path == "split")
         return self._stock(x, use_running_average)
 
     def _bn(self, name, use_running_average):
@@ -61,11 +63,11 @@ class SeparableConv(nn.Module):
         y = nn.Conv(self.features, (1, 1), name="pw_conv", **conv)(y)
         return activation_fn(self.pw_activation)(self._bn("pw_bn", use_running_average)(y))
 
-    def _fused(self, x):
+    def _folded(self, x, split: bool):
         params, stats = self.variables["params"], self.variables["batch_stats"]
         return folded_dw_pw(x, params["dw_conv"]["kernel"], (params["dw_bn"], stats["dw_bn"]),
                             params["pw_conv"]["kernel"], (params["pw_bn"], stats["pw_bn"]), epsilon=self.epsilon,
-                            dtype=self.dtype, strides=self.strides, padding=self.padding,
+                            dtype=self.dtype, split=split, strides=self.strides, padding=self.padding,
                             dw_activation=self.dw_activation, pw_activation=self.pw_activation)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.folding import folded_dw_pw, folded_mbconv, fuses, fuses_block
+from flax_models.folding import folded_dw_pw, folded_mbconv, fuses_block, pair_path
 from jax_fcm.activations import activation_fn
 
 
@@ -24,7 +24,7 @@ class SeparableConv(nnx.Module):
     (attributes ``dw_conv``, ``dw_bn``, ``pw_conv``, ``pw_bn``); ``fused=False``
     is exactly the stock NNX block, ``fused=True`` runs ``jax_fcm.dw_pw`` in
     inference mode, ``fused="auto"`` does so where jax_fcm.planner says
-    fusing pays."""
+    fusing pays and runs ``jax_fcm.depthwise`` + XLA's 1x1 convolution elsewhere."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, strides: int = 1,
                  padding: Any = "SAME", *, dw_activation: str | None = "relu", pw_activation: str | None = "relu",
@@ -42,15 +42,17 @@ class SeparableConv(nnx.Module):
         self.out_features, self.kernel_size = out_features, kernel_size
 
     def __call__(self, x):
-        inference = self.dw_bn.use_running_average and self.pw_bn.use_running_average
-        if inference and fuses(self.fused, x, self.out_features, self.kernel_size, self.strides, self.dtype):
-            return self._fused(x)
+        if self.dw_bn.use_running_average and self.pw_bn.use_running_average:
+            path = pair_path(self.fused, x, self.out_features, self.kernel_size, self.strides, self.dtype)
+            if path != "stock":
+                return self._folded(x, split=path == "split")
         y = activation_fn(self.dw_activation)(self.dw_bn(self.dw_conv(x)))
         return activation_fn(self.pw_activation)(self.pw_bn(self.pw_conv(y)))
 
-    def _fused(self, x):
+    def _folded(self, x, split: bool):
         return folded_dw_pw(x, self.dw_conv.kernel[...], _bn_params(self.dw_bn), self.pw_conv.kernel[...],
-                            _bn_params(self.pw_bn), epsilon=self.epsilon, dtype=self.dtype, strides=self.strides,
+                            _bn_params(self.pw_bn), epsilon=self.epsilon, dtype=self.dtype, split=split,
+                            strides=self.strides,
                             padding=self.padding, dw_activation=self.dw_activation, pw_activation=self.pw_activation)
 
 

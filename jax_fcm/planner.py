@@ -5,7 +5,8 @@ configuration, FLOPs, a predicted time on a GpuSpec, and the decision.
 
 Pure Python: it plans for any preset without a GPU. The fused kernel's tile
 choice itself comes from jax_fcm.tiling (fitted to measurements). The fuse
-decision follows what was measured (fused_measured_faster): the traffic
+decision follows what was measured (fused_measured_faster; the unfused
+option is jax_fcm.depthwise then XLA's 1x1 convolution): the traffic
 model's times were 2-10x under kernel v3's measured ones (the kernel is
 bound by instruction issue and latency, not DRAM) and predicted the winner
 on fewer than half of the measured layers, so they are reported but do not decide
@@ -142,36 +143,29 @@ class PairPlan:
     reason: str
 
 
-# Where the fused kernel measured faster than XLA's depthwise + pointwise
-# convolutions (H100, kernel v6, commit 345ccd7, docs/benchmarks.md and
-# docs/data/bench_h100_345ccd7.csv; 8 layers x N = 1, 8, 64 x 2 dtypes):
-# every 16-bit pair measured (C up to 960: 1.01-2.3x; the wide ones have
-# Cout <= 160 - MobileNetV1's 14 x 14 x 512 -> 512 pairs fused made the whole
-# model 0.94x stock at N = 64, so 16-bit pairs with a wider Cout keep the
-# C <= 384 of kernel v4), float32 pairs up to
-# C = 384 (1.08-1.9x), and every pair whose output has at most 256 pixels in
-# all (N x Ho x Wo: one 14 x 14 image; float32 1.20-1.27x). Wider float32
-# pairs on bigger batches are 0.88-0.94x (C = 960 at N = 8, 64; C = 576 at
-# N = 8) except C = 576 at N = 64 (1.09x, left to XLA). On that data the
-# rule's choices are within 0.2 % of the best per-layer choice.
-FUSE_MAX_CHANNELS_16BIT = 960
-FUSE_MAX_COUT_WIDE_16BIT = 160  # ... when Cout is at most this; else FUSE_MAX_CHANNELS_FLOAT32
-FUSE_MAX_CHANNELS_FLOAT32 = 384
-FUSE_MAX_OUTPUT_PIXELS = 256
-
-
-def fuse_max_channels(itemsize: int, cout: int) -> int:
-    """The widest pairs (input channels) that measured faster fused, per element
-    size and output channels."""
-    if itemsize == 2 and cout <= FUSE_MAX_COUT_WIDE_16BIT:
-        return FUSE_MAX_CHANNELS_16BIT
-    return FUSE_MAX_CHANNELS_FLOAT32
+# Where the fused kernel measured faster than the unfused option the layers
+# take otherwise: jax_fcm.depthwise (faster than XLA's depthwise convolution
+# on every layer timed, use_depthwise_kernel) then XLA's 1x1 convolution. H100,
+# commit 2431d77 + the "split" bench column, docs/data/bench_h100_split_n8_n64.csv
+# (8 pairs x N = 8, 64 x float32, bfloat16): fused wins on output maps of at
+# least 28 x 28 (1.04-1.70x; bf16 28x28x192 at N = 64 0.97x), except float32
+# stride-2 and 7x7 pairs on more than 8 images of 28 x 28 outputs (0.81-0.99x);
+# the unfused option wins on 14 x 14 and 7 x 7 maps (0.73-0.99x; only C = 384
+# at N = 64 went the other way, 1.10-1.20x). On that data the rule's choices
+# are within 1 % of the best per-layer choice. (Against XLA's two
+# convolutions, kernel v6 fused won on every 16-bit pair; the standalone
+# depthwise kernel took most of that lead on the deep pairs.)
+FUSE_MIN_OUTPUT_PIXELS = 28 * 28  # per image
+FUSE_MAX_PIXELS_FLOAT32_STRIDED_OR_K7 = 8 * 28 * 28  # N x Ho x Wo
 
 
 def fused_measured_faster(layer: PairLayer) -> bool:
-    """Whether pairs like this one measured faster fused than as two XLA
-    convolutions (see FUSE_MAX_CHANNELS_16BIT)."""
-    return layer.c <= fuse_max_channels(layer.itemsize, layer.cout) or layer.n * layer.ho * layer.wo <= FUSE_MAX_OUTPUT_PIXELS
+    """Whether pairs like this one measured faster fused than unfused (see
+    FUSE_MIN_OUTPUT_PIXELS)."""
+    if layer.ho * layer.wo < FUSE_MIN_OUTPUT_PIXELS:
+        return False
+    wide_float32 = layer.itemsize == 4 and (layer.stride == 2 or layer.k == 7)
+    return not (wide_float32 and layer.n * layer.ho * layer.wo > FUSE_MAX_PIXELS_FLOAT32_STRIDED_OR_K7)
 
 
 def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
@@ -184,14 +178,15 @@ def plan_pair(layer: PairLayer, gpu: GpuSpec) -> PairPlan:
     t_unfused = predicted_us(unfused, gpu, layer.tensor_cores, layer.itemsize)
     fuse = fused_measured_faster(layer)
     saved = 1 - fused.unique / unfused.unique
-    max_c, pixels = fuse_max_channels(layer.itemsize, layer.cout), layer.n * layer.ho * layer.wo
-    if layer.c <= max_c:
-        reason = f"C = {layer.c} <= {max_c}: measured faster fused; {saved:.0%} fewer DRAM bytes"
-    elif fuse:
-        reason = f"{pixels} output pixels <= {FUSE_MAX_OUTPUT_PIXELS}: measured faster fused; {saved:.0%} fewer DRAM bytes"
+    per_image = layer.ho * layer.wo
+    if fuse:
+        reason = f"{layer.ho}x{layer.wo} outputs per image: measured faster fused; {saved:.0%} fewer DRAM bytes"
+    elif per_image < FUSE_MIN_OUTPUT_PIXELS:
+        reason = (f"{layer.ho}x{layer.wo} outputs per image (< 28x28): jax_fcm.depthwise + XLA 1x1 measured faster, "
+                  f"although fused moves {saved:.0%} fewer DRAM bytes")
     else:
-        reason = (f"C = {layer.c} > {max_c} on {pixels} output pixels: pairs like this measured slower fused "
-                  f"(latency-bound chains of channel chunks), although fused moves {saved:.0%} fewer DRAM bytes")
+        reason = (f"float32 stride-2 / 7x7 pair on {layer.n * per_image} output pixels: jax_fcm.depthwise + XLA 1x1 "
+                  "measured faster")
     return PairPlan(layer, fuse, cfg, fused, unfused, t_fused, t_unfused, reason)
 
 
@@ -215,6 +210,15 @@ def should_fuse_block(x_shape, cout: int, k: int, stride: int, itemsize: int) ->
     *_, h, w, _ = x_shape
     pixels = math.ceil(h / stride) * math.ceil(w / stride)
     return pixels >= 28 * 28 or (itemsize == 2 and k == 3 and pixels >= 14 * 14)
+
+
+def use_depthwise_kernel(k: int, stride: int) -> bool:
+    """Whether an unfused depthwise convolution runs as jax_fcm.depthwise
+    rather than XLA's: it measured faster on every layer of the depthwise
+    suite (H100, commit 2431d77, docs/benchmarks.md "Standalone depthwise";
+    15 MobileNetV2 / ConvNeXt / EfficientNet layers x N = 1, 8, 64 x float32
+    and bfloat16: 1.09-3.6x), so wherever the kernel exists."""
+    return k in (3, 5, 7) and stride in (1, 2)
 
 
 def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec) -> str:

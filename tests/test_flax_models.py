@@ -70,6 +70,21 @@ def test_separable_conv_matches_stock(platform, rng, dtype, kernel_size, strides
     assert err <= LAYER_TOLERANCE[platform, jnp.dtype(dtype).name], err
 
 
+@pytest.mark.parametrize("strides", [1, 2])
+def test_auto_runs_the_depthwise_kernel_where_fusing_does_not_pay(platform, rng, strides):
+    # 12 x 12 outputs per image (< 28 x 28): the planner does not fuse; "auto"
+    # then runs jax_fcm.depthwise and XLA's 1x1 conv.
+    x = images(rng, (2, 12 * strides, 12 * strides, 40))
+    layer = dict(features=40, strides=strides, dw_activation="relu6", pw_activation="silu")
+    stock, auto = fm.SeparableConv(**layer, fused=False), fm.SeparableConv(**layer, fused="auto")
+    variables = with_random_statistics(stock.init(jax.random.key(0), x, use_running_average=False), rng)
+    infer = lambda model: lambda v, x: model.apply(v, x, use_running_average=True)  # noqa: E731
+    hlo = jax.jit(infer(auto)).lower(variables, x).as_text()
+    assert "jax_fcm_depthwise" in hlo and "jax_fcm_dw_pw" not in hlo
+    err = max_normalized_error(run_on(platform, infer(auto), variables, x), run_on(platform, infer(stock), variables, x))
+    assert err <= LAYER_TOLERANCE[platform, "float32"], err
+
+
 def test_fused_layer_lowers_to_the_kernel():
     x = jnp.zeros((1, 8, 8, 16))
     layer = fm.SeparableConv(32, fused=True)
@@ -86,6 +101,12 @@ def fused_kernels(model, x) -> dict[str, int]:
     variables = model.init(jax.random.key(0), x)
     text = jax.jit(lambda v, x: model.apply(v, x)).lower(variables, x).as_text()
     return {target: text.count(target) for target in ("jax_fcm_dw_pw", "jax_fcm_mbconv")}
+
+
+def depthwise_kernels(model, x) -> int:
+    """How many jax_fcm.depthwise calls a model lowers to in inference."""
+    variables = model.init(jax.random.key(0), x)
+    return jax.jit(lambda v, x: model.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_depthwise")
 
 
 def fused_pairs(model, x) -> int:
@@ -108,17 +129,17 @@ def test_whole_blocks_fuse_where_the_planner_says_it_pays():
 
 
 def test_auto_fuses_where_the_planner_says_it_pays():
-    # MobileNetV1 on 8 x 128 x 128 images, input channels per pair: 32, 64,
-    # 128, 128, 256, 256, 512 x 6 (the 6th with stride 2), 1024. Measured
-    # faster fused (planner.fused_measured_faster): C <= 384 (C <= 960 only
-    # with Cout <= 160, which MobileNetV1 never has) and the last two pairs
-    # (4 x 4 x 8 = 128 output pixels); not the 8 x 8 x 8 pairs with C = 512.
-    # The same in float32.
+    # MobileNetV1 on 8 x 128 x 128 images, output maps per pair: 64^2, 32^2
+    # (stride 2), 32^2, then 16^2 and smaller. Measured faster fused
+    # (planner.fused_measured_faster): outputs of at least 28 x 28, in float32
+    # not a stride-2 pair on more than 8 images of 28 x 28; the others run
+    # jax_fcm.depthwise + XLA's 1x1 conv.
     x = jnp.zeros((8, 128, 128, 3), jnp.bfloat16)
-    auto = fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto", dtype=jnp.bfloat16), x)
-    always = fused_pairs(fm.MobileNetV1(num_classes=10, fusion="always", dtype=jnp.bfloat16), x)
-    assert (auto, always) == (8, 13)
-    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto"), x.astype(jnp.float32)) == 8
+    auto = fm.MobileNetV1(num_classes=10, fusion="auto", dtype=jnp.bfloat16)
+    always = fm.MobileNetV1(num_classes=10, fusion="always", dtype=jnp.bfloat16)
+    assert (fused_pairs(auto, x), fused_pairs(always, x)) == (3, 13)
+    assert depthwise_kernels(auto, x) == 10 and depthwise_kernels(always, x) == 0
+    assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion="auto"), x.astype(jnp.float32)) == 2
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.MobileNetV1(fusion="sometimes").init(jax.random.key(0), x)
 
@@ -130,7 +151,9 @@ def test_fusion_plan_from_the_planner_cli(capsys):
     assert plan.main(["--gpu", "h100", "--model", "mobilenet_v1", "--batch", "8", "--dtype", "float32"]) == 0
     printed = capsys.readouterr().out.split("fusion=")[-1].strip()
     chosen = tuple(word.strip(" ()") == "True" for word in printed.split(","))
-    assert chosen == (True,) * 6 + (False,) * 7  # float32 at N = 8: the pairs with C <= 384
+    # float32 at N = 8 (outputs 112^2, 56^2 s2, 56^2, 28^2 s2, 28^2, then 14^2
+    # and smaller): from 28 x 28 up, not the stride-2 pair on 8 x 56 x 56.
+    assert chosen == (True, False, True, True, True) + (False,) * 8
     x = jnp.zeros((1, 64, 64, 3), jnp.bfloat16)
     mine = (True,) + (False,) * 11 + (True,)
     assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=mine, dtype=jnp.bfloat16), x) == 2
@@ -155,11 +178,12 @@ def test_mobilevit_variants():
 
 def test_separable_conv_auto_asks_the_planner():
     layer = fm.SeparableConv(64, fused="auto", dtype=jnp.bfloat16)
-    for c, expected in ((96, True), (1024, False)):  # 512 output pixels: only C <= 960 fuses
-        x = jnp.zeros((2, 16, 16, c), jnp.bfloat16)
+    for hw, expected in ((28, True), (16, False)):  # fused from 28 x 28 outputs per image
+        x = jnp.zeros((2, hw, hw, 96), jnp.bfloat16)
         variables = layer.init(jax.random.key(0), x, use_running_average=False)
         hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
-        assert ("jax_fcm_dw_pw" in hlo) == expected, c
+        assert ("jax_fcm_dw_pw" in hlo) == expected, hw
+        assert ("jax_fcm_depthwise" in hlo) != expected, hw  # unfused: the depthwise kernel, XLA's 1x1 conv
     with pytest.raises(ValueError, match="fused must be True, False, 'block' or 'auto'"):
         fm.SeparableConv(64, fused="yes").apply(variables, x, use_running_average=True)
 
@@ -244,7 +268,7 @@ def nnx_pair(seed=0, **layer):
     return make(False), make(True)
 
 
-FUSED_TARGETS = ("jax_fcm_dw_pw", "jax_fcm_mbconv")
+FUSED_TARGETS = ("jax_fcm_dw_pw", "jax_fcm_mbconv", "jax_fcm_depthwise")
 
 
 def nnx_eval_error(platform, rng, stock, fused, bns, x) -> float:
@@ -273,6 +297,17 @@ def nnx_eval_error(platform, rng, stock, fused, bns, x) -> float:
 def test_nnx_separable_conv_matches_stock(platform, rng, strides, padding):
     stock, fused = nnx_pair(strides=strides, padding=padding, dw_activation="relu6", pw_activation="silu")
     err = nnx_eval_error(platform, rng, stock, fused, (stock.dw_bn, stock.pw_bn), images(rng, (2, 11, 13, 24)))
+    assert err <= LAYER_TOLERANCE[platform, "float32"], err
+
+
+def test_nnx_auto_runs_the_depthwise_kernel_where_fusing_does_not_pay(platform, rng):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    make = lambda fused: fnnx.SeparableConv(40, 40, fused=fused, rngs=nnx.Rngs(0))  # noqa: E731
+    stock, auto = make(False), make("auto")  # 12 x 12 outputs: not fused (as above)
+    err = nnx_eval_error(platform, rng, stock, auto, (stock.dw_bn, stock.pw_bn), images(rng, (2, 12, 12, 40)))
     assert err <= LAYER_TOLERANCE[platform, "float32"], err
 
 
