@@ -17,15 +17,8 @@ ffi::Error decode_depthwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuf
   if (!kernel_element_type(x.element_type(), &call->type)) return bad("x must be float32, bfloat16 or float16");
   for (ffi::AnyBuffer b : {kernel, bias, ffi::AnyBuffer(*y)})
     if (b.element_type() != x.element_type()) return bad("kernel, bias and the result must share x's dtype");
-  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
   DepthwiseShape& s = call->shape;
-  const auto xd = x.dimensions();
-  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
-  if (kernel.dimensions().size() != 4) return bad("kernel must be (k, k, 1, C), got " + dims_str(kernel));
-  s.kernel = kernel.dimensions()[0];
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
-  if (!has_dims(kernel, {s.kernel, s.kernel, 1, s.c}))
-    return bad("kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(kernel));
+  if (const std::string err = check_depthwise_operands(x, kernel, &s); !err.empty()) return bad(err);
   if (!has_dims(bias, {s.c})) return bad("bias must be (C,), got " + dims_str(bias));
   if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
   if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");

@@ -22,15 +22,8 @@ ffi::Error decode_dw_backward(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuffe
   for (ffi::AnyBuffer b : {dy, kernel, ffi::AnyBuffer(*dx)})
     if (b.element_type() != x.element_type()) return bad("x, dy, kernel and dx must share x's dtype");
   if (dw_partials->element_type() != ffi::DataType::F32) return bad("dw_partials must be float32");
-  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
   DwBackwardShape& s = call->shape;
-  const auto xd = x.dimensions();
-  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
-  if (kernel.dimensions().size() != 4) return bad("kernel must be (k, k, 1, C), got " + dims_str(kernel));
-  s.kernel = kernel.dimensions()[0];
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
-  if (!has_dims(kernel, {s.kernel, s.kernel, 1, s.c}))
-    return bad("kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(kernel));
+  if (const std::string err = check_depthwise_operands(x, kernel, &s); !err.empty()) return bad(err);
   if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
   for (int64_t pad : {a.pad_top, a.pad_bottom, a.pad_left, a.pad_right})
     if (pad < 0 || pad >= s.kernel) return bad("padding must be between 0 and k - 1 on every side");

@@ -79,3 +79,28 @@ def geomean(values) -> float:
     """Geometric mean of the positive values (None and 0 skipped); nan if none."""
     values = [v for v in values if v and v > 0]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def rotation_sets(nbytes: int) -> int:
+    """How many input sets a timing loop rotates over so that one call's
+    operands (nbytes) are not served from the L2 by the previous call."""
+    return max(1, min(8, math.ceil(200e6 / nbytes)))
+
+
+def format_ratio(v) -> str:
+    """A speed-up as "1.23x"; "–" where there is none."""
+    return "–" if v is None or math.isnan(v) else f"{v:.2f}x"
+
+
+def summary_lines(rows, name_key: str, ratios: dict[str, str]) -> list[str]:
+    """Markdown summary per (dtype, N): the geomean of each speed-up column
+    (ratios: header -> row key; rows without that value are skipped) and the
+    row slowest against XLA ("speedup_vs_xla")."""
+    headers = " | ".join(ratios)
+    lines = ["", f"| dtype | N | {headers} | slowest {name_key} vs XLA |", "|---|---|" + "---|" * (len(ratios) + 1)]
+    for key in sorted({(r["dtype"], r["n"]) for r in rows}):
+        group = [r for r in rows if (r["dtype"], r["n"]) == key]
+        worst = min(group, key=lambda r: r["speedup_vs_xla"])
+        means = " | ".join(format_ratio(geomean(r.get(k) for r in group)) for k in ratios.values())
+        lines.append(f"| {key[0]} | {key[1]} | {means} | {worst[name_key]} {worst['speedup_vs_xla']:.2f}x |")
+    return lines

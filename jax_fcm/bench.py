@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import math
 import sys
 from typing import Callable
 
@@ -21,7 +20,6 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import _timing, bench_blocks, bench_depthwise, bench_train, gpu, planner_validation, tiling
-from jax_fcm._timing import geomean
 from jax_fcm.activations import normalize_activation
 from jax_fcm.reference import pointwise_conv
 
@@ -182,12 +180,21 @@ def run_models(args) -> int:
     return 0
 
 
-def run_blocks(args) -> int:
-    names = args.blocks or [b.name for b in bench_blocks.SUITE]
-    blocks = [b for b in bench_blocks.SUITE if b.name in names]
-    unknown = sorted(set(names) - {b.name for b in blocks})
+def select(names, suite, what: str):
+    """The suite entries named (all for no names); None, after a message, if
+    some name is unknown."""
+    names = names or [entry.name for entry in suite]
+    chosen = [entry for entry in suite if entry.name in names]
+    unknown = sorted(set(names) - {entry.name for entry in chosen})
     if unknown:
-        print(f"unknown blocks {unknown}; choose from {[b.name for b in bench_blocks.SUITE]}", file=sys.stderr)
+        print(f"unknown {what} {unknown}; choose from {[entry.name for entry in suite]}", file=sys.stderr)
+        return None
+    return chosen
+
+
+def run_blocks(args) -> int:
+    blocks = select(args.blocks, bench_blocks.SUITE, "blocks")
+    if blocks is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
     bandwidth = copy_bandwidth_gbs(timer)
@@ -200,11 +207,8 @@ def run_blocks(args) -> int:
 
 
 def run_depthwise(args) -> int:
-    names = args.depthwise or [l.name for l in bench_depthwise.SUITE]
-    layers = [l for l in bench_depthwise.SUITE if l.name in names]
-    unknown = sorted(set(names) - {l.name for l in layers})
-    if unknown:
-        print(f"unknown layers {unknown}; choose from {[l.name for l in bench_depthwise.SUITE]}", file=sys.stderr)
+    layers = select(args.depthwise, bench_depthwise.SUITE, "layers")
+    if layers is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
     bandwidth = copy_bandwidth_gbs(timer)
@@ -304,7 +308,7 @@ def main(argv=None) -> int:
         for n in args.batch:
             for layer in layers:
                 nbytes = layer_bytes(layer, n, dtype)
-                sets = max(1, min(8, math.ceil(200e6 / nbytes)))  # rotate inputs past the L2
+                sets = _timing.rotation_sets(nbytes)
                 arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
                 fused = timer(op(layer, None), arg_sets)
                 xla = timer(op(layer, "xla"), arg_sets)
@@ -347,11 +351,6 @@ def _fmt(v, spec=".1f"):
     return "–" if v is None else format(v, spec)
 
 
-def _fmt_ratio(v):
-    """A speed-up as "1.23x"; "–" where there is none (no cuDNN column)."""
-    return "–" if v is None or math.isnan(v) else f"{v:.2f}x"
-
-
 def format_table(rows, device: str, bandwidth: float) -> str:
     lines = [
         f"Device: {device}; copy bandwidth {bandwidth:.0f} GB/s (read+write); times are device time per call (us).",
@@ -365,17 +364,10 @@ def format_table(rows, device: str, bandwidth: float) -> str:
         lines.append(
             f"| {r['dtype']} | {r['n']} | {r['layer']} | {r['fused_us']:.1f} | {r['xla_us']:.1f} | "
             f"{r['split_us']:.1f} | {_fmt(r['cudnn_us'])} | {r['floor_us']:.1f} | {r['speedup_vs_xla']:.2f}x | "
-            f"{r['speedup_vs_split']:.2f}x | {_fmt_ratio(r['speedup_vs_cudnn'])} | "
+            f"{r['speedup_vs_split']:.2f}x | {_timing.format_ratio(r['speedup_vs_cudnn'])} | "
             f"{r['fused_over_floor']:.2f} | {r['xla_over_floor']:.2f} |")
-    lines += ["", "| dtype | N | geomean speed-up vs XLA | vs split | vs cuDNN | slowest layer vs XLA |",
-              "|---|---|---|---|---|---|"]
-    for key in sorted({(r["dtype"], r["n"]) for r in rows}):
-        group = [r for r in rows if (r["dtype"], r["n"]) == key]
-        worst = min(group, key=lambda r: r["speedup_vs_xla"])
-        lines.append(f"| {key[0]} | {key[1]} | {geomean(r['speedup_vs_xla'] for r in group):.2f}x | "
-                     f"{geomean(r['speedup_vs_split'] for r in group):.2f}x | "
-                     f"{_fmt_ratio(geomean(r['speedup_vs_cudnn'] for r in group if r['speedup_vs_cudnn']))} | "
-                     f"{worst['layer']} {worst['speedup_vs_xla']:.2f}x |")
+    lines += _timing.summary_lines(rows, "layer", {"geomean speed-up vs XLA": "speedup_vs_xla",
+                                                   "vs split": "speedup_vs_split", "vs cuDNN": "speedup_vs_cudnn"})
     return "\n".join(lines)
 
 

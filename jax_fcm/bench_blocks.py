@@ -8,7 +8,6 @@ block (x, output and weights read or written once)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from typing import Callable
 
@@ -16,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm._timing import geomean
+from jax_fcm._timing import rotation_sets, summary_lines
 from jax_fcm.reference import pointwise_conv
 
 
@@ -96,7 +95,7 @@ def time_blocks(blocks, batches, dtypes, timer: Callable, bandwidth_gbs: float, 
         for n in batches:
             for block in blocks:
                 nbytes = block_bytes(block, n, dtype)
-                sets = max(1, min(8, math.ceil(200e6 / nbytes)))  # rotate inputs past the L2
+                sets = rotation_sets(nbytes)
                 arg_sets = [make_args(block, n, dtype, seed) for seed in range(sets)]
                 fused, xla = timer(op(block, None), arg_sets), timer(op(block, "xla"), arg_sets)
                 pair = timer(op(block, "pair"), arg_sets)
@@ -120,11 +119,5 @@ def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
         lines.append(f"| {r['dtype']} | {r['n']} | {r['block']} | {r['fused_us']:.1f} | {r['xla_us']:.1f} | "
                      f"{r['pair_us']:.1f} | {r['floor_us']:.1f} | {r['speedup_vs_xla']:.2f}x | "
                      f"{r['speedup_vs_pair']:.2f}x | {r['fused_over_floor']:.2f} |")
-    lines += ["", "| dtype | N | geomean vs XLA | vs pair | slowest block vs XLA |", "|---|---|---|---|---|"]
-    for key in sorted({(r["dtype"], r["n"]) for r in rows}):
-        group = [r for r in rows if (r["dtype"], r["n"]) == key]
-        worst = min(group, key=lambda r: r["speedup_vs_xla"])
-        lines.append(f"| {key[0]} | {key[1]} | {geomean(r['speedup_vs_xla'] for r in group):.2f}x | "
-                     f"{geomean(r['speedup_vs_pair'] for r in group):.2f}x | "
-                     f"{worst['block']} {worst['speedup_vs_xla']:.2f}x |")
+    lines += summary_lines(rows, "block", {"geomean vs XLA": "speedup_vs_xla", "vs pair": "speedup_vs_pair"})
     return "\n".join(lines)

@@ -12,7 +12,6 @@ follows in B0)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from typing import Callable
 
@@ -20,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm._timing import geomean
+from jax_fcm._timing import format_ratio, rotation_sets, summary_lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +92,7 @@ def time_layers(layers, batches, dtypes, timer: Callable, bandwidth_gbs: float, 
         for n in batches:
             for layer in layers:
                 nbytes = layer_bytes(layer, n, dtype)
-                sets = max(1, min(8, math.ceil(200e6 / nbytes)))  # rotate inputs past the L2
+                sets = rotation_sets(nbytes)
                 arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
                 ours, xla = timer(op(layer, None), arg_sets), timer(op(layer, "xla"), arg_sets)
                 cudnn = torch_timer(layer, n, dtype) if torch_timer else None
@@ -110,9 +109,6 @@ def time_layers(layers, batches, dtypes, timer: Callable, bandwidth_gbs: float, 
 
 
 def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
-    def ratio(v):
-        return "–" if v is None or math.isnan(v) else f"{v:.2f}x"
-
     lines = [f"Device: {device}; copy bandwidth {bandwidth_gbs:.0f} GB/s (read+write); {timing} per call (us).", "",
              "| dtype | N | layer | jax_fcm.depthwise | XLA | cuDNN | HBM floor | vs XLA | vs cuDNN | jax_fcm/floor "
              "| XLA/floor |",
@@ -120,13 +116,7 @@ def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
     for r in rows:
         cudnn = "–" if r["cudnn_us"] is None else f"{r['cudnn_us']:.1f}"
         lines.append(f"| {r['dtype']} | {r['n']} | {r['layer']} | {r['jax_fcm_us']:.1f} | {r['xla_us']:.1f} | {cudnn} | "
-                     f"{r['floor_us']:.1f} | {ratio(r['speedup_vs_xla'])} | {ratio(r['speedup_vs_cudnn'])} | "
+                     f"{r['floor_us']:.1f} | {format_ratio(r['speedup_vs_xla'])} | {format_ratio(r['speedup_vs_cudnn'])} | "
                      f"{r['over_floor']:.2f} | {r['xla_over_floor']:.2f} |")
-    lines += ["", "| dtype | N | geomean vs XLA | vs cuDNN | slowest layer vs XLA |", "|---|---|---|---|---|"]
-    for key in sorted({(r["dtype"], r["n"]) for r in rows}):
-        group = [r for r in rows if (r["dtype"], r["n"]) == key]
-        worst = min(group, key=lambda r: r["speedup_vs_xla"])
-        lines.append(f"| {key[0]} | {key[1]} | {ratio(geomean(r['speedup_vs_xla'] for r in group))} | "
-                     f"{ratio(geomean(r['speedup_vs_cudnn'] for r in group))} | "
-                     f"{worst['layer']} {worst['speedup_vs_xla']:.2f}x |")
+    lines += summary_lines(rows, "layer", {"geomean vs XLA": "speedup_vs_xla", "vs cuDNN": "speedup_vs_cudnn"})
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import jax_fcm
+import test_depthwise
 import test_mbconv
 
 
@@ -92,6 +93,12 @@ def errors_markdown() -> str:
               "`ffi::Error` for bad shapes, dtypes, stride, activation, residual or channel_splits.", "",
               "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_mbconv.BAD_INPUTS, test_mbconv.call_with)
+    lines += ["", "# Inputs `jax_fcm.depthwise` rejects", "",
+              "From tests/test_depthwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+              "`kernel` (3, 3, 1, 16)). The FFI target `jax_fcm_depthwise` returns an `ffi::Error` for bad shapes,",
+              "dtypes, stride, padding or activation code (and for an image of 2**31 elements or more).", "",
+              "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_depthwise.BAD_INPUTS, test_depthwise.call_with)
     return "\n".join(lines) + "\n"
 
 
