@@ -78,27 +78,30 @@ def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides:
 
 def fuses(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
     """Whether a SeparableConv whose ``fused`` is True, False, "block" (the
-    whole block where an InvertedResidual can; the pair otherwise: True) or
-    "auto" runs the fused kernel on input x: "auto" asks jax_fcm.planner
+    whole block where an InvertedResidual can; the pair otherwise: True),
+    "split" (jax_fcm.depthwise + XLA's 1x1 conv) or "auto" runs the fused
+    kernel on input x: "auto" asks jax_fcm.planner
     (fused only where it measured faster than XLA's two convolutions)."""
     if fused == "auto":
         itemsize = jnp.dtype(dtype if dtype is not None else x.dtype).itemsize
         return planner.should_fuse(x.shape, features, kernel_size, strides, itemsize)
     if fused == "block":
         return True
+    if fused == "split":
+        return False
     if isinstance(fused, bool):
         return fused
-    raise ValueError(f"fused must be True, False, 'block' or 'auto'; got {fused!r}")
+    raise ValueError(f"fused must be True, False, 'block', 'split' or 'auto'; got {fused!r}")
 
 
 def pair_path(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> str:
     """How a SeparableConv runs in inference mode: "fused" (one jax_fcm.dw_pw
-    kernel, where ``fuses`` says so), "split" (with "auto", where fusing does
-    not pay: jax_fcm.depthwise, which measured faster than XLA's depthwise
-    convolution on every layer timed, then XLA's 1x1 convolution) or "stock"
-    (the Flax layers as written: fused=False)."""
+    kernel, where ``fuses`` says so), "split" (with fused="split", or "auto"
+    where fusing does not pay: jax_fcm.depthwise, which measured faster than
+    XLA's depthwise convolution on every layer timed, then XLA's 1x1
+    convolution) or "stock" (the Flax layers as written: fused=False)."""
     if fuses(fused, x, features, kernel_size, strides, dtype):
         return "fused"
-    if fused == "auto" and planner.use_depthwise_kernel(kernel_size, strides):
+    if fused in ("auto", "split") and planner.use_depthwise_kernel(kernel_size, strides):
         return "split"
     return "stock"

@@ -8,10 +8,11 @@ has the same parameter tree as the fused settings, which run DW→PW pairs as
 one jax_fcm kernel in inference mode (``train=False``): ``"always"`` every
 pair, and every inverted-residual block with an expansion as one
 jax_fcm.mbconv kernel (where it fits the GPU); ``"auto"`` (the default) what
-jax_fcm.planner picks: whole blocks and pairs where they measured faster
-than XLA (docs/benchmarks.md); or a plan, a tuple of one value per pair in
-network order: False, True (the pair) or "block" (the whole block; the pair
-where there is no expansion), as ``python -m jax_fcm.plan`` prints it."""
+jax_fcm.planner picks: whole blocks and pairs where they measured faster,
+the other pairs split (docs/benchmarks.md); or a plan, a tuple of one value per pair in
+network order: False, True (the pair), "block" (the whole block; the pair
+where there is no expansion) or "split" (jax_fcm.depthwise + XLA's 1x1
+conv), as ``python -m jax_fcm.plan`` prints it."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def fused_settings(fusion, pairs: int) -> tuple:
     choice, or a plan — a tuple of False / True / "block" in network order, as
     ``python -m jax_fcm.plan`` prints it."""
     if isinstance(fusion, tuple):
-        if len(fusion) != pairs or not all(isinstance(f, bool) or f == "block" for f in fusion):
-            raise ValueError(f"a fusion plan must be a tuple of {pairs} values False, True or 'block' (one per "
+        if len(fusion) != pairs or not all(isinstance(f, bool) or f in ("block", "split") for f in fusion):
+            raise ValueError(f"a fusion plan must be a tuple of {pairs} values False, True, 'block' or 'split' (one per "
                              f"depthwise -> pointwise pair); got {fusion!r}")
         return fusion
     if fusion not in FUSION_CHOICES:

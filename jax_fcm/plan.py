@@ -37,7 +37,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     total_plan = total_unfused = 0.0
     for name, p, cin in rows:
         l = p.layer
-        lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {'fused' if p.fuse else 'unfused'} | "
+        lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {pair_choice(p)} | "
                      f"{planner.plan_block(l, cin, spec)} | {tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
                      f"{mb(p.unfused.unique)} | {p.fused_us:.1f} | {p.unfused_us:.1f} | {p.reason} |")
         total_plan += p.fused_us if p.fuse else p.unfused_us
@@ -49,10 +49,19 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     return "\n".join(lines)
 
 
+def pair_choice(p: planner.PairPlan) -> str:
+    """"fused", "split" (jax_fcm.depthwise + XLA's 1x1 conv) or "unfused" (XLA)."""
+    if p.fuse:
+        return "fused"
+    return "split" if planner.use_depthwise_kernel(p.layer.k, p.layer.stride) else "unfused"
+
+
 def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec):
     """The plan entry a Flax model takes: "block" for a whole-block kernel,
-    else whether the pair fuses."""
-    return "block" if planner.plan_block(p.layer, cin, spec) == "mbconv" else p.fuse
+    True for a fused pair, "split" or False."""
+    if planner.plan_block(p.layer, cin, spec) == "mbconv":
+        return "block"
+    return {"fused": True, "split": "split", "unfused": False}[pair_choice(p)]
 
 
 def block_bytes_line(rows) -> str:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU hardening checks of issue 7, one device call (after a build, e.g. by
-# scripts/device_check.sh): compute-sanitizer memcheck and racecheck on the
-# fused kernel over GPU tests, a 10,000-call loop without device-memory
-# growth, and the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh
+# scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
+# kernel over GPU tests, a 10,000-call loop without device-memory growth, and
+# the same outputs with XLA command buffers on and off.
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv]
+# dw_pw (default): the fused kernel, then the memory loop and command buffers;
+# depthwise, mbconv: that kernel's sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
@@ -15,22 +17,45 @@ log="$OUT/hardening.log"
 export XLA_PYTHON_CLIENT_ALLOCATOR=platform
 # Sanitized runs are 10-100x slower: a subset of the GPU tests covering odd
 # shapes, blocks walking several tiles and cluster splits, each bounded in time.
-sanitize=(timeout 240 compute-sanitizer --kernel-name kns=dw_pw_fused_kernel --error-exitcode 3)
-pytest=(python3 -P -m pytest -q -p no:cacheprovider tests/test_dw_pw_numerics.py -m gpu)
+target=${1:-dw_pw}
+case "$target" in
+  dw_pw)
+    kernel=dw_pw_fused_kernel; tests=tests/test_dw_pw_numerics.py
+    memcheck_k="odd_shapes and bfloat16 or walking and float32 or channel_splits and float16"
+    racecheck_k="walking and bfloat16 or channel_splits and bfloat16";;
+  depthwise)
+    # Odd shapes: partial tiles and chunks, C not a multiple of the vector
+    # (element-wise copies), 64-channel chunks; strides 1 and 2.
+    kernel=depthwise_kernel; tests=tests/test_depthwise.py
+    memcheck_k="odd_shapes and (bfloat16 or float32)"
+    racecheck_k="odd_shapes and bfloat16";;
+  mbconv)
+    # Odd shapes (partial chunks, Cin not a multiple of the vector) and the
+    # cluster splits of the expanded channels.
+    kernel=mbconv_kernel; tests=tests/test_mbconv.py
+    memcheck_k="odd_shapes and (bfloat16 or float32) or channel_splits"
+    racecheck_k="odd_shapes and bfloat16 or channel_splits and bfloat16";;
+  *) echo "unknown target $target (dw_pw, depthwise or mbconv)"; exit 2;;
+esac
+sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)
+pytest=(python3 -P -m pytest -q -p no:cacheprovider "$tests" -m gpu)
 status=0
 
 echo "== memcheck"
 "${sanitize[@]}" --tool memcheck "${pytest[@]}" \
-  -k "odd_shapes and bfloat16 or walking and float32 or channel_splits and float16" > /tmp/memcheck.log 2>&1
+  -k "$memcheck_k" > /tmp/memcheck.log 2>&1
 rc=$?; tail -40 /tmp/memcheck.log >> "$log"; tail -3 /tmp/memcheck.log; echo "memcheck rc=$rc" | tee -a "$log"
 status=$((status || rc))
 
 echo "== racecheck"
 "${sanitize[@]}" --tool racecheck --racecheck-report hazard "${pytest[@]}" \
-  -k "walking and bfloat16 or channel_splits and bfloat16" > /tmp/racecheck.log 2>&1
+  -k "$racecheck_k" > /tmp/racecheck.log 2>&1
 rc=$?; tail -40 /tmp/racecheck.log >> "$log"; tail -3 /tmp/racecheck.log; echo "racecheck rc=$rc" | tee -a "$log"
 status=$((status || rc))
 
+if [ "$target" != dw_pw ]; then
+  echo "hardening status=$status" | tee -a "$log"; exit $status
+fi
 unset XLA_PYTHON_CLIENT_ALLOCATOR
 echo "== 10,000 calls"
 python3 -P scripts/repeat_calls.py --calls 10000 2>&1 | tail -2 | tee -a "$log"; rc=${PIPESTATUS[0]}

@@ -158,6 +158,8 @@ def test_fusion_plan_from_the_planner_cli(capsys):
     mine = (True,) + (False,) * 11 + (True,)
     assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=mine, dtype=jnp.bfloat16), x) == 2
     assert fused_pairs(fm.MobileNetV1(num_classes=10, fusion=list(mine), dtype=jnp.bfloat16), x) == 2  # Linen: tuple
+    split = fm.MobileNetV1(num_classes=10, fusion=("split",) * 13, dtype=jnp.bfloat16)
+    assert (fused_pairs(split, x), depthwise_kernels(split, x)) == (0, 13)
     for bad in ((True,) * 12, (1,) * 13):
         with pytest.raises(ValueError, match="fusion"):
             fm.MobileNetV1(num_classes=10, fusion=bad).init(jax.random.key(0), x)
@@ -184,7 +186,7 @@ def test_separable_conv_auto_asks_the_planner():
         hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
         assert ("jax_fcm_dw_pw" in hlo) == expected, hw
         assert ("jax_fcm_depthwise" in hlo) != expected, hw  # unfused: the depthwise kernel, XLA's 1x1 conv
-    with pytest.raises(ValueError, match="fused must be True, False, 'block' or 'auto'"):
+    with pytest.raises(ValueError, match="fused must be True, False, 'block', 'split' or 'auto'"):
         fm.SeparableConv(64, fused="yes").apply(variables, x, use_running_average=True)
 
 
