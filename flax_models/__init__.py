@@ -1,12 +1,13 @@
 """Flax layers and models built on jax_fcm's fused kernels, with the parameter
 trees of the stock unfused definitions: Linen here, NNX in flax_models.nnx."""
 
+from flax_models.convnext import ConvNeXt, ConvNeXtBlock, DepthwiseConv
 from flax_models.folding import fold_batch_norm
 from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
 from flax_models.torchvision import mobilenet_v2_from_torchvision, mobilenet_v2_to_torchvision, read_safetensors
 from flax_models.mobilenet import FUSION_CHOICES, EfficientNetLite0, MobileNetV1, MobileNetV2
 from flax_models.mobilevit import MobileViT, MobileViTBlock
 
-__all__ = ["FUSION_CHOICES", "ConvBN", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT",
+__all__ = ["FUSION_CHOICES", "ConvBN", "ConvNeXt", "ConvNeXtBlock", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT",
            "MobileViTBlock", "SeparableConv",
            "fold_batch_norm", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"]

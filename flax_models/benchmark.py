@@ -11,6 +11,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from flax_models.convnext import ConvNeXt
 from flax_models.mobilenet import EfficientNetLite0, MobileNetV1, MobileNetV2
 from flax_models.mobilevit import MobileViT
 
@@ -19,6 +20,7 @@ MODELS: dict[str, Callable] = {
     "mobilenet_v2": lambda **kw: MobileNetV2(**kw),
     "efficientnet_lite0": lambda **kw: EfficientNetLite0(**kw),
     "mobilevit_s": lambda **kw: MobileViT("s", **kw),
+    "convnext_tiny": lambda **kw: ConvNeXt("tiny", **kw),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -399,3 +400,42 @@ def test_nnx_mobilenet_v2_torchvision_size():
     assert sum(int(np.prod(a.shape)) for a in jax.tree.leaves(nnx.state(model, nnx.Param))) == 3_504_872
     with pytest.raises(ValueError, match="fusion must be one of"):
         fnnx.MobileNetV2(fusion="sometimes", rngs=nnx.Rngs(0))
+
+
+def test_depthwise_conv_is_a_drop_in_for_nn_conv(platform, rng):
+    # Same parameters (names, shapes, initial values) as nn.Conv(C, (k, k),
+    # feature_group_count=C); the same outputs through jax_fcm.depthwise.
+    x = images(rng, (2, 13, 11, 24))
+    stock = nn.Conv(24, (5, 5), strides=2, padding=2, feature_group_count=24)
+    mine = fm.DepthwiseConv(5, strides=2, padding=2, activation="silu")
+    variables = stock.init(jax.random.key(1), x)
+    mine_variables = mine.init(jax.random.key(1), x)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), variables, mine_variables))
+    variables = jax.tree.map(lambda a: a + 0.1 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    ref = run_on(platform, lambda v, x: jax.nn.silu(stock.apply(v, x)), variables, x)
+    out = run_on(platform, mine.apply, variables, x)
+    assert "jax_fcm_depthwise" in jax.jit(mine.apply).lower(variables, x).as_text()
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+
+
+def test_convnext_matches_stock(platform, rng):
+    # A reduced ConvNeXt (one block per stage, narrow): the same parameter
+    # tree as the stock model, one depthwise kernel per block, close logits,
+    # and gradients through the depthwise kernel's own backward.
+    make = lambda fusion: fm.ConvNeXt(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48),  # noqa: E731
+                                      fusion=fusion)
+    x = images(rng, (2, 64, 64, 3))
+    stock, fused = make("never"), make("auto")
+    variables = stock.init(jax.random.key(0), x)
+    assert tree_signature(variables) == tree_signature(fused.init(jax.random.key(0), x))
+    variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    assert jax.jit(fused.apply).lower(variables, x).as_text().count("jax_fcm_depthwise") == 5
+    out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
+    assert out.shape == (2, 10) and max_normalized_error(out, ref) <= MODEL_TOLERANCE[platform]
+    loss = lambda model: lambda v, x: jnp.sum(model.apply(v, x) ** 2)  # noqa: E731
+    grads = run_on(platform, jax.grad(loss(fused)), variables, x)
+    ref_grads = run_on(platform, jax.grad(loss(stock)), variables, x)
+    g, r = grads["params"]["stage2_block1"]["dwconv"], ref_grads["params"]["stage2_block1"]["dwconv"]
+    assert max_normalized_error(g["kernel"], r["kernel"]) <= MODEL_TOLERANCE[platform]
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fm.ConvNeXt(fusion="block").init(jax.random.key(0), x)

@@ -1,0 +1,115 @@
+"""ConvNeXt (Liu et al. 2022) in Linen, with its 7x7 depthwise convolutions a
+``DepthwiseConv``: a drop-in for ``nn.Conv(C, (k, k), feature_group_count=C)``
+(same parameters, same initializers) that runs ``jax_fcm.depthwise`` (in
+training too: the op has its own backward). A LayerNorm follows each
+depthwise conv, so there is no pointwise partner to fuse with; the block's
+MLP runs through XLA.
+
+``fusion``: "auto" / "always" run the depthwise kernel (faster than XLA's on
+every ConvNeXt layer measured, docs/benchmarks.md), "never" is the stock
+model (nn.Conv everywhere) with the same parameter tree."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+import jax_fcm
+from jax_fcm import planner
+
+Padding = Any
+
+CONVNEXT_VARIANTS = {  # (depths, dims)
+    "tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
+    "small": ((3, 3, 27, 3), (96, 192, 384, 768)),
+}
+CONVNEXT_FUSION = ("auto", "always", "never")
+
+
+class DepthwiseConv(nn.Module):
+    """``nn.Conv(features=C, kernel_size=(k, k), feature_group_count=C)`` for
+    an input with C channels, same parameters ("kernel" (k, k, 1, C), "bias"
+    (C,)) and initializers; ``use_kernel`` runs it as one jax_fcm.depthwise
+    call (bias and ``activation`` fused), else as nn.Conv does (then the
+    activation)."""
+
+    kernel_size: int = 7
+    strides: int = 1
+    padding: Padding = "SAME"
+    use_bias: bool = True
+    activation: str | None = None
+    use_kernel: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x):
+        c, k = x.shape[-1], self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, 1, c), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (c,), self.param_dtype) if self.use_bias else None
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return jax_fcm.depthwise(x, kernel, bias, strides=self.strides, padding=self.padding,
+                                 activation=self.activation, implementation=None if self.use_kernel else "xla")
+
+
+class ConvNeXtBlock(nn.Module):
+    """7x7 depthwise conv -> LayerNorm -> 1x1 to 4C (Dense) -> GELU -> 1x1 to C
+    -> layer scale -> + x."""
+
+    use_kernel: bool = True
+    layer_scale_init: float = 1e-6
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        c = x.shape[-1]
+        common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        if self.use_kernel:
+            y = DepthwiseConv(7, padding=3, use_kernel=True, name="dwconv", **common)(x)
+        else:  # the stock layer itself
+            y = nn.Conv(c, (7, 7), padding=3, feature_group_count=c, name="dwconv", **common)(x)
+        y = nn.LayerNorm(epsilon=1e-6, name="norm", **common)(y)
+        y = nn.Dense(4 * c, name="pwconv1", **common)(y)
+        y = nn.gelu(y, approximate=False)
+        y = nn.Dense(c, name="pwconv2", **common)(y)
+        gamma = self.param("gamma", nn.initializers.constant(self.layer_scale_init), (c,), self.param_dtype)
+        return x + (y * gamma.astype(y.dtype)).astype(x.dtype)
+
+
+class ConvNeXt(nn.Module):
+    """``variant`` "tiny" or "small", or explicit ``depths`` / ``dims``."""
+
+    variant: str = "tiny"
+    num_classes: int = 1000
+    fusion: str = "auto"
+    depths: Sequence[int] | None = None
+    dims: Sequence[int] | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        del train  # no BatchNorm or dropout (drop path is a training-time regularizer not modelled here)
+        if self.variant not in CONVNEXT_VARIANTS:
+            raise ValueError(f"variant must be one of {tuple(CONVNEXT_VARIANTS)}; got {self.variant!r}")
+        if self.fusion not in CONVNEXT_FUSION:
+            raise ValueError(f"fusion must be one of {CONVNEXT_FUSION}; got {self.fusion!r}")
+        depths, dims = CONVNEXT_VARIANTS[self.variant]
+        depths, dims = tuple(self.depths or depths), tuple(self.dims or dims)
+        use_kernel = self.fusion == "always" or (self.fusion == "auto" and planner.use_depthwise_kernel(7, 1))
+        common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        x = nn.Conv(dims[0], (4, 4), strides=4, padding="VALID", name="stem_conv", **common)(x)
+        x = nn.LayerNorm(epsilon=1e-6, name="stem_norm", **common)(x)
+        for stage, (depth, dim) in enumerate(zip(depths, dims)):
+            if stage > 0:
+                x = nn.LayerNorm(epsilon=1e-6, name=f"down{stage}_norm", **common)(x)
+                x = nn.Conv(dim, (2, 2), strides=2, padding="VALID", name=f"down{stage}_conv", **common)(x)
+            for i in range(depth):
+                x = ConvNeXtBlock(use_kernel=use_kernel, name=f"stage{stage}_block{i}", **common)(x)
+        x = nn.LayerNorm(epsilon=1e-6, name="head_norm", **common)(jnp.mean(x, axis=(1, 2)))
+        return nn.Dense(self.num_classes, name="head", **common)(x)
