@@ -10,6 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
+import jax_fcm
 from flax_models.folding import folded_dw_pw, folded_mbconv, fuses_block, pair_path
 from jax_fcm.activations import activation_fn
 
@@ -107,3 +108,26 @@ class InvertedResidual(nnx.Module):
         y = self.expand(x) if self.expand is not None else x
         y = self.dw_pw(y)
         return y + x.astype(y.dtype) if self.residual else y
+
+
+class DepthwiseConv(nnx.Module):
+    """``nnx.Conv(C, C, (k, k), feature_group_count=C)`` with the same state
+    (``kernel`` (k, k, 1, C), ``bias`` (C,)), initializers and random-key use,
+    run as one ``jax_fcm.depthwise`` call (bias and ``activation`` fused; in
+    training too); ``use_kernel=False`` runs the lax form."""
+
+    def __init__(self, in_features: int, kernel_size: int = 7, strides: int = 1, padding: Any = "SAME", *,
+                 use_bias: bool = True, activation: str | None = None, use_kernel: bool = True, dtype: Any = None,
+                 param_dtype: Any = jnp.float32, kernel_init: Any = nnx.initializers.lecun_normal(),
+                 bias_init: Any = nnx.initializers.zeros_init(), rngs: nnx.Rngs):
+        k = kernel_size
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (k, k, 1, in_features), param_dtype))
+        self.bias = nnx.Param(bias_init(rngs.params(), (in_features,), param_dtype)) if use_bias else nnx.data(None)
+        self.strides, self.padding, self.activation, self.use_kernel = strides, padding, activation, use_kernel
+        self.dtype = dtype
+
+    def __call__(self, x):
+        bias = None if self.bias is None else self.bias[...]
+        x, kernel, bias = nnx.nn.dtypes.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        return jax_fcm.depthwise(x, kernel, bias, strides=self.strides, padding=self.padding,
+                                 activation=self.activation, implementation=None if self.use_kernel else "xla")

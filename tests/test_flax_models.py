@@ -439,3 +439,21 @@ def test_convnext_matches_stock(platform, rng):
     assert max_normalized_error(g["kernel"], r["kernel"]) <= MODEL_TOLERANCE[platform]
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.ConvNeXt(fusion="block").init(jax.random.key(0), x)
+
+
+def test_nnx_depthwise_conv_is_a_drop_in_for_nnx_conv(platform, rng):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    stock = nnx.Conv(24, 24, (5, 5), strides=2, padding=2, feature_group_count=24, rngs=nnx.Rngs(3))
+    mine = fnnx.DepthwiseConv(24, 5, 2, 2, activation="relu6", rngs=nnx.Rngs(3))
+    # Same state, same initial values (the same random keys in the same order).
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), nnx.state(stock), nnx.state(mine)))
+    x = images(rng, (2, 13, 11, 24))
+    graph, state = nnx.split(mine)
+    assert "jax_fcm_depthwise" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    stock_graph, stock_state = nnx.split(stock)
+    ref = run_on(platform, lambda s, x: jnp.clip(nnx.merge(stock_graph, s)(x), 0, 6), stock_state, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
