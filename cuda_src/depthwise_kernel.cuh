@@ -47,8 +47,8 @@ constexpr int smem_bytes() {
 // Block (tile, chunk) of image blockIdx.y (and every gridDim.y-th after it).
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads) depthwise_kernel(const DwPwShape s, const DepthwisePointers p,
-                                                                        const int activation, const bool vec_x,
-                                                                        const bool vec_y) {
+                                                                 const int activation, const bool vec_x,
+                                                                 const bool vec_y) {
   using T = typename Tr::T;
   extern __shared__ __align__(16) unsigned char smem[];
   T* const in_s = reinterpret_cast<T*>(smem);
@@ -103,7 +103,8 @@ cudaError_t launch_depthwise(const DepthwiseShape& d, const DepthwisePointers& p
     using Tr = decltype(traits);
     constexpr auto kernel = depthwise_detail::depthwise_kernel<Tr>;
     constexpr int kSmem = depthwise_detail::smem_bytes<Tr>();
-    const int64_t blocks = (d.ho + Tr::TH - 1) / Tr::TH * ((d.wo + Tr::TW - 1) / Tr::TW) * ((d.c + Tr::KC - 1) / Tr::KC);
+    const int64_t tiles = (d.ho + Tr::TH - 1) / Tr::TH * ((d.wo + Tr::TW - 1) / Tr::TW);
+    const int64_t blocks = tiles * ((d.c + Tr::KC - 1) / Tr::KC);
     if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
     // 16-byte copies need whole vectors per channel row and aligned bases.
     const bool rows = d.c % Tr::kVec == 0;

@@ -18,6 +18,18 @@ inline std::string dims_str(xla::ffi::AnyBuffer b) {
   return s + (dims.size() == 1 ? ",)" : ")");
 }
 
+// "(n, h, w, c)": an expected NHWC shape in messages.
+inline std::string nhwc_str(int64_t n, int64_t h, int64_t w, int64_t c) {
+  return "(" + std::to_string(n) + ", " + std::to_string(h) + ", " + std::to_string(w) + ", " + std::to_string(c) + ")";
+}
+
+// Output pixels of a k-wide window with the given stride over `size`
+// padded by `before` and `after`; 0 when the padded input is narrower than k.
+inline int64_t padded_output_size(int64_t size, int64_t before, int64_t after, int64_t k, int64_t stride) {
+  const int64_t span = size + before + after - k;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
 inline bool has_dims(xla::ffi::AnyBuffer b, std::initializer_list<int64_t> want) {
   const auto dims = b.dimensions();
   if (dims.size() != want.size()) return false;

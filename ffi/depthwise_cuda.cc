@@ -24,5 +24,6 @@ ffi::Error depthwise_cuda_impl(cudaStream_t stream, ffi::AnyBuffer x, ffi::AnyBu
 }  // namespace jax_fcm
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxFcmDepthwiseCuda, jax_fcm::depthwise_cuda_impl,
-                              jax_fcm::bind_depthwise(xla::ffi::Ffi::Bind().Ctx<xla::ffi::PlatformStream<cudaStream_t>>()),
+                              jax_fcm::bind_depthwise(
+                                  xla::ffi::Ffi::Bind().Ctx<xla::ffi::PlatformStream<cudaStream_t>>()),
                               {xla::ffi::Traits::kCmdBufferCompatible});

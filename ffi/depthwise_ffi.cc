@@ -23,12 +23,11 @@ ffi::Error decode_depthwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuf
   if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
   if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");
   s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
-  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
-  if (span_h < 0 || span_w < 0) return bad("the padded input is smaller than the kernel (no output pixels)");
-  s.ho = span_h / s.stride + 1, s.wo = span_w / s.stride + 1;
+  s.ho = padded_output_size(s.h, a.pad_top, a.pad_bottom, s.kernel, s.stride);
+  s.wo = padded_output_size(s.w, a.pad_left, a.pad_right, s.kernel, s.stride);
+  if (s.ho == 0 || s.wo == 0) return bad("the padded input is smaller than the kernel (no output pixels)");
   if (!has_dims(*y, {s.n, s.ho, s.wo, s.c}))
-    return bad("result must be (" + std::to_string(s.n) + ", " + std::to_string(s.ho) + ", " + std::to_string(s.wo) +
-               ", " + std::to_string(s.c) + "), got " + dims_str(*y));
+    return bad("result must be " + nhwc_str(s.n, s.ho, s.wo, s.c) + ", got " + dims_str(*y));
   if (a.activation < 0 || a.activation >= kActCount) return bad("unknown activation code");
   if (!depthwise_shape_supported(s))
     return bad("an image has 2**31 elements or more (the CUDA kernel indexes with 32-bit offsets)");

@@ -9,10 +9,6 @@ namespace {
 
 ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("jax_fcm dw_backward: " + what); }
 
-std::string nhwc_str(int64_t n, int64_t h, int64_t w, int64_t c) {
-  return "(" + std::to_string(n) + ", " + std::to_string(h) + ", " + std::to_string(w) + ", " + std::to_string(c) + ")";
-}
-
 }  // namespace
 
 ffi::Error decode_dw_backward(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuffer kernel,
@@ -29,9 +25,9 @@ ffi::Error decode_dw_backward(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuffe
     if (pad < 0 || pad >= s.kernel) return bad("padding must be between 0 and k - 1 on every side");
   s.stride = a.stride;
   s.pad_top = a.pad_top, s.pad_bottom = a.pad_bottom, s.pad_left = a.pad_left, s.pad_right = a.pad_right;
-  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
-  if (span_h < 0 || span_w < 0) return bad("the padded input is smaller than the kernel (no output pixels)");
-  s.ho = span_h / s.stride + 1, s.wo = span_w / s.stride + 1;
+  s.ho = padded_output_size(s.h, a.pad_top, a.pad_bottom, s.kernel, s.stride);
+  s.wo = padded_output_size(s.w, a.pad_left, a.pad_right, s.kernel, s.stride);
+  if (s.ho == 0 || s.wo == 0) return bad("the padded input is smaller than the kernel (no output pixels)");
   if (!has_dims(dy, {s.n, s.ho, s.wo, s.c}))
     return bad("dy must be " + nhwc_str(s.n, s.ho, s.wo, s.c) + ", got " + dims_str(dy));
   if (!has_dims(*dx, {s.n, s.h, s.w, s.c}))

@@ -49,12 +49,10 @@ ffi::Error decode_mbconv(ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel, ffi::An
   if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
   if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");
   s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
-  const int64_t span_h = s.h + a.pad_top + a.pad_bottom - s.kernel, span_w = s.w + a.pad_left + a.pad_right - s.kernel;
-  s.ho = span_h < 0 ? 0 : span_h / s.stride + 1;
-  s.wo = span_w < 0 ? 0 : span_w / s.stride + 1;
+  s.ho = padded_output_size(s.h, a.pad_top, a.pad_bottom, s.kernel, s.stride);
+  s.wo = padded_output_size(s.w, a.pad_left, a.pad_right, s.kernel, s.stride);
   if (!has_dims(*y, {s.n, s.ho, s.wo, s.cout}))
-    return bad("result must be (" + str(s.n) + ", " + str(s.ho) + ", " + str(s.wo) + ", " + str(s.cout) + "), got " +
-               dims_str(*y));
+    return bad("result must be " + nhwc_str(s.n, s.ho, s.wo, s.cout) + ", got " + dims_str(*y));
   if (a.activation < 0 || a.activation >= kActCount) return bad("unknown activation code");
   if (a.residual != 0 && a.residual != 1) return bad("residual must be 0 or 1");
   if (a.residual && (s.stride != 1 || ms.cin != s.cout || s.ho != s.h || s.wo != s.w))

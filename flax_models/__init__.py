@@ -8,6 +8,8 @@ from flax_models.torchvision import mobilenet_v2_from_torchvision, mobilenet_v2_
 from flax_models.mobilenet import FUSION_CHOICES, EfficientNetLite0, MobileNetV1, MobileNetV2
 from flax_models.mobilevit import MobileViT, MobileViTBlock
 
-__all__ = ["FUSION_CHOICES", "ConvBN", "ConvNeXt", "ConvNeXtBlock", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT",
-           "MobileViTBlock", "SeparableConv",
-           "fold_batch_norm", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"]
+__all__ = [
+    "FUSION_CHOICES", "ConvBN", "ConvNeXt", "ConvNeXtBlock", "DepthwiseConv", "EfficientNetLite0",
+    "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT", "MobileViTBlock", "SeparableConv",
+    "fold_batch_norm", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"
+]

@@ -9,8 +9,6 @@ import jax.numpy as jnp
 
 import jax_fcm
 from jax_fcm import mbconv_op, planner
-from jax_fcm.activations import normalize_activation
-from jax_fcm.reference import pointwise_conv
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -37,14 +35,10 @@ def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype
     dw_kernel, dw_bias = fold_batch_norm(dw_kernel, *dw_bn, epsilon)
     pw_kernel, pw_bias = fold_batch_norm(pw_kernel, *pw_bn, epsilon)
     dtype = dtype if dtype is not None else x.dtype
-    x, dw_kernel, dw_bias, pw_kernel, pw_bias = (jnp.asarray(a, dtype) for a in
-                                                 (x, dw_kernel, dw_bias, pw_kernel, pw_bias))
-    if split:
-        mid = jax_fcm.depthwise(x, dw_kernel, dw_bias, strides=strides, padding=padding, activation=dw_activation)
-        return pointwise_conv(mid, pw_kernel, pw_bias, activation=normalize_activation(pw_activation, "pw_activation"),
-                              precision=None)
-    return jax_fcm.dw_pw(x, dw_kernel, pw_kernel, dw_bias, pw_bias, strides=strides, padding=padding,
-                         dw_activation=dw_activation, pw_activation=pw_activation)
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    return jax_fcm.dw_pw(cast(x), cast(dw_kernel), cast(pw_kernel), cast(dw_bias), cast(pw_bias), strides=strides,
+                         padding=padding, dw_activation=dw_activation, pw_activation=pw_activation,
+                         implementation="split" if split else None)
 
 
 def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel, project_bn, *, epsilon: float,

@@ -3,4 +3,5 @@
 from flax_models.nnx_layers import ConvBN, DepthwiseConv, InvertedResidual, SeparableConv
 from flax_models.nnx_models import EfficientNetLite0, MobileNetV1, MobileNetV2
 
-__all__ = ["ConvBN", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2", "SeparableConv"]
+__all__ = ["ConvBN", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2",
+           "SeparableConv"]

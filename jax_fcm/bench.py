@@ -19,9 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, bench_blocks, bench_depthwise, bench_train, gpu, planner_validation, tiling
-from jax_fcm.activations import normalize_activation
-from jax_fcm.reference import pointwise_conv
+from jax_fcm import _timing, _torch_timing, bench_blocks, bench_depthwise, bench_train, gpu, planner_validation, tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,15 +66,10 @@ def make_args(layer: Layer, n: int, dtype, seed: int):
 
 
 def op(layer: Layer, implementation, config=None):
-    """The pair as jax_fcm.dw_pw(implementation=...), or with "split" as the
-    unfused option the Flax layers take with fused="auto" where fusing does
-    not pay: jax_fcm.depthwise, then XLA's 1x1 convolution."""
+    """The pair as jax_fcm.dw_pw(implementation=...); "split" is the unfused
+    option the Flax layers take with fused="auto" where fusing does not pay."""
 
     def f(x, dw, pw, dwb, pwb):
-        if implementation == "split":
-            mid = jax_fcm.depthwise(x, dw, dwb, strides=layer.stride, padding="SAME", activation=layer.dw_activation)
-            return pointwise_conv(mid, pw, pwb, activation=normalize_activation(layer.pw_activation, "pw_activation"),
-                                  precision=None)
         return jax_fcm.dw_pw(x, dw, pw, dwb, pwb, strides=layer.stride, padding="SAME",
                              dw_activation=layer.dw_activation, pw_activation=layer.pw_activation,
                              implementation=implementation, config=config)
@@ -112,47 +105,15 @@ def copy_bandwidth_gbs(timer: Callable) -> float:
     return 2 * x.nbytes / (us * 1e-6) / 1e9
 
 
-TORCH_ACTIVATIONS = {None: "Identity", "none": "Identity", "relu": "ReLU", "relu6": "ReLU6", "gelu_exact": "GELU",
-                     "silu": "SiLU", "hard_swish": "Hardswish"}
-
-
-def torch_net_time_us(build, n: int, c: int, hw: int, dtype, iters: int) -> float | None:
-    """cuDNN through PyTorch: build(torch) -> an nn.Module (channels_last) fed
-    (n, c, hw, hw) inputs, timed with CUDA events; None without torch + CUDA."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[jnp.dtype(dtype).name]
-    torch.backends.cudnn.benchmark = True
-    net = build(torch).cuda().to(dtype=tdtype, memory_format=torch.channels_last)
-    xs = [torch.randn(n, c, hw, hw, device="cuda", dtype=tdtype).to(memory_format=torch.channels_last)
-          for _ in range(4)]
-    with torch.no_grad():
-        for x in xs:
-            net(x)
-        torch.cuda.synchronize()
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for i in range(iters):
-            net(xs[i % len(xs)])
-        stop.record()
-        torch.cuda.synchronize()
-    return start.elapsed_time(stop) / iters * 1e3
-
-
 def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
     """The DW -> PW pair in cuDNN (torch_net_time_us)."""
 
     def build(torch):
-        act = lambda name: getattr(torch.nn, TORCH_ACTIVATIONS[name])()  # noqa: E731
         return torch.nn.Sequential(
-            torch.nn.Conv2d(layer.c, layer.c, layer.k, layer.stride, layer.k // 2, groups=layer.c),
-            act(layer.dw_activation), torch.nn.Conv2d(layer.c, layer.cout, 1), act(layer.pw_activation))
+            *_torch_timing.depthwise_layers(torch, layer.c, layer.k, layer.stride, layer.dw_activation),
+            torch.nn.Conv2d(layer.c, layer.cout, 1), _torch_timing.activation_module(torch, layer.pw_activation))
 
-    return torch_net_time_us(build, n, layer.c, layer.hw, dtype, iters)
+    return _torch_timing.torch_net_time_us(build, n, layer.c, layer.hw, dtype, iters)
 
 
 def make_timer(iters: int):
@@ -214,10 +175,7 @@ def run_depthwise(args) -> int:
     bandwidth = copy_bandwidth_gbs(timer)
 
     def torch_timer(layer, n, dtype):
-        if args.no_torch or not on_gpu:
-            return None
-        build = bench_depthwise.torch_module(layer, TORCH_ACTIVATIONS)
-        return torch_net_time_us(build, n, layer.c, layer.hw, dtype, args.iters)
+        return None if args.no_torch or not on_gpu else bench_depthwise.torch_time_us(layer, n, dtype, args.iters)
 
     rows = bench_depthwise.time_layers(layers, args.batch or [1, 8, 64], args.dtype, timer, bandwidth, torch_timer,
                                        on_row=lambda rows: save_partial(rows, args))

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
+from jax_fcm import _torch_timing
 from jax_fcm._timing import format_ratio, rotation_sets, summary_lines
 
 
@@ -73,13 +74,14 @@ def op(layer: DwLayer, implementation):
     return f
 
 
-def torch_module(layer: DwLayer, activation_names: dict):
-    def build(torch):
-        return torch.nn.Sequential(
-            torch.nn.Conv2d(layer.c, layer.c, layer.k, layer.stride, layer.k // 2, groups=layer.c),
-            getattr(torch.nn, activation_names[layer.activation])())
+def torch_time_us(layer: DwLayer, n: int, dtype, iters: int) -> float | None:
+    """The layer in cuDNN (torch.nn.Conv2d(groups=C) + activation); None without torch + CUDA."""
 
-    return build
+    def build(torch):
+        return torch.nn.Sequential(*_torch_timing.depthwise_layers(torch, layer.c, layer.k, layer.stride,
+                                                                   layer.activation))
+
+    return _torch_timing.torch_net_time_us(build, n, layer.c, layer.hw, dtype, iters)
 
 
 def time_layers(layers, batches, dtypes, timer: Callable, bandwidth_gbs: float, torch_timer=None,

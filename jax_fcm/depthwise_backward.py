@@ -36,6 +36,14 @@ def pays_off_on_gpu(k: int, stride: int, ho: int, wo: int, dtype) -> bool:
     return stride == 2 or ho * wo <= 49 or (k == 7 and jnp.dtype(dtype) == jnp.float32)
 
 
+def use_kernel(k: int, stride: int, padding: _args.Padding, ho: int, wo: int, dtype) -> bool:
+    """Whether a custom VJP takes this kernel for its depthwise half: where
+    the padding allows, always off the GPU (the C++ handler, which the CPU
+    tests exercise), and on a GPU where it measured faster (pays_off_on_gpu)."""
+    return supported(k, padding) and (jax.default_backend() != "gpu"
+                                      or pays_off_on_gpu(k, stride, ho, wo, dtype))
+
+
 def groups_for(n: int, ho: int, wo: int, c: int, sm_count: int) -> int:
     """Blocks per image and 32-channel slice: ~16 per SM in all (several
     waves, so the last one's tail is short), at most one per 8 x 8 output

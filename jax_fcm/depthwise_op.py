@@ -66,10 +66,7 @@ def _kernel_call_fwd(st, x, kernel, bias):
 def _kernel_call_bwd(st, residuals, g):
     x, kernel, bias = residuals
     k = kernel.shape[0]
-    use_kernel = depthwise_backward.supported(k, st.padding) and (
-        jax.default_backend() != "gpu"  # elsewhere the C++ handler (and the tests) run it
-        or depthwise_backward.pays_off_on_gpu(k, st.stride, g.shape[1], g.shape[2], x.dtype))
-    if not use_kernel:
+    if not depthwise_backward.use_kernel(k, st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
     d_pre = g

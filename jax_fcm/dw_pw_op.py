@@ -14,10 +14,11 @@ from jax import lax
 
 from jax_fcm import _args, _batching, _ffi, depthwise_backward, gpu, tiling
 from jax_fcm.activations import activation_code, apply_activation, normalize_activation
+from jax_fcm.depthwise_op import depthwise
 from jax_fcm.reference import depthwise_conv, dw_pw_reference, pointwise_conv
 from jax_fcm.tiling import DwPwConfig
 
-IMPLEMENTATIONS = (None, "fused", "xla")
+IMPLEMENTATIONS = (None, "fused", "xla", "split")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +80,7 @@ def _fused_fwd(st, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
 def _fused_bwd(st, residuals, g):
     x, dw_kernel, dw_bias, pw_kernel, pw_bias = residuals
     k = dw_kernel.shape[0]
-    use_kernel = depthwise_backward.supported(k, st.padding) and (
-        jax.default_backend() != "gpu"  # elsewhere the C++ handler (and the tests) run it
-        or depthwise_backward.pays_off_on_gpu(k, st.stride, g.shape[1], g.shape[2], x.dtype))
-    if not use_kernel:
+    if not depthwise_backward.use_kernel(k, st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
     # The pointwise half through XLA (its GEMMs are cuBLAS's), from the
@@ -140,7 +138,9 @@ def dw_pw(
         HIGHEST run it in full fp32. bfloat16/float16 always use their tensor
         cores with fp32 accumulation. The CPU handler always computes in fp32.
       implementation: None or "fused" for the fused kernel (CUDA on GPU, C++ on
-        CPU); "xla" for the same math as plain lax ops.
+        CPU); "xla" for the same math as plain lax ops; "split" for
+        ``jax_fcm.depthwise`` then XLA's 1x1 convolution (what the Flax layers
+        run where fusing does not pay; ``config`` is unused).
       config: a ``jax_fcm.DwPwConfig`` (kernel tiles); None picks one from the
         shapes and the GPU (``jax_fcm.tiling.choose_config``).
 
@@ -161,7 +161,7 @@ def dw_pw(
     if pw_bias is not None:
         _args.check_shape(pw_bias, (cout,), "pw_bias", "(Cout,)")
     stride, pads, ho, wo = _args.window(strides, padding, h, w, k)
-    if implementation != "xla":
+    if implementation in (None, "fused"):
         _args.check_fused_index_range(h, w, c, k, cout, ho, wo)
     precision = _args.normalize_precision(precision)
     if config is None:
@@ -189,6 +189,10 @@ def dw_pw(
     x4 = x.reshape((math.prod(lead), h, w, c))
     if implementation == "xla":
         y = st.reference(x4, dw_kernel, dw_bias, pw_kernel, pw_bias)
+    elif implementation == "split":
+        mid = depthwise(x4, dw_kernel, dw_bias, strides=stride, padding=pads, activation=st.dw_activation,
+                        precision=precision)
+        y = pointwise_conv(mid, pw_kernel, pw_bias, activation=st.pw_activation, precision=precision)
     else:
         _ffi.check_backend_supported()
         y = _fused(st, x4, dw_kernel, dw_bias, pw_kernel, pw_bias)

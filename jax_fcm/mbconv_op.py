@@ -16,9 +16,11 @@ from jax import lax
 
 from jax_fcm import _args, _batching, _ffi, gpu, mbconv_config
 from jax_fcm.activations import activation_code, normalize_activation
-from jax_fcm.dw_pw_op import IMPLEMENTATIONS, dw_pw
+from jax_fcm.dw_pw_op import dw_pw
 from jax_fcm.mbconv_config import MbconvConfig
 from jax_fcm.reference import mbconv_reference
+
+IMPLEMENTATIONS = (None, "fused", "xla")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-from conftest import TOLERANCES, assert_matches, max_normalized_error, random_layer, run_on, tolerance_key
+from conftest import (TOLERANCES, assert_matches, f32_reference, max_normalized_error, random_layer, run_on,
+                      tolerance_key)
 
 import jax_fcm
 
@@ -23,6 +24,19 @@ def test_lowering_names_the_ffi_target(rng):
         assert "jax_fcm_dw_pw" in text
     text = jax.jit(lambda *a: jax_fcm.dw_pw(*a, implementation="xla", **KW)).lower(*args).as_text()
     assert "jax_fcm_dw_pw" not in text
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_split_implementation(platform, rng, dtype, stride):
+    # implementation="split": jax_fcm.depthwise, then XLA's 1x1 convolution
+    # (the Flax layers' unfused path), against the same float32 reference.
+    args = random_layer(rng, 3, 13, 7, 24, 40, 5, dtype)
+    kw = dict(strides=stride, dw_activation="relu6", pw_activation="silu")
+    text = jax.jit(lambda *a: jax_fcm.dw_pw(*a, implementation="split", **kw)).lower(*args).as_text()
+    assert "jax_fcm_depthwise" in text and "jax_fcm_dw_pw" not in text
+    out = run_on(platform, lambda *a: jax_fcm.dw_pw(*a, implementation="split", **kw), *args)
+    assert_matches(out, f32_reference(*args, **kw), tolerance_key(dtype, platform))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
