@@ -72,7 +72,10 @@ struct PwAccumulator<Tr, PwPath::kMma> {
         for (int e = 0; e < 4; ++e) acc[j][h][e] = 0.f;
   }
   // lda: A's row stride (elements); a run-time value only where A's width is
-  // (the mbconv expansion reads x rows of Cin channels).
+  // (the mbconv expansion reads x rows of Cin channels). RoundA: A holds
+  // float32 values not yet rounded to TF32 (the standalone pointwise kernel
+  // stages x as it is), so its fragments are rounded after the load.
+  template <bool RoundA = false>
   __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
     const T* a_lane = a_s + (wm * 16 + lane % 16) * lda + lane / 16 * (16 / int(sizeof(T)));
@@ -81,6 +84,10 @@ struct PwAccumulator<Tr, PwPath::kMma> {
     for (int kk = 0; kk < Tr::KC; kk += kK) {
       uint32_t a[4];
       ldmatrix_x4(a, a_lane + kk);
+      if constexpr (RoundA && sizeof(T) == 4) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a[i] = tf32_bits(__uint_as_float(a[i]));
+      }
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
         if constexpr (sizeof(T) == 2) {
@@ -135,6 +142,7 @@ struct PwAccumulator<Tr, PwPath::kFfma> {
 #pragma unroll
       for (int e = 0; e < 8; ++e) acc[j][e] = 0.f;
   }
+  template <bool RoundA = false>  // unused: full fp32
   __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
     const float* a_row = a_s + (wm * 16 + epilogue_row(lane)) * lda;

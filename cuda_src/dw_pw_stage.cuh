@@ -120,16 +120,17 @@ __device__ __forceinline__ void stage_taps(typename Tr::T* taps_s, const typenam
 }
 
 // Rows r0 .. r0 + rows of a row-major [row_count][col_count] matrix m,
-// columns col0 .. col0 + Cols, into dst [rows][Ld]; then bias[col0 ..
-// col0 + Cols] as row `rows`. Rows past row_count and columns past col_count
-// become zeros. (The pointwise rows of a chunk; mbconv's expansion columns.)
-template <class Tr, int Cols, int Ld>
+// columns col0 .. col0 + Cols, into dst [rows][Ld]; then, with BiasRow,
+// bias[col0 .. col0 + Cols] as row `rows`. Rows past row_count and columns
+// past col_count become zeros. (The pointwise rows of a chunk; mbconv's
+// expansion columns; the standalone pointwise kernel's input rows.)
+template <class Tr, int Cols, int Ld, bool BiasRow = true>
 __device__ __forceinline__ void stage_matrix(typename Tr::T* dst, const typename Tr::T* __restrict__ m,
                                              const typename Tr::T* __restrict__ bias, int rows, int r0,
                                              int row_count, int col0, int col_count, bool vec) {
   using T = typename Tr::T;
   constexpr int V = Tr::kVec, kPerRow = Cols / V;
-  const int vecs = (rows + 1) * kPerRow;
+  const int vecs = (rows + (BiasRow ? 1 : 0)) * kPerRow;
   const T* first_row = m + r0 * col_count + col0;  // one product per call, not per copy
   with_vec(vec, [&](auto vec_c) {
 #pragma unroll
@@ -137,10 +138,10 @@ __device__ __forceinline__ void stage_matrix(typename Tr::T* dst, const typename
       const int i = i0 + int(threadIdx.x);
       if (vecs % Tr::kThreads != 0 && i >= vecs) break;  // folded away where vecs is a constant multiple
       const int row = i / kPerRow, col = i % kPerRow * V;
-      const bool bias_row = row == rows;
+      const bool bias_row = BiasRow && row == rows;
       const int valid = (bias_row || r0 + row < row_count) ? clamp_valid(col_count - col0 - col, V) : 0;
       const T* src = bias_row ? bias + col0 + col : first_row + row * col_count + col;
-      copy16<vec_c.value>(dst + row * Ld + col, valid > 0 ? src : bias, valid);
+      copy16<vec_c.value>(dst + row * Ld + col, valid > 0 ? src : m, valid);
     }
   });
 }

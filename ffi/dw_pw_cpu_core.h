@@ -12,6 +12,7 @@
 #include "depthwise_cpu_core.h"
 #include "dw_pw_params.h"
 #include "float16_convert.h"
+#include "pointwise_cpu_core.h"
 
 namespace jax_fcm {
 
@@ -48,11 +49,7 @@ void depthwise_pointwise_cpu(const DwPwShape& s, const Storage* x, const DwPwWei
         std::fill(acc.begin(), acc.end(), 0.f);
         for (int64_t p = 0; p < np; ++p) {
           float* out = &acc[p * s.cout];
-          for (int64_t c = 0; c < s.c; ++c) {
-            const float a = mid[p * s.c + c];
-            const float* w = &wt.pw[c * s.cout];
-            for (int64_t co = 0; co < s.cout; ++co) out[co] += a * w[co];
-          }
+          add_pointwise_pixel(&mid[p * s.c], wt.pw.data(), s.c, s.cout, out);
           for (int64_t co = 0; co < s.cout; ++co) out[co] += wt.pw_bias[co];
           store(n, oy, ox0 + p, out);
         }

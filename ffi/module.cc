@@ -3,6 +3,7 @@
 #include <nanobind/nanobind.h>
 
 #include "handlers.h"
+#include "pointwise_params.h"
 #ifdef JAX_FCM_WITH_CUDA
 #include "device_attributes.h"
 #endif
@@ -22,13 +23,14 @@ nb::capsule handler_capsule(Fn* fn) {
 NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
-      "standalone depthwise convolutions";
+      "standalone depthwise and pointwise convolutions";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
+    d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
     return d;
   });
   m.def("cuda_targets", []() {
@@ -38,6 +40,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
+    d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
 #endif
     return d;
   });
@@ -62,6 +65,23 @@ NB_MODULE(_jax_fcm, m) {
 #endif
       },
       nb::arg("ordinal"), "CUDA attributes of one device (a dict), or None without CUDA or such a device.");
+  m.def(
+      "pointwise_plan",
+      [](int element_type, int64_t m, int64_t cin, int64_t cout, int sm_count, bool clusters) {
+        jax_fcm::PointwiseShape s;
+        s.m = m, s.cin = cin, s.cout = cout;
+        const jax_fcm::PointwisePlan p =
+            jax_fcm::plan_pointwise(static_cast<jax_fcm::ElementType>(element_type), s, sm_count, clusters);
+        nb::dict d;
+        d["tile_n"] = p.tile_n;
+        d["channel_chunk"] = p.channel_chunk;
+        d["splits"] = p.splits;
+        return d;
+      },
+      nb::arg("element_type"), nb::arg("m"), nb::arg("cin"), nb::arg("cout"), nb::arg("sm_count"),
+      nb::arg("clusters"),
+      "The CUDA pointwise kernel's launch layout (tile_n, channel_chunk, splits) for M pixels x Cin -> Cout on a "
+      "device with sm_count SMs; element_type: 0 float32, 1 bfloat16, 2 float16.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;
 #else

@@ -12,6 +12,7 @@ DW_PW_TARGET = "jax_fcm_dw_pw"
 DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 MBCONV_TARGET = "jax_fcm_mbconv"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
+POINTWISE_TARGET = "jax_fcm_pointwise"
 
 
 def _register() -> None:
@@ -31,3 +32,8 @@ def check_backend_supported() -> None:
             "jax_fcm was built without CUDA kernels (no nvcc at build time) but JAX runs on a GPU; "
             "rebuild with nvcc on PATH, or pass implementation='xla'."
         )
+
+
+def native():
+    """The nanobind extension module (its host-side helpers, e.g. pointwise_plan)."""
+    return _ext

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, _torch_timing, bench_blocks, bench_depthwise, bench_train, gpu, planner_validation, tiling
+from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_depthwise, bench_pointwise, bench_train, gpu,
+                     planner_validation, tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,20 +168,21 @@ def run_blocks(args) -> int:
     return 0
 
 
-def run_depthwise(args) -> int:
-    layers = select(args.depthwise, bench_depthwise.SUITE, "layers")
+def run_op_suite(args, suite, names) -> int:
+    """--depthwise / --pointwise: a standalone op's layer suite (_op_bench)."""
+    layers = select(names, suite.SUITE, "layers")
     if layers is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
     bandwidth = copy_bandwidth_gbs(timer)
 
     def torch_timer(layer, n, dtype):
-        return None if args.no_torch or not on_gpu else bench_depthwise.torch_time_us(layer, n, dtype, args.iters)
+        return None if args.no_torch or not on_gpu else suite.torch_time_us(layer, n, dtype, args.iters)
 
-    rows = bench_depthwise.time_layers(layers, args.batch or [1, 8, 64], args.dtype, timer, bandwidth, torch_timer,
-                                       on_row=lambda rows: save_partial(rows, args))
-    table = bench_depthwise.format_table(rows, jax.devices()[0].device_kind, bandwidth,
-                                         "device time (profiler)" if on_gpu else "host wall-clock")
+    rows = _op_bench.time_layers(suite, layers, args.batch or [1, 8, 64], args.dtype, timer, bandwidth, torch_timer,
+                                 on_row=lambda rows: save_partial(rows, args))
+    table = _op_bench.format_table(suite.OP_NAME, rows, jax.devices()[0].device_kind, bandwidth,
+                                   "device time (profiler)" if on_gpu else "host wall-clock")
     emit(table, rows, args)
     return 0
 
@@ -231,6 +233,9 @@ def main(argv=None) -> int:
     parser.add_argument("--depthwise", nargs="*", default=None,
                         help="time standalone depthwise layers (jax_fcm.depthwise vs XLA and cuDNN) instead of DW->PW "
                              "layers: " + " ".join(l.name for l in bench_depthwise.SUITE) + " (default: all)")
+    parser.add_argument("--pointwise", nargs="*", default=None,
+                        help="time standalone pointwise (1x1) layers (jax_fcm.pointwise vs XLA and cuDNN) instead of "
+                             "DW->PW layers: " + " ".join(l.name for l in bench_pointwise.SUITE) + " (default: all)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -246,7 +251,9 @@ def main(argv=None) -> int:
     if args.blocks is not None:
         return run_blocks(args)
     if args.depthwise is not None:
-        return run_depthwise(args)
+        return run_op_suite(args, bench_depthwise, args.depthwise)
+    if args.pointwise is not None:
+        return run_op_suite(args, bench_pointwise, args.pointwise)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

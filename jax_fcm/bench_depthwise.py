@@ -12,15 +12,14 @@ follows in B0)."""
 from __future__ import annotations
 
 import dataclasses
-import sys
-from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
 from jax_fcm import _torch_timing
-from jax_fcm._timing import format_ratio, rotation_sets, summary_lines
+
+OP_NAME = "jax_fcm.depthwise"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,43 +81,3 @@ def torch_time_us(layer: DwLayer, n: int, dtype, iters: int) -> float | None:
                                                                    layer.activation))
 
     return _torch_timing.torch_net_time_us(build, n, layer.c, layer.hw, dtype, iters)
-
-
-def time_layers(layers, batches, dtypes, timer: Callable, bandwidth_gbs: float, torch_timer=None,
-                on_row=None) -> list[dict]:
-    """torch_timer(layer, n, dtype) -> cuDNN us or None."""
-    rows = []
-    total = len(layers) * len(batches) * len(dtypes)
-    for dtype_name in dtypes:
-        dtype = jnp.dtype(dtype_name)
-        for n in batches:
-            for layer in layers:
-                nbytes = layer_bytes(layer, n, dtype)
-                sets = rotation_sets(nbytes)
-                arg_sets = [make_args(layer, n, dtype, seed) for seed in range(sets)]
-                ours, xla = timer(op(layer, None), arg_sets), timer(op(layer, "xla"), arg_sets)
-                cudnn = torch_timer(layer, n, dtype) if torch_timer else None
-                floor = nbytes / (bandwidth_gbs * 1e9) * 1e6
-                rows.append(dict(layer=layer.name, n=n, dtype=dtype_name, jax_fcm_us=ours, xla_us=xla, cudnn_us=cudnn,
-                                 floor_us=floor, speedup_vs_xla=xla / ours,
-                                 speedup_vs_cudnn=cudnn / ours if cudnn else None, over_floor=ours / floor,
-                                 xla_over_floor=xla / floor))
-                print(f"[{len(rows)}/{total}] {dtype_name} N={n} {layer.name}: jax_fcm {ours:.1f} us, xla {xla:.1f} us, "
-                      f"cudnn {cudnn or float('nan'):.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
-                if on_row:
-                    on_row(rows)
-    return rows
-
-
-def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
-    lines = [f"Device: {device}; copy bandwidth {bandwidth_gbs:.0f} GB/s (read+write); {timing} per call (us).", "",
-             "| dtype | N | layer | jax_fcm.depthwise | XLA | cuDNN | HBM floor | vs XLA | vs cuDNN | jax_fcm/floor "
-             "| XLA/floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cudnn = "–" if r["cudnn_us"] is None else f"{r['cudnn_us']:.1f}"
-        lines.append(f"| {r['dtype']} | {r['n']} | {r['layer']} | {r['jax_fcm_us']:.1f} | {r['xla_us']:.1f} | {cudnn} | "
-                     f"{r['floor_us']:.1f} | {format_ratio(r['speedup_vs_xla'])} | {format_ratio(r['speedup_vs_cudnn'])} | "
-                     f"{r['over_floor']:.2f} | {r['xla_over_floor']:.2f} |")
-    lines += summary_lines(rows, "layer", {"geomean vs XLA": "speedup_vs_xla", "vs cuDNN": "speedup_vs_cudnn"})
-    return "\n".join(lines)

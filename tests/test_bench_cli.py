@@ -62,3 +62,14 @@ def test_depthwise_table(tmp_path, capsys):
     row = next(csv.DictReader(open(out_csv)))
     assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
     assert bench.main(["--depthwise", "mv2_9_9"]) == 2  # unknown layer names are an error
+
+
+def test_pointwise_table(tmp_path, capsys):
+    out_csv = tmp_path / "pointwise.csv"
+    assert bench.main(["--pointwise", "mv2_7_960_320", "--batch", "1", "--dtype", "float32", "--iters", "2",
+                       "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| jax_fcm.pointwise |" in out and "| float32 | 1 | mv2_7_960_320 |" in out
+    row = next(csv.DictReader(open(out_csv)))
+    assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
+    assert bench.main(["--pointwise", "mv2_9_9"]) == 2

@@ -1,0 +1,51 @@
+// Runtime -> compile-time dispatch of the standalone pointwise kernel; the
+// instantiations live in generated files, one per element type and PW math
+// (CMakeLists.txt).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "dw_pw_launch.h"
+#include "pointwise_launch.h"
+
+namespace jax_fcm {
+namespace {
+
+template <typename T, int Math, int TN>
+cudaError_t by_chunk(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
+                     cudaStream_t stream) {
+  if constexpr (sizeof(T) == 2 && TN >= 64)
+    if (plan.channel_chunk == 64) return launch_pointwise<T, Math, TN, 64>(s, p, act, plan.splits, stream);
+  return launch_pointwise<T, Math, TN, 32>(s, p, act, plan.splits, stream);
+}
+
+template <typename T, int Math>
+cudaError_t by_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
+                      cudaStream_t stream) {
+  switch (plan.tile_n) {
+    case 32: return by_chunk<T, Math, 32>(plan, s, p, act, stream);
+    case 64: return by_chunk<T, Math, 64>(plan, s, p, act, stream);
+    case 128: return by_chunk<T, Math, 128>(plan, s, p, act, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseShape& s, const PointwisePointers& p,
+                               int activation, cudaStream_t stream) {
+  if (!pointwise_shape_supported(s)) return cudaErrorInvalidValue;
+  if (s.m == 0) return cudaSuccess;
+  DeviceLimits limits;
+  if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
+  const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters);
+  switch (type) {
+    case ElementType::kF32:
+      return math == kPwMathFp32 ? by_tile_n<float, kPwMathFp32>(plan, s, p, activation, stream)
+                                 : by_tile_n<float, kPwMathTf32>(plan, s, p, activation, stream);
+    case ElementType::kBF16: return by_tile_n<__nv_bfloat16, kPwMathTf32>(plan, s, p, activation, stream);
+    case ElementType::kF16: return by_tile_n<__half, kPwMathTf32>(plan, s, p, activation, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace jax_fcm

@@ -1,0 +1,73 @@
+// Plain description of one standalone pointwise (1x1) convolution call: the
+// GEMM y[M][Cout] = x[M][Cin] . w[Cin][Cout] + bias, then the activation,
+// where M = N*H*W pixels of an NHWC tensor. Shared by the FFI handlers (C++)
+// and the CUDA launcher; holds no CUDA or FFI types.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "dw_pw_params.h"
+
+namespace jax_fcm {
+
+struct PointwiseShape {
+  int64_t m = 0;     // pixels (N * H * W)
+  int64_t cin = 0, cout = 0;
+};
+
+struct PointwisePointers {
+  const void* x = nullptr;       // (N, H, W, Cin) == [M][Cin]
+  const void* kernel = nullptr;  // (1, 1, Cin, Cout) == [Cin][Cout]
+  const void* bias = nullptr;    // (Cout,)
+  void* y = nullptr;             // (N, H, W, Cout) == [M][Cout]
+};
+
+// What the CUDA kernel indexes: 32-bit offsets inside the weight matrix and
+// inside one 64-pixel tile of x and y (tile bases are 64-bit).
+inline bool pointwise_shape_supported(const PointwiseShape& s) {
+  constexpr int64_t kMax = 0x7fffffff;
+  return s.m >= 0 && s.cin >= 1 && s.cout >= 1 && s.cin * s.cout <= kMax && 64 * s.cin <= kMax &&
+         64 * s.cout <= kMax;
+}
+
+// How one CUDA launch is laid out (plan_pointwise).
+struct PointwisePlan {
+  int tile_n = 64;         // output channels per block: 32, 64 or 128
+  int channel_chunk = 32;  // input channels per step: 32, or 64 (16-bit types, tile_n >= 64)
+  int splits = 1;          // blocks per cluster splitting the input channels: 1, 2, 4 or 8
+};
+
+inline int64_t pointwise_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The launch layout for a shape on a device with sm_count SMs (clusters:
+// whether it has thread-block clusters). Host logic only, so the Python
+// module can show it on any build (jax_fcm.pointwise_plan).
+inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, int sm_count, bool clusters) {
+  PointwisePlan plan;
+  constexpr int64_t kTileRows = 64;  // pixels per block (pointwise_kernel.cuh)
+  constexpr int kMaxSplits = 8;      // the portable cluster size
+  const int64_t m_tiles = pointwise_ceil_div(s.m, kTileRows);
+  // Channel tile: fewest padded columns, plus 48 columns' worth per tile for
+  // what every tile repeats (reading its 64 input rows, its epilogue).
+  int64_t best_cost = std::numeric_limits<int64_t>::max();
+  for (int tn : {128, 64, 32}) {
+    const int64_t cost = pointwise_ceil_div(s.cout, tn) * (tn + 48);
+    if (cost < best_cost) best_cost = cost, plan.tile_n = tn;
+  }
+  // Too few pixels to fill the GPU even with the widest channel split:
+  // narrower channel tiles for more blocks.
+  while (plan.tile_n > 32 && m_tiles * pointwise_ceil_div(s.cout, plan.tile_n) * kMaxSplits < sm_count)
+    plan.tile_n /= 2;
+  const int64_t blocks = m_tiles * pointwise_ceil_div(s.cout, plan.tile_n);
+  // 64-channel chunks (16-bit types) halve the steps of deep layers, but
+  // also the chunks a channel split can share out: only without splits.
+  const bool wide = type != ElementType::kF32 && plan.tile_n >= 64 && s.cin >= 128 && blocks >= sm_count;
+  plan.channel_chunk = wide ? 64 : 32;
+  const int64_t chunks = pointwise_ceil_div(s.cin, plan.channel_chunk);
+  if (clusters)
+    while (plan.splits < kMaxSplits && 2 * plan.splits <= chunks && blocks * plan.splits < sm_count) plan.splits *= 2;
+  return plan;
+}
+
+}  // namespace jax_fcm

@@ -1,0 +1,140 @@
+"""`jax_fcm.pointwise`: a standalone pointwise (1x1) convolution -> bias ->
+activation, NHWC, in one kernel: for the 1x1 layers that stay unfused
+(expansions, heads, MLPs). The GEMM over the N*H*W pixels runs on tensor
+cores; at small batch a cluster of blocks splits the input channels so the
+few pixel tiles still spread over the whole GPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jax_fcm import _args, _batching, _ffi
+from jax_fcm.activations import activation_code, apply_activation, normalize_activation
+from jax_fcm.reference import pointwise_conv
+
+IMPLEMENTATIONS = (None, "kernel", "xla")
+
+_ELEMENT_TYPES = {jnp.dtype(jnp.float32): 0, jnp.dtype(jnp.bfloat16): 1, jnp.dtype(jnp.float16): 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    """Everything about a call that is not an array: hashable for custom_vjp."""
+
+    activation: str
+    precision: lax.Precision
+
+    def reference(self, x, kernel, bias):
+        return pointwise_conv(x, kernel, bias, activation=self.activation, precision=self.precision)
+
+
+def _full_fp32(precision: lax.Precision) -> bool:
+    # lax semantics for float32 on the GPU: DEFAULT runs the GEMM on TF32
+    # tensor cores (as XLA does); HIGH and HIGHEST ask for full fp32.
+    return precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+
+
+def _ffi_call(st: _Static, x, kernel, bias):
+    out_type = jax.ShapeDtypeStruct(x.shape[:3] + (kernel.shape[-1],), x.dtype)
+    call = jax.ffi.ffi_call(_ffi.POINTWISE_TARGET, out_type)
+    return call(x, kernel, bias, activation=np.int64(activation_code(st.activation)),
+                pw_math=np.int64(1 if _full_fp32(st.precision) else 0))
+
+
+@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
+def _batched_ffi_call(st: _Static):
+    """The FFI call with vmap and batch-sharding rules (_batching.batch_parallel)."""
+    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _kernel_call(st: _Static, x, kernel, bias):
+    return _batched_ffi_call(st)(x, kernel, bias)
+
+
+def _kernel_call_fwd(st, x, kernel, bias):
+    return _kernel_call(st, x, kernel, bias), (x, kernel, bias)
+
+
+def _kernel_call_bwd(st, residuals, g):
+    x, kernel, bias = residuals
+    d_pre = g
+    if st.activation != "none":
+        # The activation's derivative at the pre-activation, recomputed by
+        # this kernel (cheaper than keeping a second output).
+        pre = _kernel_call(dataclasses.replace(st, activation="none"), x, kernel, bias)
+        _, act_vjp = jax.vjp(functools.partial(apply_activation, st.activation), pre)
+        (d_pre,) = act_vjp(g)
+    # The linear part's gradients are two GEMMs (g . W^T and x^T . g) and a
+    # sum: XLA's own (its forward recomputation is dead code and removed).
+    linear = dataclasses.replace(st, activation="none")
+    _, vjp = jax.vjp(linear.reference, x, kernel, bias)
+    return vjp(d_pre)
+
+
+_kernel_call.defvjp(_kernel_call_fwd, _kernel_call_bwd)
+
+
+def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implementation=None):
+    """Pointwise (1x1) convolution -> bias -> activation, NHWC, in one kernel.
+
+    The same as ``lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"))`` followed by ``+ bias`` and
+    the activation (Flax: ``nn.Conv(Cout, (1, 1))``).
+
+    Args:
+      x: ``(..., N, H, W, Cin)``; extra leading axes are folded into the batch.
+      kernel: ``(1, 1, Cin, Cout)``.
+      bias: ``(Cout,)`` or None.
+      activation: None, "relu", "relu6", "silu", "gelu_exact", "gelu_tanh" or
+        "hard_swish".
+      precision: as in lax. For float32 the default runs the GEMM on TF32
+        tensor cores on the GPU (as XLA does); "high"/"highest" ask for full
+        fp32. bfloat16/float16 multiply on tensor cores and accumulate in fp32.
+        The CPU handler always computes in fp32.
+      implementation: None or "kernel" for the jax_fcm kernel (CUDA on GPU,
+        C++ on CPU); "xla" for the same math as plain lax ops.
+
+    Returns:
+      ``(..., N, H, W, Cout)`` in x's dtype (kernel and bias must share it).
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
+    dtype = _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
+    *lead, h, w, cin = x.shape
+    cout = _args.pointwise_features(kernel, cin, "kernel", "(1, 1, Cin, Cout)")
+    if cin == 0 or cout == 0:
+        raise ValueError(f"channel counts must be positive; got Cin={cin}, Cout={cout}")
+    if bias is not None:
+        _args.check_shape(bias, (cout,), "bias", "(Cout,)")
+    if implementation != "xla" and max(cin * cout, 64 * cin, 64 * cout) > _args.INT32_MAX:
+        raise ValueError(f"Cin*Cout = {cin * cout} (or 64*Cin, 64*Cout) is more than the kernel indexes "
+                         "(2**31 - 1); use implementation='xla'")
+    st = _Static(activation=normalize_activation(activation, "activation"),
+                 precision=_args.normalize_precision(precision))
+    bias = jnp.zeros((cout,), dtype) if bias is None else bias
+    x4 = x.reshape((math.prod(lead), h, w, cin))
+    if implementation == "xla":
+        y = st.reference(x4, kernel, bias)
+    else:
+        _ffi.check_backend_supported()
+        y = _kernel_call(st, x4, kernel, bias)
+    return y.reshape(tuple(lead) + y.shape[1:])
+
+
+def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, clusters: bool = True) -> dict:
+    """How the CUDA kernel lays out a call of `pixels` (N*H*W) x Cin -> Cout
+    on a GPU with `sm_count` SMs: {"tile_n", "channel_chunk", "splits"}
+    (output channels per block, input channels per step, blocks per cluster
+    splitting the input channels). The same C++ function the launcher runs."""
+    dtype = jnp.dtype(dtype)
+    if dtype not in _ELEMENT_TYPES:
+        raise TypeError(f"dtype must be float32, bfloat16 or float16; got {dtype.name}")
+    return dict(_ffi.native().pointwise_plan(_ELEMENT_TYPES[dtype], pixels, cin, cout, sm_count, clusters))

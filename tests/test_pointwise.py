@@ -1,0 +1,253 @@
+"""jax_fcm.pointwise (standalone 1x1 conv + bias + activation) against a
+float32 lax reference: every dtype, activation, precision and odd shapes
+(pixel counts not a multiple of the 64-pixel tile, channel counts not a
+multiple of 8 or 32), the launch layouts the CUDA kernel picks (channel tiles,
+64-channel chunks, cluster channel splits), on the CPU handler and the CUDA
+kernel; grads, vmap, sharding, errors, the launch plan."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import max_normalized_error, run_on
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from jax.test_util import check_grads
+
+import jax_fcm
+
+DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
+H100_SMS = 132
+
+# Max-normalized error (conftest.max_normalized_error) against a float32
+# HIGHEST reference from the same rounded inputs. Products are exact in fp32
+# and sums are fp32, so 16-bit results are off by at most half an ulp of the
+# output (2**-9 bf16, 2**-11 fp16) plus summation-order noise. float32 on
+# the GPU at default precision multiplies on TF32 tensor cores (both operands
+# rounded to 10 mantissa bits: ~2**-11 relative per product, averaging out
+# over Cin terms); at "highest" and on the CPU it is full fp32.
+TOLERANCES = {"float32": 2e-6, "tf32": 2e-3, "bfloat16": 4e-3, "float16": 1e-3}
+
+
+def tolerance(dtype, platform, precision=None):
+    name = jnp.dtype(dtype).name
+    if name == "float32" and platform == "gpu" and precision not in ("highest", "high"):
+        return TOLERANCES["tf32"]
+    return TOLERANCES[name]
+
+
+def random_pointwise(rng, n, h, w, cin, cout, dtype, lead=()):
+    """x, kernel, bias with unit-scale outputs."""
+
+    def arr(shape, scale=1.0):
+        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
+
+    return arr(tuple(lead) + (n, h, w, cin)), arr((1, 1, cin, cout), 1.0 / np.sqrt(cin)), arr((cout,), 0.5)
+
+
+def f32_reference(args, **kw):
+    kw = {key: v for key, v in kw.items() if key != "precision"}
+    f32 = [None if a is None else np.asarray(jnp.asarray(a, jnp.float32)) for a in args]
+    with jax.default_device(jax.devices("cpu")[0]):
+        return jax_fcm.pointwise(*f32, implementation="xla", precision="highest", **kw)
+
+
+def check(platform, rng, *, n=3, h=5, w=7, cin=24, cout=40, dtype=jnp.float32, lead=(), bias=True, **kw):
+    x, kernel, b = random_pointwise(rng, n, h, w, cin, cout, dtype, lead)
+    args = (x, kernel, b if bias else None)
+    out = run_on(platform, lambda *a: jax_fcm.pointwise(*a, **kw), *args)
+    assert out.dtype == jnp.dtype(dtype)
+    assert out.shape == tuple(lead) + (n, h, w, cout)
+    err = max_normalized_error(out, f32_reference(args, **kw))
+    tol = tolerance(dtype, platform, kw.get("precision"))
+    assert err <= tol, f"max-normalized error {err:.3g} > {tol}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("act", jax_fcm.ACTIVATION_NAMES)
+def test_activations(platform, rng, dtype, act):
+    check(platform, rng, dtype=dtype, activation=act)
+
+
+# The launch layouts of the H100's plan (test_plan_* pin which is which):
+# channel tiles 32/64/128, 64-channel chunks, channel splits of 2-8.
+LAYOUT_SHAPES = [
+    (1, 1, 1, 1, 1),          # one pixel, one channel
+    (1, 9, 17, 3, 5),         # channels not a multiple of 8: the element-wise copies
+    (3, 13, 1, 17, 33),       # M = 39 < one tile; Cout one past a 32 tile
+    (1, 7, 7, 960, 320),      # MobileNetV2's last projection at N = 1: 8-way split
+    (1, 14, 14, 96, 576),     # split of 2 over 3 chunks (uneven slices)
+    (3, 28, 28, 64, 200),     # split of 2; Cout not a multiple of the 128 tile
+    (3, 56, 56, 136, 100),    # 64-channel chunks at 16 bits, the last one partial
+    (2, 56, 56, 144, 24),     # a projection at N = 2: tile_n 32, many pixel tiles
+    (1, 7, 7, 1280, 1000),    # a classifier-sized GEMM
+]
+
+
+@pytest.mark.parametrize("n,h,w,cin,cout", LAYOUT_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_shapes_and_layouts(platform, rng, n, h, w, cin, cout, dtype):
+    check(platform, rng, n=n, h=h, w=w, cin=cin, cout=cout, dtype=dtype, activation="relu6")
+
+
+@pytest.mark.parametrize("n,h,w,cin,cout", [(1, 7, 7, 960, 320), (3, 28, 28, 64, 200), (1, 9, 17, 3, 5)], ids=str)
+def test_float32_highest_precision(platform, rng, n, h, w, cin, cout):
+    check(platform, rng, n=n, h=h, w=w, cin=cin, cout=cout, precision="highest", activation="silu")
+
+
+def test_without_bias_and_extra_leading_axes(platform, rng):
+    check(platform, rng, bias=False, lead=(2,), n=1, dtype=jnp.bfloat16)
+
+
+def test_unaligned_operands(platform, rng):
+    # Slices of larger arrays inside jit are copies, but XLA may hand the
+    # kernel any 16-byte-aligned buffer; odd channel counts make the rows
+    # themselves unaligned (the element-wise paths), checked here end to end.
+    check(platform, rng, n=2, h=3, w=5, cin=13, cout=7, dtype=jnp.float16, activation="gelu_tanh")
+
+
+def test_lowering_names_the_ffi_target(rng):
+    x, kernel, b = random_pointwise(rng, 1, 8, 8, 16, 8, jnp.float32)
+    text = jax.jit(lambda *a: jax_fcm.pointwise(*a)).lower(x, kernel, b).as_text()
+    assert "jax_fcm_pointwise" in text
+    xla_text = jax.jit(lambda *a: jax_fcm.pointwise(*a, implementation="xla")).lower(x, kernel, b).as_text()
+    assert "jax_fcm_pointwise" not in xla_text
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("act", ["none", "gelu_tanh", "silu"])
+def test_grad_matches_reference(platform, rng, dtype, act):
+    x, kernel, b = random_pointwise(rng, 3, 5, 6, 20, 12, dtype)
+    cot = jnp.asarray(rng.standard_normal((3, 5, 6, 12)), dtype)
+
+    def loss(impl):
+        return lambda *a: jnp.vdot(jax_fcm.pointwise(*a, activation=act, implementation=impl).astype(jnp.float32),
+                                   cot.astype(jnp.float32))
+
+    grads = run_on(platform, jax.grad(loss(None), argnums=(0, 1, 2)), x, kernel, b)
+    f32_ref = run_on("cpu", jax.grad(loss("xla"), argnums=(0, 1, 2)),
+                     *(jnp.asarray(a, jnp.float32) for a in (x, kernel, b)))
+    # No worse than the tolerance or lax's own gradient in the input dtype,
+    # whichever is looser (the linear part's gradients are XLA's).
+    lax_own = run_on(platform, jax.grad(loss("xla"), argnums=(0, 1, 2)), x, kernel, b)
+    tol = {"float32": 1e-5 if platform == "cpu" else 4e-3, "bfloat16": 2e-2}[jnp.dtype(dtype).name]
+    for name, g, r, ref in zip(("x", "kernel", "bias"), grads, lax_own, f32_ref):
+        assert g.dtype == jnp.dtype(dtype)
+        ours, lax_err = max_normalized_error(g, ref), max_normalized_error(r, ref)
+        assert ours <= max(tol, 1.25 * lax_err), f"d{name}: {ours:.3g} vs lax {lax_err:.3g}"
+
+
+def test_check_grads_first_and_second_order(rng):
+    x, kernel, b = random_pointwise(rng, 2, 3, 4, 5, 6, jnp.float32)
+    f = lambda *a: jax_fcm.pointwise(*a, activation="silu")  # noqa: E731
+    check_grads(f, (x, kernel, b), order=2, modes=["rev"], atol=2e-2, rtol=2e-2)
+
+
+def test_vmap_folds_into_batch_and_maps_weights(platform, rng):
+    x, kernel, b = random_pointwise(rng, 2, 5, 4, 12, 20, jnp.float32, lead=(3,))
+    f = lambda x, k, b: jax_fcm.pointwise(x, k, b, activation="relu", precision="highest")  # noqa: E731
+    out = run_on(platform, jax.vmap(f, in_axes=(0, None, None)), x, kernel, b)
+    assert max_normalized_error(out, f32_reference((x, kernel, b), activation="relu")) <= TOLERANCES["float32"]
+    kernels = jnp.stack([kernel, 2 * kernel, -kernel])
+    out = run_on(platform, jax.vmap(f, in_axes=(0, 0, None)), x, kernels, b)
+    for i in range(3):
+        ref = f32_reference((x[i], kernels[i], b), activation="relu")
+        assert max_normalized_error(out[i], ref) <= TOLERANCES["float32"]
+
+
+def test_batch_sharding_and_shard_map(mesh, rng):
+    x, kernel, b = random_pointwise(rng, 8, 5, 5, 16, 24, jnp.float32)
+    ref = f32_reference((x, kernel, b))
+    xs = jax.device_put(x, NamedSharding(mesh, P("batch")))
+    jitted = jax.jit(lambda *a: jax_fcm.pointwise(*a))
+    out = jitted(xs, kernel, b)
+    assert out.sharding.spec[0] == "batch"
+    assert "all-gather" not in jitted.lower(xs, kernel, b).compile().as_text()
+    assert max_normalized_error(out, ref) <= TOLERANCES["float32"]
+    mapped = jax.shard_map(lambda *a: jax_fcm.pointwise(*a), mesh=mesh, in_specs=(P("batch"), P(), P()),
+                           out_specs=P("batch"))
+    assert max_normalized_error(jax.jit(mapped)(xs, kernel, b), ref) <= TOLERANCES["float32"]
+
+
+@pytest.mark.parametrize("dtype,m,cin,cout,plan", [
+    # Big pixel counts: the channel tile with the fewest padded columns,
+    # 64-channel chunks for 16-bit types from 128 input channels, no split.
+    (jnp.bfloat16, 64 * 56 * 56, 144, 24, dict(tile_n=32, channel_chunk=32, splits=1)),
+    (jnp.bfloat16, 3 * 56 * 56, 136, 100, dict(tile_n=128, channel_chunk=64, splits=1)),
+    (jnp.bfloat16, 64 * 56 * 56, 24, 144, dict(tile_n=64, channel_chunk=32, splits=1)),
+    (jnp.bfloat16, 64 * 7 * 7, 960, 320, dict(tile_n=128, channel_chunk=64, splits=1)),
+    (jnp.float32, 64 * 7 * 7, 960, 320, dict(tile_n=128, channel_chunk=32, splits=1)),
+    # Few pixels: narrower channel tiles, then a channel split to fill 132 SMs.
+    (jnp.bfloat16, 7 * 7, 960, 320, dict(tile_n=32, channel_chunk=32, splits=8)),
+    (jnp.bfloat16, 14 * 14, 96, 576, dict(tile_n=128, channel_chunk=32, splits=2)),
+    (jnp.float16, 3 * 28 * 28, 64, 200, dict(tile_n=128, channel_chunk=32, splits=2)),
+])
+def test_plan(dtype, m, cin, cout, plan):
+    assert jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS) == plan
+
+
+def test_plan_without_clusters_never_splits():
+    assert jax_fcm.pointwise_plan(jnp.float32, 49, 960, 320, sm_count=H100_SMS, clusters=False)["splits"] == 1
+
+
+def valid_call():
+    return dict(x=jnp.ones((1, 8, 8, 16)), kernel=jnp.ones((1, 1, 16, 8)))
+
+
+# One change to a valid call (x (1, 8, 8, 16) float32, kernel (1, 1, 16, 8))
+# -> the error and its message; docs/errors.md lists them
+# (tests/test_dw_pw_errors.py writes it).
+BAD_INPUTS = [
+    (dict(x=jnp.ones((8, 8, 16))), ValueError, "rank >= 4"),
+    (dict(x=jnp.ones((1, 8, 8, 16), jnp.int32)), TypeError, "x must have dtype"),
+    (dict(x=jnp.ones((1, 8, 8, 16), jnp.bfloat16)), TypeError, "kernel has dtype float32 but x has bfloat16"),
+    (dict(x=jnp.ones((1, 8, 8, 0)), kernel=jnp.ones((1, 1, 0, 8))), ValueError, "channel counts must be positive"),
+    (dict(kernel=jnp.ones((1, 1, 16, 0))), ValueError, "channel counts must be positive"),
+    (dict(kernel=[[1.0]]), TypeError, "kernel must be an array"),
+    (dict(kernel=jnp.ones((1, 1, 8, 8))), ValueError, r"kernel must have shape \(1, 1, Cin, Cout\)"),
+    (dict(kernel=jnp.ones((3, 3, 16, 8))), ValueError, r"kernel must have shape \(1, 1, Cin, Cout\)"),
+    (dict(kernel=jnp.ones((16, 8))), ValueError, r"kernel must have shape \(1, 1, Cin, Cout\)"),
+    (dict(bias=jnp.ones((16,))), ValueError, r"bias must have shape \(Cout,\)"),
+    (dict(bias=jnp.ones((8,), jnp.float16)), TypeError, "bias has dtype float16"),
+    (dict(activation="tanh"), ValueError, "activation must be None or one of"),
+    (dict(precision="ultra"), ValueError, "precision must be"),
+    (dict(implementation="fused"), ValueError, "implementation must be one of"),
+    (dict(x=jax.ShapeDtypeStruct((1, 1, 1, 2**16), jnp.float32),
+          kernel=jax.ShapeDtypeStruct((1, 1, 2**16, 2**16), jnp.float32)), ValueError, "more than the kernel indexes"),
+]
+
+
+def call_with(change):
+    return jax_fcm.pointwise(**{**valid_call(), **change})
+
+
+@pytest.mark.parametrize("change,error,match", BAD_INPUTS)
+def test_bad_input(change, error, match):
+    with pytest.raises(error, match=match):
+        call_with(change)
+
+
+def test_direct_ffi_call_with_bad_shapes_is_an_error(platform, rng):
+    x, kernel, b = random_pointwise(rng, 1, 8, 8, 16, 8, jnp.float32)
+    attrs = dict(activation=np.int64(2), pw_math=np.int64(0))
+    good = jax.ShapeDtypeStruct((1, 8, 8, 8), jnp.float32)
+
+    def run(result, *operands, **changes):
+        call = jax.ffi.ffi_call("jax_fcm_pointwise", result)
+        return jax.block_until_ready(run_on(platform, lambda *a: call(*a, **{**attrs, **changes}), *operands))
+
+    assert run(good, x, kernel, b).shape == (1, 8, 8, 8)
+    for result, operands, changes, match in [
+        (jax.ShapeDtypeStruct((1, 7, 8, 8), jnp.float32), (x, kernel, b), {}, "result must be"),
+        (good, (x, kernel, b), dict(activation=np.int64(99)), "unknown activation"),
+        (good, (x, kernel, b), dict(pw_math=np.int64(2)), "pw_math must be"),
+        (good, (x, kernel[:, :, :8], b), {}, r"kernel must be \(1, 1, Cin=16, Cout\)"),
+        (good, (x, kernel[0, 0], b), {}, r"kernel must be \(1, 1, Cin, Cout\)"),
+        (good, (x, kernel, x), {}, "bias must be"),
+        (good, (x, kernel.astype(jnp.bfloat16), b), {}, "must share x's dtype"),
+        (good, (x[0], kernel, b), {}, "x must be NHWC"),
+    ]:
+        with pytest.raises(Exception, match=match):
+            run(result, *operands, **changes)
