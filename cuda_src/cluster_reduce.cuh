@@ -22,14 +22,18 @@ __device__ __forceinline__ void cluster_reduce(PwAccumulator<Tr>& acc, float* sc
   namespace cg = cooperative_groups;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp % Tr::kWarpsM, wn = warp / Tr::kWarpsM;
+  constexpr int kM = FragsM<Tr>::value;
 #pragma unroll
-  for (int j = 0; j < Tr::kFragsN; ++j) {
-    float v[8];
-    acc.read(j, scratch, v);
-    float* dst = partial + (wm * 16 + epilogue_row(lane)) * Tr::kPartialLd + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
-    reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
-  }
+  for (int i = 0; i < kM; ++i)
+#pragma unroll
+    for (int j = 0; j < Tr::kFragsN; ++j) {
+      float v[8];
+      acc.read(j, scratch, v, i);
+      const int row = (wm * kM + i) * 16 + epilogue_row(lane);
+      float* dst = partial + row * Tr::kPartialLd + wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
+      reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
+      reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
   cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();
   constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per pixel row

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "activations.h"
 #include "element.cuh"
@@ -44,9 +45,21 @@ __device__ __forceinline__ void read_scratch(const float* scratch, float (&out)[
   __syncwarp();
 }
 
-// Pointwise accumulators of one warp: a 16 x kWarpN slab of the block tile,
-// kFragsN blocks of 16 x 16. read(j, ...) gives block j's values in the
-// epilogue layout (epilogue_row, epilogue_col).
+// 16-row groups per warp: Tr::kFragsM where the traits define it (the
+// standalone pointwise kernel's 32- and 64-row warp tiles), else 1.
+template <class Tr, class = void>
+struct FragsM {
+  static constexpr int value = 1;
+};
+template <class Tr>
+struct FragsM<Tr, std::void_t<decltype(Tr::kFragsM)>> {
+  static constexpr int value = Tr::kFragsM;
+};
+
+// Pointwise accumulators of one warp: a (16 kM) x kWarpN slab of the block
+// tile, kM x kFragsN blocks of 16 x 16; warp wm's slab starts at row
+// 16 kM wm. read(j, ..., i) gives block (i, j)'s values in the epilogue
+// layout (epilogue_row, epilogue_col).
 template <class Tr, PwPath Path = pw_path<Tr>()>
 struct PwAccumulator;
 
@@ -57,19 +70,23 @@ struct PwAccumulator;
 // MMA takes them, for 16-bit elements and, as pairs, for TF32). 16-bit B
 // comes the same way, transposed; TF32 B (ldmatrix cannot transpose 32-bit
 // elements) through scalar loads (b0 = B[t][g], b1 = B[t + 4][g]), rounded.
+// With kM > 1 every B fragment feeds kM MMAs (fewer shared-memory loads per
+// MMA: what bounds a deep GEMM).
 template <class Tr>
 struct PwAccumulator<Tr, PwPath::kMma> {
   using T = typename Tr::T;
   using Mma = MmaSync<T>;
-  static constexpr int kK = Mma::kK;
-  float acc[Tr::kFragsN][2][4];
+  static constexpr int kK = Mma::kK, kM = FragsM<Tr>::value;
+  float acc[kM][Tr::kFragsN][2][4];
   __device__ __forceinline__ void zero() {
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j)
+    for (int i = 0; i < kM; ++i)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < Tr::kFragsN; ++j)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc[j][h][e] = 0.f;
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[i][j][h][e] = 0.f;
   }
   // lda: A's row stride (elements); a run-time value only where A's width is
   // (the mbconv expansion reads x rows of Cin channels). RoundA: A holds
@@ -78,56 +95,68 @@ struct PwAccumulator<Tr, PwPath::kMma> {
   template <bool RoundA = false>
   __device__ __forceinline__ void accumulate(const T* a_s, const T* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
-    const T* a_lane = a_s + (wm * 16 + lane % 16) * lda + lane / 16 * (16 / int(sizeof(T)));
+    const T* a_lane = a_s + (wm * 16 * kM + lane % 16) * lda + lane / 16 * (16 / int(sizeof(T)));
     const T* b_warp = b_s + wn * Tr::kWarpN;
 #pragma unroll
     for (int kk = 0; kk < Tr::KC; kk += kK) {
-      uint32_t a[4];
-      ldmatrix_x4(a, a_lane + kk);
-      if constexpr (RoundA && sizeof(T) == 4) {
+      uint32_t a[kM][4];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = tf32_bits(__uint_as_float(a[i]));
+      for (int i = 0; i < kM; ++i) {
+        ldmatrix_x4(a[i], a_lane + i * 16 * lda + kk);
+        if constexpr (RoundA && sizeof(T) == 4) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) a[i][r] = tf32_bits(__uint_as_float(a[i][r]));
+        }
       }
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
         if constexpr (sizeof(T) == 2) {
           uint32_t b[4];  // k 0-7 / 8-15 of columns 0-7, then of columns 8-15
           ldmatrix_x4_trans(b, b_warp + (kk + lane % 16) * Tr::kLdB + j * 16 + lane / 16 * 8);
-          Mma::run(acc[j][0], a, b[0], b[1]);
-          Mma::run(acc[j][1], a, b[2], b[3]);
+#pragma unroll
+          for (int i = 0; i < kM; ++i) {
+            Mma::run(acc[i][j][0], a[i], b[0], b[1]);
+            Mma::run(acc[i][j][1], a[i], b[2], b[3]);
+          }
         } else {
           const T* b = b_warp + (kk + lane % 4) * Tr::kLdB + j * 16 + lane / 4;
 #pragma unroll
-          for (int h = 0; h < 2; ++h)
-            Mma::run(acc[j][h], a, tf32_bits(b[h * 8]), tf32_bits(b[4 * Tr::kLdB + h * 8]));
+          for (int h = 0; h < 2; ++h) {
+            const uint32_t b0 = tf32_bits(b[h * 8]), b1 = tf32_bits(b[4 * Tr::kLdB + h * 8]);
+#pragma unroll
+            for (int i = 0; i < kM; ++i) Mma::run(acc[i][j][h], a[i], b0, b1);
+          }
         }
       }
     }
   }
-  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8]) {
+  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8], int i = 0) {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      *reinterpret_cast<float2*>(scratch + g * Tr::kScratchLd + h * 8 + 2 * t) = make_float2(acc[j][h][0], acc[j][h][1]);
+      *reinterpret_cast<float2*>(scratch + g * Tr::kScratchLd + h * 8 + 2 * t) =
+          make_float2(acc[i][j][h][0], acc[i][j][h][1]);
       *reinterpret_cast<float2*>(scratch + (g + 8) * Tr::kScratchLd + h * 8 + 2 * t) =
-          make_float2(acc[j][h][2], acc[j][h][3]);
+          make_float2(acc[i][j][h][2], acc[i][j][h][3]);
     }
     read_scratch<Tr>(scratch, out);
   }
   // f(row, col, v0, v1) for each pair of neighbouring columns this lane
-  // holds, straight from the fragments (row < 16 of the warp tile, col <
+  // holds, straight from the fragments (row < 16 kM of the warp tile, col <
   // kWarpN, even): lane (g, t) has rows g and g + 8, columns 2t and 2t + 1
   // of every 8-column half.
   template <class F>
   __device__ __forceinline__ void pairs(F&& f) const {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j)
+    for (int i = 0; i < kM; ++i)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        f(g, j * 16 + h * 8 + 2 * t, acc[j][h][0], acc[j][h][1]);
-        f(g + 8, j * 16 + h * 8 + 2 * t, acc[j][h][2], acc[j][h][3]);
-      }
+      for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          f(i * 16 + g, j * 16 + h * 8 + 2 * t, acc[i][j][h][0], acc[i][j][h][1]);
+          f(i * 16 + g + 8, j * 16 + h * 8 + 2 * t, acc[i][j][h][2], acc[i][j][h][3]);
+        }
   }
 };
 
@@ -135,42 +164,52 @@ struct PwAccumulator<Tr, PwPath::kMma> {
 // epilogue-layout values.
 template <class Tr>
 struct PwAccumulator<Tr, PwPath::kFfma> {
-  float acc[Tr::kFragsN][8];
+  static constexpr int kM = FragsM<Tr>::value;
+  float acc[kM][Tr::kFragsN][8];
   __device__ __forceinline__ void zero() {
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j)
+    for (int i = 0; i < kM; ++i)
 #pragma unroll
-      for (int e = 0; e < 8; ++e) acc[j][e] = 0.f;
+      for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[i][j][e] = 0.f;
   }
   template <bool RoundA = false>  // unused: full fp32
   __device__ __forceinline__ void accumulate(const float* a_s, const float* b_s, int wm, int wn, int lda = Tr::kLdA) {
     const int lane = threadIdx.x % 32;
-    const float* a_row = a_s + (wm * 16 + epilogue_row(lane)) * lda;
+    const float* a_row = a_s + (wm * 16 * kM + epilogue_row(lane)) * lda;
     const float* b_col = b_s + wn * Tr::kWarpN + epilogue_col(lane);
 #pragma unroll 4
     for (int k = 0; k < Tr::KC; ++k) {
-      const float a = a_row[k];
+      float a[kM];
+#pragma unroll
+      for (int i = 0; i < kM; ++i) a[i] = a_row[i * 16 * lda + k];
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
         const float4 b0 = *reinterpret_cast<const float4*>(b_col + k * Tr::kLdB + j * 16);
         const float4 b1 = *reinterpret_cast<const float4*>(b_col + k * Tr::kLdB + j * 16 + 4);
         const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[j][e] = fmaf(a, bv[e], acc[j][e]);
+        for (int i = 0; i < kM; ++i)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[i][j][e] = fmaf(a[i], bv[e], acc[i][j][e]);
       }
     }
   }
-  __device__ __forceinline__ void read(int j, float*, float (&out)[8]) {
+  __device__ __forceinline__ void read(int j, float*, float (&out)[8], int i = 0) {
 #pragma unroll
-    for (int e = 0; e < 8; ++e) out[e] = acc[j][e];
+    for (int e = 0; e < 8; ++e) out[e] = acc[i][j][e];
   }
   template <class F>
   __device__ __forceinline__ void pairs(F&& f) const {
     const int lane = threadIdx.x % 32;
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j)
+    for (int i = 0; i < kM; ++i)
 #pragma unroll
-      for (int e = 0; e < 8; e += 2) f(epilogue_row(lane), j * 16 + epilogue_col(lane) + e, acc[j][e], acc[j][e + 1]);
+      for (int j = 0; j < Tr::kFragsN; ++j)
+#pragma unroll
+        for (int e = 0; e < 8; e += 2)
+          f(i * 16 + epilogue_row(lane), j * 16 + epilogue_col(lane) + e, acc[i][j][e], acc[i][j][e + 1]);
   }
 };
 

@@ -10,23 +10,30 @@
 namespace jax_fcm {
 namespace {
 
-template <typename T, int Math, int TN>
+template <typename T, int Math, int TP, int TN>
 cudaError_t by_chunk(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
                      cudaStream_t stream) {
   if constexpr (sizeof(T) == 2 && TN >= 64)
-    if (plan.channel_chunk == 64) return launch_pointwise<T, Math, TN, 64>(s, p, act, plan.splits, stream);
-  return launch_pointwise<T, Math, TN, 32>(s, p, act, plan.splits, stream);
+    if (plan.channel_chunk == 64) return launch_pointwise<T, Math, TP, TN, 64>(s, p, act, plan.splits, stream);
+  return launch_pointwise<T, Math, TP, TN, 32>(s, p, act, plan.splits, stream);
 }
 
-template <typename T, int Math>
+template <typename T, int Math, int TP>
 cudaError_t by_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
                       cudaStream_t stream) {
   switch (plan.tile_n) {
-    case 32: return by_chunk<T, Math, 32>(plan, s, p, act, stream);
-    case 64: return by_chunk<T, Math, 64>(plan, s, p, act, stream);
-    case 128: return by_chunk<T, Math, 128>(plan, s, p, act, stream);
+    case 32: return by_chunk<T, Math, TP, 32>(plan, s, p, act, stream);
+    case 64: return by_chunk<T, Math, TP, 64>(plan, s, p, act, stream);
+    case 128: return by_chunk<T, Math, TP, 128>(plan, s, p, act, stream);
   }
   return cudaErrorInvalidValue;
+}
+
+template <typename T, int Math>
+cudaError_t by_tile_m(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
+                      cudaStream_t stream) {
+  return plan.tile_m == 128 ? by_tile_n<T, Math, 128>(plan, s, p, act, stream)
+                            : by_tile_n<T, Math, 64>(plan, s, p, act, stream);
 }
 
 }  // namespace
@@ -40,10 +47,10 @@ cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseSha
   const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters);
   switch (type) {
     case ElementType::kF32:
-      return math == kPwMathFp32 ? by_tile_n<float, kPwMathFp32>(plan, s, p, activation, stream)
-                                 : by_tile_n<float, kPwMathTf32>(plan, s, p, activation, stream);
-    case ElementType::kBF16: return by_tile_n<__nv_bfloat16, kPwMathTf32>(plan, s, p, activation, stream);
-    case ElementType::kF16: return by_tile_n<__half, kPwMathTf32>(plan, s, p, activation, stream);
+      return math == kPwMathFp32 ? by_tile_m<float, kPwMathFp32>(plan, s, p, activation, stream)
+                                 : by_tile_m<float, kPwMathTf32>(plan, s, p, activation, stream);
+    case ElementType::kBF16: return by_tile_m<__nv_bfloat16, kPwMathTf32>(plan, s, p, activation, stream);
+    case ElementType::kF16: return by_tile_m<__half, kPwMathTf32>(plan, s, p, activation, stream);
   }
   return cudaErrorInvalidValue;
 }

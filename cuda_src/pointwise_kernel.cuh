@@ -3,7 +3,7 @@
 // 1x1 layers that stay unfused (expansions before a depthwise conv, heads,
 // ConvNeXt/MobileViT MLPs).
 //
-// Built from the fused kernel's pointwise stage: a block owns 64 consecutive
+// Built from the fused kernel's pointwise stage: a block owns 128 consecutive
 // pixels (a flat row range: no 8x8 spatial tile, so 7x7 and 14x14 maps waste
 // no rows) and TN output channels; it walks the input channels in chunks of
 // KC through a ring of up to 3 cp.async stages (input rows and weight rows of
@@ -19,6 +19,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "activations.h"
 #include "async_copy.cuh"
@@ -26,39 +27,67 @@
 #include "dw_pw_launch.h"
 #include "dw_pw_pointwise.cuh"
 #include "dw_pw_stage.cuh"
-#include "dw_pw_traits.cuh"
 #include "dynamic_smem.cuh"
 #include "pointwise_launch.h"
 
 namespace jax_fcm {
 namespace pointwise_detail {
 
-// The fused kernel's GEMM geometry: 64 pixel rows (8 x 8, read as a flat
-// range), TN columns, KC-channel chunks; the depthwise fields (K = S = 1) are unused.
-template <typename T, int Math, int TN, int KC>
-using Traits = dw_pw_detail::Traits<T, Math, 1, 1, TN, 8, KC>;
+// Block tile: TP = 128 or 64 pixel rows x TN output channels; 8 warps, each
+// 32 channels wide (16 for a 64 x 32 tile) and the rest along the rows: warp
+// tiles of 64 x 32 (128 x 128 block), 32 x 32 (128 x 64, 64 x 128) or
+// 16 x 32, so each B fragment feeds up to 4 MMAs. (The fused kernel's 16-row
+// warp tiles with 64-row blocks ran deep layers at 0.3-0.6x XLA on the H100:
+// more shared-memory loads per MMA, and every weight chunk re-read per 64
+// pixels. 64-row blocks stay for small layers, where 128 rows would leave
+// too few blocks to fill the GPU.)
+template <typename T_, int Math, int TP, int TN_, int KC_>
+struct Traits {
+  using T = T_;
+  static constexpr int TN = TN_, KC = KC_;
+  static constexpr bool kTensorCores = !(std::is_same<T, float>::value && Math == kPwMathFp32);
+  static constexpr bool kTf32 = std::is_same<T, float>::value && kTensorCores;
+  static constexpr int kThreads = 256, kWarps = kThreads / 32;
+  static constexpr int kTileP = TP;                      // pixel rows per block
+  static constexpr int kWarpN = TP == 64 && TN == 32 ? 16 : 32, kFragsN = kWarpN / 16;
+  static constexpr int kWarpsN = TN / kWarpN, kWarpsM = kWarps / kWarpsN;
+  static constexpr int kFragsM = kTileP / 16 / kWarpsM;  // 16-row groups per warp
+  static constexpr int kVec = 16 / sizeof(T);            // elements per 16-byte copy
+  static constexpr int kLdA = KC + kVec;                 // rows padded by 16 B: conflict-free ldmatrix
+  static constexpr int kLdB = TN + 8;                    // as in the fused kernel (dw_pw_traits.cuh)
+  static constexpr int kScratchLd = 20;                  // epilogue scratch row (floats)
+  static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
+  static constexpr int kPartialLd = TN + 4;              // cluster partial-sum rows (floats)
+  static constexpr int kPartialBytes = kTileP * kPartialLd * 4;
+  static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
+  // Two resident blocks (a 128-register cap) hold the 64 accumulators of a
+  // 128 x 128 tile; tiles with at most 16 per thread leave room for three.
+  static constexpr int kMinBlocks = kTileP * TN / kThreads <= 16 ? 3 : 2;
+  static constexpr int kMaxStages = 4;
+  static_assert(TN % kWarpN == 0 && kWarps % kWarpsN == 0 && kTileP % (16 * kWarpsM) == 0, "warp tiling");
+  static_assert(KC % 16 == 0 && KC % kVec == 0 && TN % kVec == 0, "16-byte copies and MMA steps must tile");
+};
 
-// Shared memory: [bias: TN] [epilogue scratch] [ring: stages x (A rows, weight
-// rows)]; with channel splits, the cluster's fp32 partial tile reuses the
-// ring once the last chunk is multiplied.
+// Shared memory: [bias: TN] [ring: stages x (A rows, weight rows)]; once the
+// last chunk is multiplied, the epilogue scratch (and with channel splits the
+// cluster's fp32 partial tile) reuses the ring.
 template <class Tr>
 struct Layout {
   using T = typename Tr::T;
-  static constexpr int kScratch = Tr::TN * int(sizeof(T));  // a multiple of 16 bytes
-  static constexpr int kRing = kScratch + Tr::kScratchBytes;
-  static constexpr int kA = Tr::kASlotBytes;                // [64][kLdA]
+  static constexpr int kRing = Tr::TN * int(sizeof(T));  // a multiple of 16 bytes
+  static constexpr int kA = Tr::kASlotBytes;             // [128][kLdA]
   static constexpr int kW = Tr::KC * Tr::kLdB * int(sizeof(T));  // [KC][kLdB]
   static constexpr int kStage = kA + kW;
   static constexpr int bytes(int stages, int splits) {
-    const int ring = stages * kStage;
-    return kRing + (splits > 1 && Tr::kPartialBytes > ring ? Tr::kPartialBytes : ring);
+    const int ring = stages * kStage, epilogue = Tr::kScratchBytes + (splits > 1 ? Tr::kPartialBytes : 0);
+    return kRing + (ring > epilogue ? ring : epilogue);
   }
 };
 
 struct Run {
   int nchunks;  // ceil(Cin / KC)
   int splits;   // blocks per cluster splitting the chunks (1: no cluster)
-  int stages;   // ring depth: 1..3, at most a block's chunk count
+  int stages;   // ring depth: 1..4, at most a block's chunk count
   bool vec_x, vec_w, vec_y;  // 16-byte paths allowed (alignment and channel counts)
 };
 
@@ -112,10 +141,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     // This step has landed for this thread; the barrier makes it visible to
     // all and guarantees every warp is done with the buffer the next copy
     // overwrites (the previous step's).
-    if (run.stages == 3)
-      cp_async_wait<1>();
-    else
-      cp_async_wait<0>();
+    switch (run.stages) {
+      case 4: cp_async_wait<2>(); break;
+      case 3: cp_async_wait<1>(); break;
+      default: cp_async_wait<0>();
+    }
     __syncthreads();
     issue_next();
     // x is staged as it is: float32 rows are rounded to TF32 on the way into
@@ -124,7 +154,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     if (++buf == run.stages) buf = 0;
   }
 
-  float* const scratch = reinterpret_cast<float*>(smem + L::kScratch) + warp * 16 * Tr::kScratchLd;
+  // The ring becomes the epilogue's scratch: no copy may be in flight and
+  // every warp must be done with the last chunk.
+  cp_async_wait<0>();
+  __syncthreads();
+  float* const scratch = reinterpret_cast<float*>(ring) + warp * 16 * Tr::kScratchLd;
   T* const y = static_cast<T*>(p.y) + m0 * cout;
   with_activation(activation, [&](auto kind) {
     auto store = [&](int row, int col, const float(&v)[8]) {
@@ -132,30 +166,30 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
                                               run.vec_y);
     };
     if (run.splits > 1) {
-      cp_async_wait<0>();
-      __syncthreads();  // every warp is done with the ring the partial tile reuses
       dw_pw_detail::cluster_reduce<Tr>(
-          acc, scratch, reinterpret_cast<float*>(ring), run.splits, rank,
+          acc, scratch, reinterpret_cast<float*>(ring + Tr::kScratchBytes), run.splits, rank,
           [&](int row, int col) { return row < rows && co0 + col < cout; }, store);
       return;
     }
-    const int row = wm * 16 + dw_pw_detail::epilogue_row(lane);
 #pragma unroll
-    for (int j = 0; j < Tr::kFragsN; ++j) {
-      float v[8];
-      acc.read(j, scratch, v);
-      const int col = wn * Tr::kWarpN + j * 16 + dw_pw_detail::epilogue_col(lane);
-      if (row < rows && co0 + col < cout) store(row, col, v);
-    }
+    for (int i = 0; i < Tr::kFragsM; ++i)
+#pragma unroll
+      for (int j = 0; j < Tr::kFragsN; ++j) {
+        float v[8];
+        acc.read(j, scratch, v, i);
+        const int row = (wm * Tr::kFragsM + i) * 16 + dw_pw_detail::epilogue_row(lane);
+        const int col = wn * Tr::kWarpN + j * 16 + dw_pw_detail::epilogue_col(lane);
+        if (row < rows && co0 + col < cout) store(row, col, v);
+      }
   });
 }
 
 }  // namespace pointwise_detail
 
-template <typename T, int Math, int TN, int KC>
+template <typename T, int Math, int TP, int TN, int KC>
 cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p, int activation, int splits,
                              cudaStream_t stream) {
-  using Tr = pointwise_detail::Traits<T, Math, TN, KC>;
+  using Tr = pointwise_detail::Traits<T, Math, TP, TN, KC>;
   using L = pointwise_detail::Layout<Tr>;
   constexpr auto kernel = pointwise_detail::pointwise_kernel<Tr>;
   if (s.m == 0) return cudaSuccess;  // empty output
@@ -168,7 +202,12 @@ cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p
   run.nchunks = int(nchunks);
   run.splits = splits;
   const int64_t steps = (nchunks + splits - 1) / splits;  // the most any rank walks
-  run.stages = int(steps < 3 ? steps : 3);
+  // The deepest ring up to 4 stages that leaves room for two resident blocks
+  // (Hopper: 228 KB per SM): a deep layer's block waits on the copies of its
+  // next chunks, not on arithmetic.
+  int stages = Tr::kMaxStages;
+  while (stages > 3 && L::bytes(stages, splits) > 110 * 1024) --stages;
+  run.stages = int(steps < stages ? steps : stages);
   constexpr int V = Tr::kVec;
   run.vec_x = s.cin % V == 0 && dw_pw_detail::aligned16(p.x);
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.kernel) && dw_pw_detail::aligned16(p.bias);
@@ -194,15 +233,20 @@ cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p
 
 }  // namespace jax_fcm
 
-// Explicit instantiations for one element type and PW math: every channel tile
-// (and, for 16-bit types, both chunk widths) that dispatch_pointwise picks.
-#define FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TN, KC)                                                          \
-  template cudaError_t jax_fcm::launch_pointwise<T, MATH, TN, KC>(                                             \
+// Explicit instantiations for one element type and PW math: every block
+// tile (and, for 16-bit types, both chunk widths) that dispatch_pointwise picks.
+#define FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, TN, KC)                                                      \
+  template cudaError_t jax_fcm::launch_pointwise<T, MATH, TP, TN, KC>(                                         \
       const jax_fcm::PointwiseShape&, const jax_fcm::PointwisePointers&, int, int, cudaStream_t);
-#define FCM_INSTANTIATE_POINTWISE(T, MATH)        \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 32, 32)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 32)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 32)
-#define FCM_INSTANTIATE_POINTWISE_WIDE(T, MATH)   \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 64)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 64)
+#define FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, TP)   \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 32, 32)  \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 64, 32)  \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 128, 32)
+#define FCM_INSTANTIATE_POINTWISE(T, MATH)      \
+  FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, 64)   \
+  FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, 128)
+#define FCM_INSTANTIATE_POINTWISE_WIDE(T, MATH)         \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 64, 64)   \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 128, 64)  \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 64, 64)  \
+  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 128, 64)

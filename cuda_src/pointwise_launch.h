@@ -9,7 +9,7 @@
 
 namespace jax_fcm {
 
-template <typename T, int Math, int TN, int KC>
+template <typename T, int Math, int TP, int TN, int KC>
 cudaError_t launch_pointwise(const PointwiseShape& shape, const PointwisePointers& ptrs, int activation, int splits,
                              cudaStream_t stream);
 

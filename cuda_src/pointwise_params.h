@@ -24,15 +24,16 @@ struct PointwisePointers {
 };
 
 // What the CUDA kernel indexes: 32-bit offsets inside the weight matrix and
-// inside one 64-pixel tile of x and y (tile bases are 64-bit).
+// inside one 128-pixel tile of x and y (tile bases are 64-bit).
 inline bool pointwise_shape_supported(const PointwiseShape& s) {
   constexpr int64_t kMax = 0x7fffffff;
-  return s.m >= 0 && s.cin >= 1 && s.cout >= 1 && s.cin * s.cout <= kMax && 64 * s.cin <= kMax &&
-         64 * s.cout <= kMax;
+  return s.m >= 0 && s.cin >= 1 && s.cout >= 1 && s.cin * s.cout <= kMax && 128 * s.cin <= kMax &&
+         128 * s.cout <= kMax;
 }
 
 // How one CUDA launch is laid out (plan_pointwise).
 struct PointwisePlan {
+  int tile_m = 128;        // pixel rows per block: 128 or 64
   int tile_n = 64;         // output channels per block: 32, 64 or 128
   int channel_chunk = 32;  // input channels per step: 32, or 64 (16-bit types, tile_n >= 64)
   int splits = 1;          // blocks per cluster splitting the input channels: 1, 2, 4 or 8
@@ -44,17 +45,22 @@ inline int64_t pointwise_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b
 // whether it has thread-block clusters). Host logic only, so the Python
 // module can show it on any build (jax_fcm.pointwise_plan).
 inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, int sm_count, bool clusters) {
+  constexpr int kMaxSplits = 8;  // the portable cluster size
   PointwisePlan plan;
-  constexpr int64_t kTileRows = 64;  // pixels per block (pointwise_kernel.cuh)
-  constexpr int kMaxSplits = 8;      // the portable cluster size
-  const int64_t m_tiles = pointwise_ceil_div(s.m, kTileRows);
   // Channel tile: fewest padded columns, plus 48 columns' worth per tile for
-  // what every tile repeats (reading its 64 input rows, its epilogue).
+  // what every tile repeats (reading its input rows, its epilogue).
   int64_t best_cost = std::numeric_limits<int64_t>::max();
   for (int tn : {128, 64, 32}) {
     const int64_t cost = pointwise_ceil_div(s.cout, tn) * (tn + 48);
     if (cost < best_cost) best_cost = cost, plan.tile_n = tn;
   }
+  // 128-row blocks (half the weight traffic, bigger warp tiles) where they
+  // alone make a wave of blocks; otherwise 64 rows, twice the blocks (H100:
+  // 128-row tiles made N = 1 layers up to 1.7x slower through the channel
+  // splits they then need).
+  const int64_t co_tiles = pointwise_ceil_div(s.cout, plan.tile_n);
+  plan.tile_m = pointwise_ceil_div(s.m, 128) * co_tiles >= sm_count ? 128 : 64;
+  const int64_t m_tiles = pointwise_ceil_div(s.m, plan.tile_m);
   // Too few pixels to fill the GPU even with the widest channel split:
   // narrower channel tiles for more blocks.
   while (plan.tile_n > 32 && m_tiles * pointwise_ceil_div(s.cout, plan.tile_n) * kMaxSplits < sm_count)

@@ -73,6 +73,7 @@ NB_MODULE(_jax_fcm, m) {
         const jax_fcm::PointwisePlan p =
             jax_fcm::plan_pointwise(static_cast<jax_fcm::ElementType>(element_type), s, sm_count, clusters);
         nb::dict d;
+        d["tile_m"] = p.tile_m;
         d["tile_n"] = p.tile_n;
         d["channel_chunk"] = p.channel_chunk;
         d["splits"] = p.splits;
@@ -80,7 +81,7 @@ NB_MODULE(_jax_fcm, m) {
       },
       nb::arg("element_type"), nb::arg("m"), nb::arg("cin"), nb::arg("cout"), nb::arg("sm_count"),
       nb::arg("clusters"),
-      "The CUDA pointwise kernel's launch layout (tile_n, channel_chunk, splits) for M pixels x Cin -> Cout on a "
+      "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits) for M pixels x Cin -> Cout on a "
       "device with sm_count SMs; element_type: 0 float32, 1 bfloat16, 2 float16.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;

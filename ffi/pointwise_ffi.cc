@@ -31,7 +31,7 @@ ffi::Error decode_pointwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuf
   PointwiseShape& s = call->shape;
   s.m = n * h * w, s.cin = cin, s.cout = cout;
   if (!pointwise_shape_supported(s))
-    return bad("Cin and Cout must be >= 1, and Cin*Cout, 64*Cin and 64*Cout below 2**31 (32-bit offsets)");
+    return bad("Cin and Cout must be >= 1, and Cin*Cout, 128*Cin and 128*Cout below 2**31 (32-bit offsets)");
   call->math = static_cast<PwMath>(a.pw_math);
   call->activation = static_cast<int>(a.activation);
   call->ptrs = PointwisePointers{x.untyped_data(), kernel.untyped_data(), bias.untyped_data(), y->untyped_data()};

@@ -2,12 +2,15 @@
 ``DepthwiseConv``: a drop-in for ``nn.Conv(C, (k, k), feature_group_count=C)``
 (same parameters, same initializers) that runs ``jax_fcm.depthwise`` (in
 training too: the op has its own backward). A LayerNorm follows each
-depthwise conv, so there is no pointwise partner to fuse with; the block's
-MLP runs through XLA.
+depthwise conv, so there is no pointwise partner to fuse with; the MLP's
+expansion (1x1 to 4C + GELU) is a ``PointwiseDense``, which runs
+``jax_fcm.pointwise`` where the planner measured it faster than XLA's (the
+96-channel first stage), and its projection stays an XLA Dense.
 
-``fusion``: "auto" / "always" run the depthwise kernel (faster than XLA's on
-every ConvNeXt layer measured, docs/benchmarks.md), "never" is the stock
-model (nn.Conv everywhere) with the same parameter tree."""
+``fusion``: "auto" runs the depthwise kernel (faster than XLA's on every
+ConvNeXt layer measured, docs/benchmarks.md) and the pointwise kernel where
+the planner picks it; "always" runs both kernels everywhere; "never" is the
+stock model (nn.Conv and nn.Dense everywhere) with the same parameter tree."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import jax.numpy as jnp
 
 import jax_fcm
 from jax_fcm import planner
+from jax_fcm.activations import activation_fn
 
 Padding = Any
 
@@ -56,11 +60,42 @@ class DepthwiseConv(nn.Module):
                                  activation=self.activation, implementation=None if self.use_kernel else "xla")
 
 
+class PointwiseDense(nn.Module):
+    """``nn.Dense(features)`` over the channels of an NHWC input, same
+    parameters ("kernel" (C, features), "bias" (features,)) and initializers,
+    + ``activation``; ``use_kernel`` True runs it as one jax_fcm.pointwise
+    call (a 1x1 convolution, bias and activation fused), "auto" where
+    jax_fcm.planner.use_pointwise_kernel says it measured faster than XLA's,
+    False as nn.Dense does (then the activation)."""
+
+    features: int
+    activation: str | None = None
+    use_kernel: bool | str = "auto"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x):
+        c = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (c, self.features), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        use_kernel = self.use_kernel
+        if use_kernel == "auto":
+            use_kernel = x.ndim >= 4 and planner.use_pointwise_kernel(x.shape, self.features, x.dtype)
+        if use_kernel:
+            return jax_fcm.pointwise(x, kernel.reshape((1, 1, c, self.features)), bias, activation=self.activation)
+        return activation_fn(self.activation)(jnp.dot(x, kernel) + bias)
+
+
 class ConvNeXtBlock(nn.Module):
     """7x7 depthwise conv -> LayerNorm -> 1x1 to 4C (Dense) -> GELU -> 1x1 to C
     -> layer scale -> + x."""
 
     use_kernel: bool = True
+    pointwise: bool | str = "auto"  # the expansion as PointwiseDense(use_kernel=pointwise), or False: nn.Dense
     layer_scale_init: float = 1e-6
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -74,8 +109,10 @@ class ConvNeXtBlock(nn.Module):
         else:  # the stock layer itself
             y = nn.Conv(c, (7, 7), padding=3, feature_group_count=c, name="dwconv", **common)(x)
         y = nn.LayerNorm(epsilon=1e-6, name="norm", **common)(y)
-        y = nn.Dense(4 * c, name="pwconv1", **common)(y)
-        y = nn.gelu(y, approximate=False)
+        if self.pointwise is False:  # the stock layers themselves
+            y = nn.gelu(nn.Dense(4 * c, name="pwconv1", **common)(y), approximate=False)
+        else:
+            y = PointwiseDense(4 * c, "gelu_exact", use_kernel=self.pointwise, name="pwconv1", **common)(y)
         y = nn.Dense(c, name="pwconv2", **common)(y)
         gamma = self.param("gamma", nn.initializers.constant(self.layer_scale_init), (c,), self.param_dtype)
         return x + (y * gamma.astype(y.dtype)).astype(x.dtype)
@@ -102,6 +139,7 @@ class ConvNeXt(nn.Module):
         depths, dims = CONVNEXT_VARIANTS[self.variant]
         depths, dims = tuple(self.depths or depths), tuple(self.dims or dims)
         use_kernel = self.fusion == "always" or (self.fusion == "auto" and planner.use_depthwise_kernel(7, 1))
+        pointwise = {"auto": "auto", "always": True, "never": False}[self.fusion]
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         x = nn.Conv(dims[0], (4, 4), strides=4, padding="VALID", name="stem_conv", **common)(x)
         x = nn.LayerNorm(epsilon=1e-6, name="stem_norm", **common)(x)
@@ -110,6 +148,7 @@ class ConvNeXt(nn.Module):
                 x = nn.LayerNorm(epsilon=1e-6, name=f"down{stage}_norm", **common)(x)
                 x = nn.Conv(dim, (2, 2), strides=2, padding="VALID", name=f"down{stage}_conv", **common)(x)
             for i in range(depth):
-                x = ConvNeXtBlock(use_kernel=use_kernel, name=f"stage{stage}_block{i}", **common)(x)
+                x = ConvNeXtBlock(use_kernel=use_kernel, pointwise=pointwise, name=f"stage{stage}_block{i}",
+                                  **common)(x)
         x = nn.LayerNorm(epsilon=1e-6, name="head_norm", **common)(jnp.mean(x, axis=(1, 2)))
         return nn.Dense(self.num_classes, name="head", **common)(x)

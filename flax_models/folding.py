@@ -41,6 +41,33 @@ def folded_dw_pw(x, dw_kernel, dw_bn, pw_kernel, pw_bn, *, epsilon: float, dtype
                          implementation="split" if split else None)
 
 
+def folded_pointwise(x, kernel, bn, *, epsilon: float, dtype=None, activation=None):
+    """A bias-free 1x1 convolution followed by an inference-mode BatchNorm
+    (bn: (bn_params, bn_stats) as for fold_batch_norm) and the activation, as
+    one jax_fcm.pointwise kernel."""
+    kernel, bias = fold_batch_norm(kernel, *bn, epsilon)
+    dtype = dtype if dtype is not None else x.dtype
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    return jax_fcm.pointwise(cast(x), cast(kernel), cast(bias), activation=activation)
+
+
+def pointwise_runs_kernel(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
+    """Whether a ConvBN in inference mode runs as one jax_fcm.pointwise
+    kernel: a 1x1 stride-1 convolution with ``fused=True``, or "auto" where
+    jax_fcm.planner.use_pointwise_kernel says it measured faster than XLA's."""
+    if not (fused is True or fused == "auto" or fused is False):
+        raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+    if fused is False or kernel_size != 1 or strides != 1:
+        return False
+    return fused is True or planner.use_pointwise_kernel(x.shape, features, dtype if dtype is not None else x.dtype)
+
+
+def expansion_fused(fused) -> bool | str:
+    """The ``fused`` of an inverted-residual block's expansion ConvBN for the
+    block's own ``fused``: stock with False, the planner's choice otherwise."""
+    return False if fused is False else "auto"
+
+
 def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel, project_bn, *, epsilon: float,
                   dtype=None, **mbconv_kwargs):
     """jax_fcm.mbconv of a whole inverted-residual block whose three bias-free

@@ -11,7 +11,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_models.folding import folded_dw_pw, folded_mbconv, fuses_block, pair_path
+from flax_models.folding import (expansion_fused, folded_dw_pw, folded_mbconv, folded_pointwise, fuses_block,
+                                 pair_path, pointwise_runs_kernel)
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -72,7 +73,12 @@ class SeparableConv(nn.Module):
 
 
 class ConvBN(nn.Module):
-    """Plain k×k conv (no bias) → BatchNorm → act: the stems, expansions and heads."""
+    """Plain k×k conv (no bias) → BatchNorm → act: the stems, expansions and
+    heads. Submodules ``conv`` and ``bn``. In inference mode a 1×1 stride-1
+    ConvBN runs as one ``jax_fcm.pointwise`` kernel (BatchNorm folded) with
+    ``fused=True``, or with "auto" where jax_fcm.planner.use_pointwise_kernel
+    says it measured faster than XLA's; ``fused=False`` (the default) is the
+    stock layer."""
 
     features: int
     kernel_size: int = 1
@@ -81,12 +87,18 @@ class ConvBN(nn.Module):
     activation: str | None = "relu"
     momentum: float = 0.99
     epsilon: float = 1e-3
+    fused: bool | str = False
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
         k = self.kernel_size
+        if (use_running_average and not self.is_initializing()
+                and pointwise_runs_kernel(self.fused, x, self.features, k, self.strides, self.dtype)):
+            params, stats = self.variables["params"], self.variables["batch_stats"]
+            return folded_pointwise(x, params["conv"]["kernel"], (params["bn"], stats["bn"]), epsilon=self.epsilon,
+                                    dtype=self.dtype, activation=self.activation)
         y = nn.Conv(self.features, (k, k), strides=self.strides, padding=self.padding, use_bias=False,
                     dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
         y = nn.BatchNorm(use_running_average=use_running_average, momentum=self.momentum, epsilon=self.epsilon,
@@ -100,8 +112,9 @@ class InvertedResidual(nn.Module):
     the whole block runs as one ``jax_fcm.mbconv`` kernel (BatchNorms folded)
     with ``fused="block"`` (where it fits the GPU), or with "auto" where
     jax_fcm.planner.should_fuse_block says it pays; otherwise the expansion
-    stays an XLA convolution and the DW→PW pair fuses as SeparableConv's
-    ``fused`` says (True: the pair only)."""
+    runs as ConvBN with fused="auto" (jax_fcm.pointwise where it measured
+    faster; stock with ``fused=False``) and the DW→PW pair fuses as
+    SeparableConv's ``fused`` says (True: the pair only)."""
 
     features: int
     expand_ratio: int
@@ -131,8 +144,8 @@ class InvertedResidual(nn.Module):
         common = dict(momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
         y = x
         if self.expand_ratio != 1:
-            y = ConvBN(x.shape[-1] * self.expand_ratio, 1, activation=self.activation, name="expand", **common)(
-                y, use_running_average)
+            y = ConvBN(x.shape[-1] * self.expand_ratio, 1, activation=self.activation,
+                       fused=expansion_fused(self.fused), name="expand", **common)(y, use_running_average)
         y = SeparableConv(self.features, self.kernel_size, self.strides, self.padding, dw_activation=self.activation,
                           pw_activation=None, fused=self.fused, name="dw_pw", **common)(y, use_running_average)
         if residual:

@@ -77,14 +77,16 @@ def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, p
                               num_classes: int, dropout_rate: float):
     """The MobileNetV2 / EfficientNet-Lite skeleton, called inside a compact
     __call__ (the submodules attach to the calling module): stem → inverted
-    residual blocks (expansion, kernel, stride, channels) → 1×1 head →
-    global average pool → dropout → classifier."""
+    residual blocks (expansion, kernel, stride, channels) → 1×1 head (a
+    jax_fcm.pointwise kernel where the planner picks it, unless fusion is
+    "never") → global average pool → dropout → classifier."""
     x = ConvBN(stem, 3, 2, padding, activation="relu6", name="stem", **common)(x, not train)
     fused = fused_settings(fusion, len(blocks))
     for index, (t, k, stride, features) in enumerate(blocks):
         x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused[index],
                              name=f"block{index}", **common)(x, not train)
-    x = ConvBN(head, 1, activation="relu6", name="head", **common)(x, not train)
+    x = ConvBN(head, 1, activation="relu6", fused=False if fusion == "never" else "auto", name="head", **common)(
+        x, not train)
     return classify(x, train, num_classes=num_classes, dropout_rate=dropout_rate, dtype=common["dtype"],
                     param_dtype=common["param_dtype"])
 

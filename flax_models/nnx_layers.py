@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jax_fcm
-from flax_models.folding import folded_dw_pw, folded_mbconv, fuses_block, pair_path
+from flax_models.folding import (expansion_fused, folded_dw_pw, folded_mbconv, folded_pointwise, fuses_block,
+                                 pair_path, pointwise_runs_kernel)
 from jax_fcm.activations import activation_fn
 
 
@@ -59,18 +60,27 @@ class SeparableConv(nnx.Module):
 
 class ConvBN(nnx.Module):
     """k×k conv (no bias) → BatchNorm → act (attributes ``conv``, ``bn``): the
-    stems, expansions and heads."""
+    stems, expansions and heads. In eval mode a 1×1 stride-1 ConvBN runs as
+    one ``jax_fcm.pointwise`` kernel (BatchNorm folded) with ``fused=True``,
+    or "auto" where jax_fcm.planner.use_pointwise_kernel picks it; False
+    (the default) is the stock layer."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 1, strides: int = 1,
                  padding: Any = "SAME", *, activation: str | None = "relu", momentum: float = 0.99,
-                 epsilon: float = 1e-3, dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+                 epsilon: float = 1e-3, fused: bool | str = False, dtype: Any = None, param_dtype: Any = jnp.float32,
+                 rngs: nnx.Rngs):
         self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size), strides, padding=padding,
                              use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.bn = nnx.BatchNorm(out_features, momentum=momentum, epsilon=epsilon, dtype=dtype,
                                 param_dtype=param_dtype, rngs=rngs)
-        self.activation = activation
+        self.activation, self.kernel_size, self.strides = activation, kernel_size, strides
+        self.epsilon, self.fused, self.dtype = epsilon, fused, dtype
 
     def __call__(self, x):
+        if self.bn.use_running_average and pointwise_runs_kernel(self.fused, x, self.conv.out_features,
+                                                                 self.kernel_size, self.strides, self.dtype):
+            return folded_pointwise(x, self.conv.kernel[...], _bn_params(self.bn), epsilon=self.epsilon,
+                                    dtype=self.dtype, activation=self.activation)
         return activation_fn(self.activation)(self.bn(self.conv(x)))
 
 
@@ -88,8 +98,8 @@ class InvertedResidual(nnx.Module):
                  rngs: nnx.Rngs):
         common = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         hidden = in_features * expand_ratio
-        self.expand = (ConvBN(in_features, hidden, 1, activation=activation, **common) if expand_ratio != 1
-                       else None)
+        self.expand = (ConvBN(in_features, hidden, 1, activation=activation, fused=expansion_fused(fused), **common)
+                       if expand_ratio != 1 else None)
         self.dw_pw = SeparableConv(hidden, out_features, kernel_size, strides, padding, dw_activation=activation,
                                    pw_activation=None, fused=fused, **common)
         self.residual = strides == 1 and in_features == out_features

@@ -65,7 +65,8 @@ class InvertedResidualNetwork(nnx.Module):
                                            fused=fused[index], **common))
             features = out
         self.blocks = nnx.List(layers)
-        self.head = ConvBN(features, head, 1, activation="relu6", **common)
+        self.head = ConvBN(features, head, 1, activation="relu6", fused=False if fusion == "never" else "auto",
+                           **common)
         self.classifier = Classifier(head, num_classes, dropout_rate, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
     def __call__(self, x):

@@ -221,6 +221,36 @@ def use_depthwise_kernel(k: int, stride: int) -> bool:
     return k in (3, 5, 7) and stride in (1, 2)
 
 
+# Where jax_fcm.pointwise measured faster than XLA's 1x1 convolution: H100,
+# commit 8bcf7ef + 128-row tiles, docs/data/pointwise_h100.csv (13 MobileNetV2
+# and ConvNeXt 1x1 layers x N = 1, 8, 64 x float32, bfloat16). Faster on every
+# layer with at most 96 input channels whose launch needs no channel split
+# (14 of 14: 1.05-2.09x), and in float32 on a single 64-pixel tile (N = 1 at
+# 7x7: 1.07-1.55x). Slower on deep layers (Cin >= 144) from N = 8 up
+# (0.30-0.99x: XLA's GEMMs take bigger tiles there) and on shallow layers that
+# need a split (0.85-0.99x, N = 8 at 14x14).
+POINTWISE_MAX_CIN = 96
+POINTWISE_FLOAT32_MAX_PIXELS = 64
+
+
+def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) -> bool:
+    """Whether a 1x1 convolution of an NHWC input (extra leading axes fold
+    into N) to `cout` channels runs as jax_fcm.pointwise rather than XLA's
+    (see POINTWISE_MAX_CIN), as the Flax layers ask it at trace time."""
+    import jax.numpy as jnp
+
+    from jax_fcm.pointwise_op import pointwise_plan  # the C++ launch plan; imported here, like plan_block's
+
+    *lead, h, w, cin = x_shape
+    pixels = math.prod(lead) * h * w
+    if jnp.dtype(dtype) == jnp.float32 and pixels <= POINTWISE_FLOAT32_MAX_PIXELS:
+        return True
+    if cin > POINTWISE_MAX_CIN:
+        return False
+    gpu = gpu or detect()
+    return pointwise_plan(dtype, pixels, cin, cout, sm_count=gpu.sm_count, clusters=gpu.clusters)["splits"] == 1
+
+
 def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec) -> str:
     """The option for the whole inverted-residual block around a pair whose
     block input has `cin` channels: "mbconv" (one jax_fcm.mbconv kernel),

@@ -114,8 +114,8 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
         raise ValueError(f"channel counts must be positive; got Cin={cin}, Cout={cout}")
     if bias is not None:
         _args.check_shape(bias, (cout,), "bias", "(Cout,)")
-    if implementation != "xla" and max(cin * cout, 64 * cin, 64 * cout) > _args.INT32_MAX:
-        raise ValueError(f"Cin*Cout = {cin * cout} (or 64*Cin, 64*Cout) is more than the kernel indexes "
+    if implementation != "xla" and max(cin * cout, 128 * cin, 128 * cout) > _args.INT32_MAX:
+        raise ValueError(f"Cin*Cout = {cin * cout} (or 128*Cin, 128*Cout) is more than the kernel indexes "
                          "(2**31 - 1); use implementation='xla'")
     st = _Static(activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
@@ -131,9 +131,10 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
 
 def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, clusters: bool = True) -> dict:
     """How the CUDA kernel lays out a call of `pixels` (N*H*W) x Cin -> Cout
-    on a GPU with `sm_count` SMs: {"tile_n", "channel_chunk", "splits"}
-    (output channels per block, input channels per step, blocks per cluster
-    splitting the input channels). The same C++ function the launcher runs."""
+    on a GPU with `sm_count` SMs: {"tile_m", "tile_n", "channel_chunk",
+    "splits"} (pixels and output channels per block, input channels per step,
+    blocks per cluster splitting the input channels). The same C++ function
+    the launcher runs."""
     dtype = jnp.dtype(dtype)
     if dtype not in _ELEMENT_TYPES:
         raise TypeError(f"dtype must be float32, bfloat16 or float16; got {dtype.name}")

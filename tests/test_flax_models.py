@@ -429,7 +429,11 @@ def test_convnext_matches_stock(platform, rng):
     variables = stock.init(jax.random.key(0), x)
     assert tree_signature(variables) == tree_signature(fused.init(jax.random.key(0), x))
     variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
-    assert jax.jit(fused.apply).lower(variables, x).as_text().count("jax_fcm_depthwise") == 5
+    text = jax.jit(fused.apply).lower(variables, x).as_text()
+    assert text.count("jax_fcm_depthwise") == 5
+    # The MLP expansions the planner gives the pointwise kernel (16 to 48
+    # channels, no split on these few pixels): all five.
+    assert text.count("jax_fcm_pointwise") == 5
     out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
     assert out.shape == (2, 10) and max_normalized_error(out, ref) <= MODEL_TOLERANCE[platform]
     loss = lambda model: lambda v, x: jnp.sum(model.apply(v, x) ** 2)  # noqa: E731
@@ -439,6 +443,66 @@ def test_convnext_matches_stock(platform, rng):
     assert max_normalized_error(g["kernel"], r["kernel"]) <= MODEL_TOLERANCE[platform]
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.ConvNeXt(fusion="block").init(jax.random.key(0), x)
+
+
+@pytest.mark.parametrize("fused", [True, "auto"])
+def test_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng, fused):
+    # Inference mode: BatchNorm folded into one jax_fcm.pointwise call (a
+    # 24-channel input is one the planner picks the kernel for); training
+    # mode and fused=False are the stock layers; a 3x3 ConvBN never is.
+    x = images(rng, (2, 9, 7, 24))
+    stock, mine = fm.ConvBN(40, 1, activation="relu6"), fm.ConvBN(40, 1, activation="relu6", fused=fused)
+    variables = with_random_statistics(stock.init(jax.random.key(0), x, False), rng)
+    assert tree_signature(variables) == tree_signature(mine.init(jax.random.key(0), x, False))
+    apply = lambda model: lambda v, x: model.apply(v, x, True)  # noqa: E731
+    assert "jax_fcm_pointwise" in jax.jit(apply(mine)).lower(variables, x).as_text()
+    assert "jax_fcm_pointwise" not in jax.jit(apply(stock)).lower(variables, x).as_text()
+    out, ref = run_on(platform, apply(mine), variables, x), run_on(platform, apply(stock), variables, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+    train = jax.jit(lambda v, x: mine.apply(v, x, False, mutable=["batch_stats"])[0])
+    assert "jax_fcm_pointwise" not in train.lower(variables, x).as_text()
+    conv3 = fm.ConvBN(40, 3, fused=fused)
+    v3 = conv3.init(jax.random.key(0), x, False)
+    assert "jax_fcm_pointwise" not in jax.jit(lambda v, x: conv3.apply(v, x, True)).lower(v3, x).as_text()
+    with pytest.raises(ValueError, match="fused must be True, False or 'auto'"):
+        fm.ConvBN(40, 1, fused="block").apply(variables, x, True)
+
+
+def test_pointwise_dense_is_a_drop_in_for_nn_dense(platform, rng):
+    x = images(rng, (2, 5, 6, 24))
+    stock, mine = nn.Dense(64), fm.PointwiseDense(64, "gelu_exact", use_kernel=True)
+    variables = stock.init(jax.random.key(1), x)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), variables,
+                                     mine.init(jax.random.key(1), x)))
+    variables = jax.tree.map(lambda a: a + 0.1 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    ref = run_on(platform, lambda v, x: nn.gelu(stock.apply(v, x), approximate=False), variables, x)
+    out = run_on(platform, mine.apply, variables, x)
+    assert "jax_fcm_pointwise" in jax.jit(mine.apply).lower(variables, x).as_text()
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+    xla = fm.PointwiseDense(64, "gelu_exact", use_kernel=False)
+    assert "jax_fcm_pointwise" not in jax.jit(xla.apply).lower(variables, x).as_text()
+    assert max_normalized_error(run_on(platform, xla.apply, variables, x), ref) <= LAYER_TOLERANCE[platform, "float32"]
+
+
+def test_nnx_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    x = images(rng, (2, 9, 7, 24))
+    stock = fnnx.ConvBN(24, 40, 1, activation="silu", rngs=nnx.Rngs(0))
+    mine = fnnx.ConvBN(24, 40, 1, activation="silu", fused="auto", rngs=nnx.Rngs(0))
+    for model in (stock, mine):
+        model.bn.mean[...] = jnp.asarray(rng.standard_normal(40) * 0.1, jnp.float32)
+        model.bn.var[...] = jnp.asarray(rng.uniform(0.5, 1.5, 40), jnp.float32)
+        model.eval()
+    mine.bn.mean[...], mine.bn.var[...] = stock.bn.mean[...], stock.bn.var[...]
+    graph, state = nnx.split(mine)
+    assert "jax_fcm_pointwise" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    stock_graph, stock_state = nnx.split(stock)
+    ref = run_on(platform, lambda s, x: nnx.merge(stock_graph, s)(x), stock_state, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
 
 
 def test_nnx_depthwise_conv_is_a_drop_in_for_nnx_conv(platform, rng):

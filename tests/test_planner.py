@@ -9,6 +9,7 @@ import math
 import re
 from pathlib import Path
 
+import jax.numpy as jnp
 import pytest
 from conftest import gpu_available
 
@@ -71,6 +72,22 @@ def test_fuse_decision_follows_the_measurements():
     assert planner.should_fuse((2, 3, 112, 112, 32), 64, 3, 1, 2, h100)  # leading axes fold into N
     assert not planner.should_fuse((8, 14, 14, 576), 96, 3, 1, 4, h100)
     assert planner.use_depthwise_kernel(5, 2) and not planner.use_depthwise_kernel(9, 1)
+
+
+def test_pointwise_kernel_where_it_measured_faster():
+    h100 = gpu.PRESETS["h100"]
+    # Shallow layers without a channel split: the kernel, at every batch size.
+    assert planner.use_pointwise_kernel((64, 56, 56, 24), 144, jnp.bfloat16, h100)
+    assert planner.use_pointwise_kernel((1, 56, 56, 96), 384, jnp.float32, h100)
+    assert planner.use_pointwise_kernel((2, 3, 28, 28, 32), 192, jnp.bfloat16, h100)  # leading axes fold into N
+    # A shallow layer whose launch needs a split (N = 8 at 14x14) and deep
+    # layers: XLA's 1x1 convolution.
+    assert not planner.use_pointwise_kernel((8, 14, 14, 96), 576, jnp.bfloat16, h100)
+    assert not planner.use_pointwise_kernel((64, 7, 7, 960), 320, jnp.bfloat16, h100)
+    assert not planner.use_pointwise_kernel((1, 7, 7, 960), 320, jnp.bfloat16, h100)
+    # float32 on one 64-pixel tile (N = 1 at 7x7): the kernel, however deep.
+    assert planner.use_pointwise_kernel((1, 7, 7, 960), 320, jnp.float32, h100)
+    assert not planner.use_pointwise_kernel((2, 7, 7, 960), 320, jnp.float32, h100)
 
 
 def test_presets_and_detection_without_a_gpu():

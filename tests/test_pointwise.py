@@ -1,6 +1,6 @@
 """jax_fcm.pointwise (standalone 1x1 conv + bias + activation) against a
 float32 lax reference: every dtype, activation, precision and odd shapes
-(pixel counts not a multiple of the 64-pixel tile, channel counts not a
+(pixel counts not a multiple of the 128-pixel tile, channel counts not a
 multiple of 8 or 32), the launch layouts the CUDA kernel picks (channel tiles,
 64-channel chunks, cluster channel splits), on the CPU handler and the CUDA
 kernel; grads, vmap, sharding, errors, the launch plan."""
@@ -71,8 +71,9 @@ def test_activations(platform, rng, dtype, act):
     check(platform, rng, dtype=dtype, activation=act)
 
 
-# The launch layouts of the H100's plan (test_plan_* pin which is which):
-# channel tiles 32/64/128, 64-channel chunks, channel splits of 2-8.
+# The launch layouts of the H100's plan (test_plan pins which is which):
+# 64- and 128-row tiles, channel tiles 32/64/128, 64-channel chunks,
+# channel splits of 2-8.
 LAYOUT_SHAPES = [
     (1, 1, 1, 1, 1),          # one pixel, one channel
     (1, 9, 17, 3, 5),         # channels not a multiple of 8: the element-wise copies
@@ -80,7 +81,8 @@ LAYOUT_SHAPES = [
     (1, 7, 7, 960, 320),      # MobileNetV2's last projection at N = 1: 8-way split
     (1, 14, 14, 96, 576),     # split of 2 over 3 chunks (uneven slices)
     (3, 28, 28, 64, 200),     # split of 2; Cout not a multiple of the 128 tile
-    (3, 56, 56, 136, 100),    # 64-channel chunks at 16 bits, the last one partial
+    (6, 56, 56, 136, 100),    # 128-row tiles, 64-channel chunks at 16 bits, the last one partial
+    (17, 7, 7, 128, 1280),    # 64-row tiles with 64-channel chunks at 16 bits
     (2, 56, 56, 144, 24),     # a projection at N = 2: tile_n 32, many pixel tiles
     (1, 7, 7, 1280, 1000),    # a classifier-sized GEMM
 ]
@@ -172,17 +174,19 @@ def test_batch_sharding_and_shard_map(mesh, rng):
 
 
 @pytest.mark.parametrize("dtype,m,cin,cout,plan", [
-    # Big pixel counts: the channel tile with the fewest padded columns,
-    # 64-channel chunks for 16-bit types from 128 input channels, no split.
-    (jnp.bfloat16, 64 * 56 * 56, 144, 24, dict(tile_n=32, channel_chunk=32, splits=1)),
-    (jnp.bfloat16, 3 * 56 * 56, 136, 100, dict(tile_n=128, channel_chunk=64, splits=1)),
-    (jnp.bfloat16, 64 * 56 * 56, 24, 144, dict(tile_n=64, channel_chunk=32, splits=1)),
-    (jnp.bfloat16, 64 * 7 * 7, 960, 320, dict(tile_n=128, channel_chunk=64, splits=1)),
-    (jnp.float32, 64 * 7 * 7, 960, 320, dict(tile_n=128, channel_chunk=32, splits=1)),
-    # Few pixels: narrower channel tiles, then a channel split to fill 132 SMs.
-    (jnp.bfloat16, 7 * 7, 960, 320, dict(tile_n=32, channel_chunk=32, splits=8)),
-    (jnp.bfloat16, 14 * 14, 96, 576, dict(tile_n=128, channel_chunk=32, splits=2)),
-    (jnp.float16, 3 * 28 * 28, 64, 200, dict(tile_n=128, channel_chunk=32, splits=2)),
+    # Enough 128-row blocks for a wave: the channel tile with the fewest
+    # padded columns, 64-channel chunks for 16-bit types from 128 input
+    # channels, no split.
+    (jnp.bfloat16, 64 * 56 * 56, 144, 24, dict(tile_m=128, tile_n=32, channel_chunk=32, splits=1)),
+    (jnp.bfloat16, 6 * 56 * 56, 136, 100, dict(tile_m=128, tile_n=128, channel_chunk=64, splits=1)),
+    (jnp.bfloat16, 64 * 56 * 56, 24, 144, dict(tile_m=128, tile_n=64, channel_chunk=32, splits=1)),
+    # Fewer: 64-row blocks, then a channel split if that is still not a wave.
+    (jnp.bfloat16, 64 * 7 * 7, 960, 320, dict(tile_m=64, tile_n=128, channel_chunk=64, splits=1)),
+    (jnp.float32, 64 * 7 * 7, 960, 320, dict(tile_m=64, tile_n=128, channel_chunk=32, splits=1)),
+    (jnp.float16, 3 * 28 * 28, 64, 200, dict(tile_m=64, tile_n=128, channel_chunk=32, splits=2)),
+    # Few pixels: narrower channel tiles, then the widest split.
+    (jnp.bfloat16, 7 * 7, 960, 320, dict(tile_m=64, tile_n=32, channel_chunk=32, splits=8)),
+    (jnp.bfloat16, 14 * 14, 96, 576, dict(tile_m=64, tile_n=128, channel_chunk=32, splits=2)),
 ])
 def test_plan(dtype, m, cin, cout, plan):
     assert jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS) == plan
