@@ -222,7 +222,7 @@ def use_depthwise_kernel(k: int, stride: int) -> bool:
 
 
 # Where jax_fcm.pointwise measured faster than XLA's 1x1 convolution: H100,
-# commit 8bcf7ef + 128-row tiles, docs/data/pointwise_h100.csv (13 MobileNetV2
+# kernels of commit 0674d98, docs/data/pointwise_h100_0674d98.csv (13 MobileNetV2
 # and ConvNeXt 1x1 layers x N = 1, 8, 64 x float32, bfloat16). Faster on every
 # layer with at most 96 input channels whose launch needs no channel split
 # (14 of 14: 1.05-2.09x), and in float32 on a single 64-pixel tile (N = 1 at

@@ -12,6 +12,7 @@ import pytest
 import jax_fcm
 import test_depthwise
 import test_mbconv
+import test_pointwise
 
 
 def layer(n=1, h=8, w=8, c=16, cout=8, k=3, dtype=jnp.float32):
@@ -99,6 +100,12 @@ def errors_markdown() -> str:
               "dtypes, stride, padding or activation code (and for an image of 2**31 elements or more).", "",
               "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_depthwise.BAD_INPUTS, test_depthwise.call_with)
+    lines += ["", "# Inputs `jax_fcm.pointwise` rejects", "",
+              "From tests/test_pointwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+              "`kernel` (1, 1, 16, 8)). The FFI target `jax_fcm_pointwise` returns an `ffi::Error` for bad shapes,",
+              "dtypes, activation code or pw_math (and for weights or 128-pixel tiles of 2**31 elements or more).", "",
+              "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_pointwise.BAD_INPUTS, test_pointwise.call_with)
     return "\n".join(lines) + "\n"
 
 
