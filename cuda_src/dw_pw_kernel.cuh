@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "async_copy.cuh"
+#include "cluster_launch.cuh"
 #include "cluster_reduce.cuh"
 #include "dw_pw_depthwise.cuh"
 #include "dw_pw_launch.h"
@@ -280,20 +281,8 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
               dw_pw_detail::aligned16(p.dw_bias);
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) && dw_pw_detail::aligned16(p.pw_bias);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(blocks * splits), unsigned(groups));
-  config.blockDim = dim3(Tr::kThreads);
-  config.dynamicSmemBytes = size_t(bytes);
-  config.stream = stream;
-  cudaLaunchAttribute cluster;
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = unsigned(splits);
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = splits > 1 ? 1 : 0;
-  if (cudaError_t err = cudaLaunchKernelEx(&config, kernel, s, epi, p, run); err != cudaSuccess) return err;
-  return cudaGetLastError();
+  return launch_clustered(kernel, dim3(unsigned(blocks * splits), unsigned(groups)), Tr::kThreads, bytes,
+                          int(splits), stream, s, epi, p, run);
 }
 
 }  // namespace jax_fcm

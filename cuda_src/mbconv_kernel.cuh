@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "async_copy.cuh"
+#include "cluster_launch.cuh"
 #include "cluster_reduce.cuh"
 #include "dw_pw_depthwise.cuh"
 #include "dw_pw_launch.h"
@@ -288,20 +289,8 @@ cudaError_t launch_mbconv(const MbconvShape& ms, const MbconvEpilogue& epi, cons
                 aligned16(p.dw_bias);
   run.vec_project = s.cout % V == 0 && aligned16(p.project_kernel) && aligned16(p.project_bias);
   run.vec_y = s.cout % 8 == 0 && aligned16(p.y) && aligned16(p.x);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(tiles * splits), unsigned(co_tiles));
-  config.blockDim = dim3(Tr::kThreads);
-  config.dynamicSmemBytes = size_t(bytes);
-  config.stream = stream;
-  cudaLaunchAttribute cluster;
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = unsigned(splits);
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = splits > 1 ? 1 : 0;
-  if (cudaError_t err = cudaLaunchKernelEx(&config, kernel, ms, epi, p, run); err != cudaSuccess) return err;
-  return cudaGetLastError();
+  return launch_clustered(kernel, dim3(unsigned(tiles * splits), unsigned(co_tiles)), Tr::kThreads, bytes, splits,
+                          stream, ms, epi, p, run);
 }
 
 }  // namespace jax_fcm

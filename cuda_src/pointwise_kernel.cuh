@@ -23,6 +23,7 @@
 
 #include "activations.h"
 #include "async_copy.cuh"
+#include "cluster_launch.cuh"
 #include "cluster_reduce.cuh"
 #include "dw_pw_launch.h"
 #include "dw_pw_pointwise.cuh"
@@ -215,20 +216,8 @@ cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p
   const int bytes = L::bytes(run.stages, splits);
   if (cudaError_t err = allow_dynamic_smem<kernel>(bytes); err != cudaSuccess) return err;
 
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(m_tiles * splits), unsigned(co_tiles));
-  config.blockDim = dim3(Tr::kThreads);
-  config.dynamicSmemBytes = size_t(bytes);
-  config.stream = stream;
-  cudaLaunchAttribute cluster;
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = unsigned(splits);
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = splits > 1 ? 1 : 0;
-  if (cudaError_t err = cudaLaunchKernelEx(&config, kernel, s, p, activation, run); err != cudaSuccess) return err;
-  return cudaGetLastError();
+  return launch_clustered(kernel, dim3(unsigned(m_tiles * splits), unsigned(co_tiles)), Tr::kThreads, bytes, splits,
+                          stream, s, p, activation, run);
 }
 
 }  // namespace jax_fcm

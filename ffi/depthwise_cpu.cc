@@ -6,6 +6,7 @@
 #include "activations.h"
 #include "depthwise_cpu_core.h"
 #include "depthwise_ffi.h"
+#include "storage_dispatch.h"
 
 namespace jax_fcm {
 namespace {
@@ -33,11 +34,7 @@ ffi::Error depthwise_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyB
                               ffi::Result<ffi::AnyBuffer> y, DepthwiseAttrs attrs) {
   DepthwiseCall call;
   if (ffi::Error err = decode_depthwise(x, kernel, bias, y, attrs, &call); err.failure()) return err;
-  switch (call.type) {
-    case ElementType::kF32: depthwise_cpu<float>(call); break;
-    case ElementType::kBF16: depthwise_cpu<BFloat16>(call); break;
-    case ElementType::kF16: depthwise_cpu<Float16>(call); break;
-  }
+  with_storage_type(call.type, [&](auto tag) { depthwise_cpu<typename decltype(tag)::type>(call); });
   return ffi::Error::Success();
 }
 

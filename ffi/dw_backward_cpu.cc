@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dw_backward_ffi.h"
+#include "storage_dispatch.h"
 #include "float16_convert.h"
 
 namespace jax_fcm {
@@ -58,11 +59,7 @@ ffi::Error dw_backward_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuf
                                 DwBackwardAttrs attrs) {
   DwBackwardCall call;
   if (ffi::Error err = decode_dw_backward(x, dy, kernel, dx, dw_partials, attrs, &call); err.failure()) return err;
-  switch (call.type) {
-    case ElementType::kF32: dw_backward_cpu<float>(call); break;
-    case ElementType::kBF16: dw_backward_cpu<BFloat16>(call); break;
-    case ElementType::kF16: dw_backward_cpu<Float16>(call); break;
-  }
+  with_storage_type(call.type, [&](auto tag) { dw_backward_cpu<typename decltype(tag)::type>(call); });
   return ffi::Error::Success();
 }
 

@@ -2,6 +2,7 @@
 // dw_pw_cpu_core.h for the rounding of the intermediate).
 #include "dw_pw_cpu_core.h"
 #include "dw_pw_ffi.h"
+#include "storage_dispatch.h"
 
 namespace jax_fcm {
 namespace {
@@ -27,11 +28,7 @@ ffi::Error dw_pw_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBu
   DwPwCall call;
   if (ffi::Error err = decode_dw_pw(x, dw_kernel, dw_bias, pw_kernel, pw_bias, y, attrs, &call); err.failure())
     return err;
-  switch (call.type) {
-    case ElementType::kF32: dw_pw_cpu<float>(call); break;
-    case ElementType::kBF16: dw_pw_cpu<BFloat16>(call); break;
-    case ElementType::kF16: dw_pw_cpu<Float16>(call); break;
-  }
+  with_storage_type(call.type, [&](auto tag) { dw_pw_cpu<typename decltype(tag)::type>(call); });
   return ffi::Error::Success();
 }
 

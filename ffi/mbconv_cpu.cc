@@ -5,6 +5,7 @@
 
 #include "dw_pw_cpu_core.h"
 #include "mbconv_ffi.h"
+#include "storage_dispatch.h"
 
 namespace jax_fcm {
 namespace {
@@ -55,11 +56,7 @@ ffi::Error mbconv_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel, ffi::
                                      y, attrs, &call);
       err.failure())
     return err;
-  switch (call.type) {
-    case ElementType::kF32: mbconv_cpu<float>(call); break;
-    case ElementType::kBF16: mbconv_cpu<BFloat16>(call); break;
-    case ElementType::kF16: mbconv_cpu<Float16>(call); break;
-  }
+  with_storage_type(call.type, [&](auto tag) { mbconv_cpu<typename decltype(tag)::type>(call); });
   return ffi::Error::Success();
 }
 

@@ -8,6 +8,7 @@
 #include "float16_convert.h"
 #include "pointwise_cpu_core.h"
 #include "pointwise_ffi.h"
+#include "storage_dispatch.h"
 
 namespace jax_fcm {
 namespace {
@@ -34,11 +35,7 @@ ffi::Error pointwise_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyB
                               ffi::Result<ffi::AnyBuffer> y, PointwiseAttrs attrs) {
   PointwiseCall call;
   if (ffi::Error err = decode_pointwise(x, kernel, bias, y, attrs, &call); err.failure()) return err;
-  switch (call.type) {
-    case ElementType::kF32: pointwise_cpu<float>(call); break;
-    case ElementType::kBF16: pointwise_cpu<BFloat16>(call); break;
-    case ElementType::kF16: pointwise_cpu<Float16>(call); break;
-  }
+  with_storage_type(call.type, [&](auto tag) { pointwise_cpu<typename decltype(tag)::type>(call); });
   return ffi::Error::Success();
 }
 

@@ -3,6 +3,7 @@ activations (batch first) and shared weights to per-image outputs."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import jax
@@ -46,3 +47,15 @@ def batch_parallel(fn: Callable, weight_ranks: Sequence[int], activations: int =
         return lax.map(one, mapped), all_batched
 
     return call
+
+
+def per_call_description(ffi_call: Callable, weight_ranks: Sequence[int]) -> Callable:
+    """st -> batch_parallel(partial(ffi_call, st), weight_ranks), one wrapper
+    per (hashable) call description st, not one per trace: the ops' FFI calls
+    with their vmap and batch-sharding rules."""
+
+    @functools.lru_cache(maxsize=None)
+    def for_description(st):
+        return batch_parallel(functools.partial(ffi_call, st), weight_ranks)
+
+    return for_description

@@ -3,6 +3,7 @@ the same functions in jax.numpy (used by the reference implementation)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -61,3 +62,14 @@ def apply_activation(name: str, x):
         return x
     # Evaluate in float32 and round once, like the kernels' epilogues.
     return _ACTIVATIONS[name][1](x.astype(jnp.float32)).astype(x.dtype)
+
+
+def cotangent_before_activation(name: str, g, pre_activation: Callable):
+    """The cotangent g of activation(pre) carried back to pre; pre_activation()
+    recomputes pre (called only when there is an activation). The custom
+    VJPs' first step: recomputing the pre-activation with the kernel is
+    cheaper than keeping a second output."""
+    if name == "none":
+        return g
+    _, vjp = jax.vjp(functools.partial(apply_activation, name), pre_activation())
+    return vjp(g)[0]

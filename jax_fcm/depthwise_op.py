@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 
 from jax_fcm import _args, _batching, _ffi, depthwise_backward
-from jax_fcm.activations import activation_code, apply_activation, normalize_activation
+from jax_fcm.activations import activation_code, cotangent_before_activation, normalize_activation
 from jax_fcm.reference import depthwise_conv
 
 IMPLEMENTATIONS = (None, "kernel", "xla")
@@ -48,10 +48,8 @@ def _ffi_call(st: _Static, x, kernel, bias):
                 activation=np.int64(activation_code(st.activation)))
 
 
-@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
-def _batched_ffi_call(st: _Static):
-    """The FFI call with vmap and batch-sharding rules (_batching.batch_parallel)."""
-    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1))
+# The FFI call with vmap and batch-sharding rules, per call description.
+_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -69,13 +67,8 @@ def _kernel_call_bwd(st, residuals, g):
     if not depthwise_backward.use_kernel(k, st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
-    d_pre = g
-    if st.activation != "none":
-        # The activation's derivative at the pre-activation, recomputed by
-        # this kernel (cheaper to recompute than to keep a second output).
-        pre = _kernel_call(dataclasses.replace(st, activation="none"), x, kernel, bias)
-        _, act_vjp = jax.vjp(functools.partial(apply_activation, st.activation), pre)
-        (d_pre,) = act_vjp(g)
+    d_pre = cotangent_before_activation(
+        st.activation, g, lambda: _kernel_call(dataclasses.replace(st, activation="none"), x, kernel, bias))
     return depthwise_backward.depthwise_gradients(x, d_pre, kernel, stride=st.stride, padding=st.padding)
 
 

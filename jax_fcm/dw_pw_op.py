@@ -62,10 +62,8 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
     )
 
 
-@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
-def _batched_ffi_call(st: _Static):
-    """The FFI call with vmap and batch-sharding rules (_batching.batch_parallel)."""
-    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1, 4, 1))
+# The FFI call with vmap and batch-sharding rules, per call description.
+_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1, 4, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))

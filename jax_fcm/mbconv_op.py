@@ -61,9 +61,8 @@ def _ffi_call(st: _Static, x, expand_kernel, expand_bias, dw_kernel, dw_bias, pr
     )
 
 
-@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
-def _batched_ffi_call(st: _Static):
-    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1, 4, 1, 4, 1))
+# The FFI call with vmap and batch-sharding rules, per call description.
+_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1, 4, 1, 4, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))

@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 
 from jax_fcm import _args, _batching, _ffi
-from jax_fcm.activations import activation_code, apply_activation, normalize_activation
+from jax_fcm.activations import activation_code, cotangent_before_activation, normalize_activation
 from jax_fcm.reference import pointwise_conv
 
 IMPLEMENTATIONS = (None, "kernel", "xla")
@@ -48,10 +48,8 @@ def _ffi_call(st: _Static, x, kernel, bias):
                 pw_math=np.int64(1 if _full_fp32(st.precision) else 0))
 
 
-@functools.lru_cache(maxsize=None)  # one wrapper per call description, not one per trace
-def _batched_ffi_call(st: _Static):
-    """The FFI call with vmap and batch-sharding rules (_batching.batch_parallel)."""
-    return _batching.batch_parallel(functools.partial(_ffi_call, st), weight_ranks=(4, 1))
+# The FFI call with vmap and batch-sharding rules, per call description.
+_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -65,16 +63,10 @@ def _kernel_call_fwd(st, x, kernel, bias):
 
 def _kernel_call_bwd(st, residuals, g):
     x, kernel, bias = residuals
-    d_pre = g
-    if st.activation != "none":
-        # The activation's derivative at the pre-activation, recomputed by
-        # this kernel (cheaper than keeping a second output).
-        pre = _kernel_call(dataclasses.replace(st, activation="none"), x, kernel, bias)
-        _, act_vjp = jax.vjp(functools.partial(apply_activation, st.activation), pre)
-        (d_pre,) = act_vjp(g)
+    linear = dataclasses.replace(st, activation="none")
+    d_pre = cotangent_before_activation(st.activation, g, lambda: _kernel_call(linear, x, kernel, bias))
     # The linear part's gradients are two GEMMs (g . W^T and x^T . g) and a
     # sum: XLA's own (its forward recomputation is dead code and removed).
-    linear = dataclasses.replace(st, activation="none")
     _, vjp = jax.vjp(linear.reference, x, kernel, bias)
     return vjp(d_pre)
 
