@@ -2,7 +2,8 @@
 
 Prints, for every depthwise -> pointwise pair of the model, whether to fuse
 (jax_fcm.planner: where the fused kernel measured faster), whether its whole
-inverted-residual block runs as one jax_fcm.mbconv kernel, the fused pair
+inverted-residual block runs as one jax_fcm.mbconv kernel and otherwise how
+its 1x1 expansion runs (jax_fcm.pointwise or XLA), the fused pair
 kernel's tile configuration, the traffic of both options and the traffic
 model's times (not yet calibrated), and a total.
 Runs without a GPU (presets); --gpu auto reads the running device."""
@@ -31,15 +32,17 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs, "
              f"{spec.dram_gbs:.0f} GB/s). Choice: where fused measured faster (jax_fcm.planner); µs: traffic "
              "model, not calibrated (kernel v3 measured 2-10x higher).", "",
-             "| pair | H | C → Cout | k/s | choice | whole block | fused config | fused MB (issued / DRAM) | "
+             "| pair | H | C → Cout | k/s | choice | whole block | expansion | fused config | fused MB (issued / DRAM) | "
              "unfused MB | fused µs | unfused µs | reason |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     total_plan = total_unfused = 0.0
     for name, p, cin in rows:
         l = p.layer
-        lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {pair_choice(p)} | "
-                     f"{planner.plan_block(l, cin, spec)} | {tiling.config_label(p.config)} | {mb(p.fused.issued)} / {mb(p.fused.unique)} | "
-                     f"{mb(p.unfused.unique)} | {p.fused_us:.1f} | {p.unfused_us:.1f} | {p.reason} |")
+        block = planner.plan_block(l, cin, spec)
+        lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {pair_choice(p)} | {block} | "
+                     f"{expansion_choice(p, cin, block, dtype, spec)} | {tiling.config_label(p.config)} | "
+                     f"{mb(p.fused.issued)} / {mb(p.fused.unique)} | {mb(p.unfused.unique)} | {p.fused_us:.1f} | "
+                     f"{p.unfused_us:.1f} | {p.reason} |")
         total_plan += p.fused_us if p.fuse else p.unfused_us
         total_unfused += p.unfused_us
     lines += ["", f"Total over the pairs (traffic model): planned {total_plan:.1f} µs, all unfused {total_unfused:.1f} µs "
@@ -54,6 +57,18 @@ def pair_choice(p: planner.PairPlan) -> str:
     if p.fuse:
         return "fused"
     return "split" if planner.use_depthwise_kernel(p.layer.k, p.layer.stride) else "unfused"
+
+
+def expansion_choice(p: planner.PairPlan, cin: int, block: str, dtype, spec: gpus.GpuSpec) -> str:
+    """How the block's 1x1 expansion runs under fusion="auto": inside the
+    whole-block kernel, as jax_fcm.pointwise (planner.use_pointwise_kernel),
+    as XLA's 1x1 convolution, or "–" without an expansion."""
+    if block == "–":
+        return "–"
+    if block == "mbconv":
+        return "in block"
+    l = p.layer
+    return "pointwise" if planner.use_pointwise_kernel((l.n, l.h, l.w, cin), l.c, dtype, spec) else "XLA"
 
 
 def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec):
