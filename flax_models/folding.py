@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 import jax_fcm
 from jax_fcm import mbconv_op, planner
+from jax_fcm.activations import normalize_activation
 
 
 def fold_batch_norm(kernel, bn_params, bn_stats, epsilon: float):
@@ -79,7 +80,8 @@ def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel,
     return jax_fcm.mbconv(cast(x), cast(we), cast(wd), cast(wp), cast(be), cast(bd), cast(bp), **mbconv_kwargs)
 
 
-def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
+def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides: int, dtype=None,
+                activation: str = "relu6") -> bool:
     """Whether an InvertedResidual with an expansion (to `hidden` channels)
     runs as one jax_fcm.mbconv kernel: with ``fused="block"`` wherever the
     kernel fits the GPU, with "auto" where jax_fcm.planner.should_fuse_block
@@ -93,7 +95,8 @@ def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides:
     if not mbconv_op.fits(x.shape, hidden, features, kernel_size, strides, dtype):
         return False  # e.g. float32 with a wide input at stride 2: the input window outgrows shared memory
     if fused == "auto":
-        return planner.should_fuse_block(x.shape, features, kernel_size, strides, jnp.dtype(dtype).itemsize)
+        return planner.should_fuse_block(x.shape, features, kernel_size, strides, jnp.dtype(dtype).itemsize,
+                                         normalize_activation(activation, "activation"))
     return True
 
 

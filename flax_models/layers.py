@@ -133,7 +133,7 @@ class InvertedResidual(nn.Module):
         residual = self.strides == 1 and x.shape[-1] == self.features
         if (use_running_average and self.expand_ratio != 1 and not self.is_initializing()
                 and fuses_block(self.fused, x, x.shape[-1] * self.expand_ratio, self.features, self.kernel_size,
-                                self.strides, self.dtype)):
+                                self.strides, self.dtype, self.activation)):
             params, stats = self.variables["params"], self.variables["batch_stats"]
             expand, dw_pw = params["expand"], params["dw_pw"]
             return folded_mbconv(

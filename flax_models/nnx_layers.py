@@ -110,7 +110,7 @@ class InvertedResidual(nnx.Module):
         e, s = self.expand, self.dw_pw
         if (e is not None and e.bn.use_running_average and s.dw_bn.use_running_average and s.pw_bn.use_running_average
                 and fuses_block(self.fused, x, e.conv.out_features, self.out_features, self.kernel_size, self.strides,
-                                self.dtype)):
+                                self.dtype, self.activation)):
             return folded_mbconv(x, e.conv.kernel[...], _bn_params(e.bn), s.dw_conv.kernel[...], _bn_params(s.dw_bn),
                                  s.pw_conv.kernel[...], _bn_params(s.pw_bn), epsilon=self.epsilon, dtype=self.dtype,
                                  strides=self.strides, padding=self.padding, activation=self.activation,

@@ -85,3 +85,11 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
 
 
 MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0") + tuple(f"mobilevit_{v}" for v in MOBILEVIT_VARIANTS)
+
+
+def block_activation(model: str) -> str:
+    """The activation of a model's inverted-residual blocks (what the
+    whole-block kernel would apply to the expanded tensor): SiLU in
+    MobileViT, ReLU6 in MobileNetV2 and EfficientNet-Lite0 (MobileNetV1 has
+    no expansions)."""
+    return "silu" if model.startswith("mobilevit_") else "relu6"

@@ -38,7 +38,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     total_plan = total_unfused = 0.0
     for name, p, cin in rows:
         l = p.layer
-        block = planner.plan_block(l, cin, spec)
+        block = planner.plan_block(l, cin, spec, model_layers.block_activation(model))
         lines.append(f"| {name} | {l.h} | {l.c} → {l.cout} | {l.k}/{l.stride} | {pair_choice(p)} | {block} | "
                      f"{expansion_choice(p, cin, block, dtype, spec)} | {tiling.config_label(p.config)} | "
                      f"{mb(p.fused.issued)} / {mb(p.fused.unique)} | {mb(p.unfused.unique)} | {p.fused_us:.1f} | "
@@ -48,7 +48,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     lines += ["", f"Total over the pairs (traffic model): planned {total_plan:.1f} µs, all unfused {total_unfused:.1f} µs "
                   f"({total_unfused / total_plan:.2f}x).",
               "", block_bytes_line(rows),
-              "", f"As a Flax model's plan: fusion={tuple(flax_value(p, cin, spec) for _, p, cin in rows)}"]
+              "", f"As a Flax model's plan: fusion={tuple(flax_value(p, cin, spec, model) for _, p, cin in rows)}"]
     return "\n".join(lines)
 
 
@@ -71,10 +71,10 @@ def expansion_choice(p: planner.PairPlan, cin: int, block: str, dtype, spec: gpu
     return "pointwise" if planner.use_pointwise_kernel((l.n, l.h, l.w, cin), l.c, dtype, spec) else "XLA"
 
 
-def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec):
+def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec, model: str = "mobilenet_v2"):
     """The plan entry a Flax model takes: "block" for a whole-block kernel,
     True for a fused pair, "split" or False."""
-    if planner.plan_block(p.layer, cin, spec) == "mbconv":
+    if planner.plan_block(p.layer, cin, spec, model_layers.block_activation(model)) == "mbconv":
         return "block"
     return {"fused": True, "split": "split", "unfused": False}[pair_choice(p)]
 

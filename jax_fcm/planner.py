@@ -198,15 +198,28 @@ def should_fuse(x_shape, cout: int, k: int, stride: int, itemsize: int, gpu: Gpu
     return plan_pair(layer, gpu or detect()).fuse  # detect: the running GPU, the H100 preset without one
 
 
-def should_fuse_block(x_shape, cout: int, k: int, stride: int, itemsize: int) -> bool:
+# Activations the whole-block kernel measured faster with. With SiLU on the
+# expanded tensor (MobileViT-S, H100, bf16, N = 64, scripts/model_plans.py)
+# the model ran 1.16x the stock time with every block as jax_fcm.mbconv, but
+# 0.90x with the blocks split (pairs as jax_fcm.depthwise + XLA 1x1) and
+# 0.92x with fused pairs: an exponential and a division per expanded element
+# on the CUDA cores outweigh the traffic the block saves, where ReLU6 blocks
+# (MobileNetV2, EfficientNet-Lite0) win 1.06-2.85x.
+BLOCK_FUSE_ACTIVATIONS = ("none", "relu", "relu6")
+
+
+def should_fuse_block(x_shape, cout: int, k: int, stride: int, itemsize: int, activation: str = "relu6") -> bool:
     """Whether a whole inverted-residual block (1x1 expansion included) runs
     as one jax_fcm.mbconv kernel rather than an XLA expansion + the DW->PW
     pair. From the H100 block suite (docs/benchmarks.md "MBConv blocks",
     N = 8 and 64, vs that pair path): faster on every block with >= 28 x 28
     output pixels (1.06-2.85x), and for 16-bit 3x3 blocks down to 14 x 14
     (0.96-2.02x); slower on 7 x 7 outputs (0.33-0.85x) and on float32 or 5x5
-    blocks at 14 x 14 (0.63-0.99x). Cout matters only through the tiling."""
+    blocks at 14 x 14 (0.63-0.99x). Cout matters only through the tiling.
+    Only for the activations in BLOCK_FUSE_ACTIVATIONS (not SiLU)."""
     del cout
+    if activation not in BLOCK_FUSE_ACTIVATIONS:
+        return False
     *_, h, w, _ = x_shape
     pixels = math.ceil(h / stride) * math.ceil(w / stride)
     return pixels >= 28 * 28 or (itemsize == 2 and k == 3 and pixels >= 14 * 14)
@@ -251,7 +264,7 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     return pointwise_plan(dtype, pixels, cin, cout, sm_count=gpu.sm_count, clusters=gpu.clusters)["splits"] == 1
 
 
-def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec) -> str:
+def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec, activation: str = "relu6") -> str:
     """The option for the whole inverted-residual block around a pair whose
     block input has `cin` channels: "mbconv" (one jax_fcm.mbconv kernel),
     "pair" (XLA expansion + the pair as planned), "pair (window > smem)"
@@ -266,4 +279,5 @@ def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec) -> str:
     if need > gpu.smem_per_block:
         return "pair (window > smem)"
     x_shape = (layer.n, layer.h, layer.w, cin)
-    return "mbconv" if should_fuse_block(x_shape, layer.cout, layer.k, layer.stride, layer.itemsize) else "pair"
+    fuse = should_fuse_block(x_shape, layer.cout, layer.k, layer.stride, layer.itemsize, activation)
+    return "mbconv" if fuse else "pair"

@@ -90,6 +90,18 @@ def test_pointwise_kernel_where_it_measured_faster():
     assert not planner.use_pointwise_kernel((2, 7, 7, 960), 320, jnp.float32, h100)
 
 
+def test_whole_blocks_only_with_piecewise_linear_activations(capsys):
+    # SiLU blocks (MobileViT) measured slower as one kernel: the pair path.
+    shape = (64, 56, 56, 24)
+    assert planner.should_fuse_block(shape, 24, 3, 1, 2) and planner.should_fuse_block(shape, 24, 3, 1, 2, "relu")
+    assert not planner.should_fuse_block(shape, 24, 3, 1, 2, "silu")
+    assert plan.main(["--gpu", "h100", "--model", "mobilevit_s", "--batch", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "| mbconv |" not in out and "'block'" not in out
+    assert plan.main(["--gpu", "h100", "--model", "mobilenet_v2", "--batch", "64"]) == 0
+    assert "| mbconv |" in capsys.readouterr().out
+
+
 def test_presets_and_detection_without_a_gpu():
     assert gpu.preset_for("NVIDIA H200") is gpu.PRESETS["h200"]
     assert gpu.preset_for("NVIDIA A100-SXM4-80GB").clusters is False

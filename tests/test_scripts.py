@@ -24,3 +24,13 @@ def test_repeat_calls_digest_is_deterministic(monkeypatch, tmp_path, capsys):
     lines = first.read_text().splitlines()
     assert len(lines) == 4 and first.read_text() == second.read_text()
     assert "8 calls" in capsys.readouterr().out
+
+
+def test_model_plans_times_each_plan(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["model_plans.py", "--model", "mobilevit_s", "--batch", "1", "--image-size", "64",
+                                      "--iters", "1", "--plan", "never", "split", "auto"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(SCRIPTS / "model_plans.py"), run_name="__main__")
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "never" in out and "split" in out and "x the stock time" in out
