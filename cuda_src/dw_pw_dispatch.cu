@@ -95,6 +95,7 @@ cudaError_t device_limits(DeviceLimits* limits) {
   }
   limits->max_dynamic_smem = smem;
   limits->clusters = major >= 9;
+  limits->major = major;
   limits->sm_count = sms;
   return cudaSuccess;
 }

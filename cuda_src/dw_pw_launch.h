@@ -34,6 +34,7 @@ struct DeviceLimits {
   int max_dynamic_smem = 0;  // shared memory one block may opt in to
   bool clusters = false;     // thread-block clusters (compute capability >= 9.0)
   int sm_count = 1;          // streaming multiprocessors (sizes persistent grids)
+  int major = 0;             // compute capability major version
 };
 cudaError_t device_limits(DeviceLimits* limits);
 

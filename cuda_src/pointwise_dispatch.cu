@@ -6,6 +6,7 @@
 
 #include "dw_pw_launch.h"
 #include "pointwise_launch.h"
+#include "pointwise_wgmma_launch.h"
 
 namespace jax_fcm {
 namespace {
@@ -36,7 +37,33 @@ cudaError_t by_tile_m(const PointwisePlan& plan, const PointwiseShape& s, const 
                             : by_tile_n<T, Math, 64>(plan, s, p, act, stream);
 }
 
+#ifdef JAX_FCM_WGMMA
+// The wgmma kernel needs 16-byte aligned x, kernel and y (XLA's buffers are).
+bool wgmma_pointers_ok(const PointwisePointers& p) {
+  auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  return aligned(p.x) && aligned(p.kernel) && aligned(p.y);
+}
+
+template <typename T>
+cudaError_t wgmma_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
+                         cudaStream_t stream) {
+  return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 2, 128>(s, p, act, stream)
+                            : launch_pointwise_wgmma<T, 2, 64>(s, p, act, stream);
+}
+#endif
+
 }  // namespace
+
+// Built for sm_90a (CMakeLists.txt defines JAX_FCM_WGMMA) and running on a
+// compute capability 9.x device.
+bool pointwise_wgmma_available(const DeviceLimits& limits) {
+#ifdef JAX_FCM_WGMMA
+  return limits.major == 9;
+#else
+  (void)limits;
+  return false;
+#endif
+}
 
 cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseShape& s, const PointwisePointers& p,
                                int activation, cudaStream_t stream) {
@@ -44,7 +71,14 @@ cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseSha
   if (s.m == 0) return cudaSuccess;
   DeviceLimits limits;
   if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
-  const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters);
+  const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters, false);
+#ifdef JAX_FCM_WGMMA
+  if (pointwise_wgmma_available(limits) && wgmma_pointers_ok(p)) {
+    const PointwisePlan hopper = plan_pointwise(type, s, limits.sm_count, limits.clusters, true);
+    if (hopper.wgmma && type == ElementType::kBF16) return wgmma_tile_n<__nv_bfloat16>(hopper, s, p, activation, stream);
+    if (hopper.wgmma && type == ElementType::kF16) return wgmma_tile_n<__half>(hopper, s, p, activation, stream);
+  }
+#endif
   switch (type) {
     case ElementType::kF32:
       return math == kPwMathFp32 ? by_tile_m<float, kPwMathFp32>(plan, s, p, activation, stream)

@@ -37,16 +37,34 @@ struct PointwisePlan {
   int tile_n = 64;         // output channels per block: 32, 64 or 128
   int channel_chunk = 32;  // input channels per step: 32, or 64 (16-bit types, tile_n >= 64)
   int splits = 1;          // blocks per cluster splitting the input channels: 1, 2, 4 or 8
+  bool wgmma = false;      // Hopper warpgroup-MMA kernel (pointwise_wgmma_kernel.cuh): 128 x tile_n blocks,
+                           // 64-channel steps, no splits
 };
 
 inline int64_t pointwise_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The launch layout for a shape on a device with sm_count SMs (clusters:
-// whether it has thread-block clusters). Host logic only, so the Python
+// whether it has thread-block clusters; wgmma: whether the warpgroup-MMA
+// kernel was built for it and runs there). Host logic only, so the Python
 // module can show it on any build (jax_fcm.pointwise_plan).
-inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, int sm_count, bool clusters) {
+inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, int sm_count, bool clusters,
+                                    bool wgmma = false) {
   constexpr int kMaxSplits = 8;  // the portable cluster size
   PointwisePlan plan;
+  // Deep 16-bit layers with enough pixels for half a wave of 128-row blocks
+  // take the wgmma kernel. H100, bf16, N = 64 shapes of the suite: 1.1-1.6x
+  // the mma.sync kernel from Cin = 160 up (960 -> 320 on 7x7: 12.9 vs
+  // 20.9 us), equal at Cin = 96-384 with Cout = 96-576, slower with Cout = 24.
+  // The channel tile that pads fewer columns, 128 on a tie (960 -> 320:
+  // 64-column tiles 12.9 us, 128 15.9; 576 -> 96: 128 11.2 us, 64 16.3).
+  if (wgmma && type != ElementType::kF32 && s.cin >= 128 && s.cin % 8 == 0 && s.cout % 8 == 0 && s.cout >= 64) {
+    const int64_t m_tiles = pointwise_ceil_div(s.m, 128);
+    const int tn = pointwise_ceil_div(s.cout, 64) * 64 < pointwise_ceil_div(s.cout, 128) * 128 ? 64 : 128;
+    if (2 * m_tiles * pointwise_ceil_div(s.cout, tn) >= sm_count) {
+      plan.wgmma = true, plan.tile_m = 128, plan.tile_n = tn, plan.channel_chunk = 64;
+      return plan;
+    }
+  }
   // Channel tile: fewest padded columns, plus 48 columns' worth per tile for
   // what every tile repeats (reading its input rows, its epilogue).
   int64_t best_cost = std::numeric_limits<int64_t>::max();

@@ -67,22 +67,24 @@ NB_MODULE(_jax_fcm, m) {
       nb::arg("ordinal"), "CUDA attributes of one device (a dict), or None without CUDA or such a device.");
   m.def(
       "pointwise_plan",
-      [](int element_type, int64_t m, int64_t cin, int64_t cout, int sm_count, bool clusters) {
+      [](int element_type, int64_t m, int64_t cin, int64_t cout, int sm_count, bool clusters, bool wgmma) {
         jax_fcm::PointwiseShape s;
         s.m = m, s.cin = cin, s.cout = cout;
         const jax_fcm::PointwisePlan p =
-            jax_fcm::plan_pointwise(static_cast<jax_fcm::ElementType>(element_type), s, sm_count, clusters);
+            jax_fcm::plan_pointwise(static_cast<jax_fcm::ElementType>(element_type), s, sm_count, clusters, wgmma);
         nb::dict d;
         d["tile_m"] = p.tile_m;
         d["tile_n"] = p.tile_n;
         d["channel_chunk"] = p.channel_chunk;
         d["splits"] = p.splits;
+        d["wgmma"] = p.wgmma;
         return d;
       },
       nb::arg("element_type"), nb::arg("m"), nb::arg("cin"), nb::arg("cout"), nb::arg("sm_count"),
-      nb::arg("clusters"),
-      "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits) for M pixels x Cin -> Cout on a "
-      "device with sm_count SMs; element_type: 0 float32, 1 bfloat16, 2 float16.");
+      nb::arg("clusters"), nb::arg("wgmma") = false,
+      "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits, wgmma) for M pixels x Cin -> "
+      "Cout on a device with sm_count SMs (wgmma: the build has the Hopper warpgroup-MMA kernel and the device runs "
+      "it); element_type: 0 float32, 1 bfloat16, 2 float16.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;
 #else

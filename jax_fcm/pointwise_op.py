@@ -121,13 +121,16 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
     return y.reshape(tuple(lead) + y.shape[1:])
 
 
-def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, clusters: bool = True) -> dict:
+def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, clusters: bool = True,
+                   wgmma: bool = False) -> dict:
     """How the CUDA kernel lays out a call of `pixels` (N*H*W) x Cin -> Cout
     on a GPU with `sm_count` SMs: {"tile_m", "tile_n", "channel_chunk",
-    "splits"} (pixels and output channels per block, input channels per step,
-    blocks per cluster splitting the input channels). The same C++ function
-    the launcher runs."""
+    "splits", "wgmma"} (pixels and output channels per block, input channels
+    per step, blocks per cluster splitting the input channels, whether the
+    Hopper warpgroup-MMA kernel runs it). `wgmma`: the GPU is a Hopper (compute
+    capability 9.x) and the extension was built for sm_90a (the default
+    architectures). The same C++ function the launcher runs."""
     dtype = jnp.dtype(dtype)
     if dtype not in _ELEMENT_TYPES:
         raise TypeError(f"dtype must be float32, bfloat16 or float16; got {dtype.name}")
-    return dict(_ffi.native().pointwise_plan(_ELEMENT_TYPES[dtype], pixels, cin, cout, sm_count, clusters))
+    return dict(_ffi.native().pointwise_plan(_ELEMENT_TYPES[dtype], pixels, cin, cout, sm_count, clusters, wgmma))

@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED=1
 export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
 # Only the device's own architecture: a faster build than the default pair.
 # FCM_CMAKE_ARGS adds options, e.g. -DJAX_FCM_LINEINFO=ON for source-level profiles.
-export CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${FCM_CUDA_ARCH:-90-real} -DJAX_FCM_CUDA=ON ${FCM_CMAKE_ARGS:-}"
+export CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${FCM_CUDA_ARCH:-90a-real} -DJAX_FCM_CUDA=ON ${FCM_CMAKE_ARGS:-}"
 
 {
   date -u; git rev-parse --short HEAD 2>/dev/null || true

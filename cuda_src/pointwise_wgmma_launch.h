@@ -1,0 +1,23 @@
+// Host-side entry points of the Hopper warpgroup-MMA pointwise kernel (no
+// device code); instantiations are compiled from pointwise_wgmma_kernel.cuh
+// for sm_90a builds only (CMakeLists.txt).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "dw_pw_launch.h"
+#include "pointwise_params.h"
+
+namespace jax_fcm {
+
+// Blocks of `Warpgroups` x 64 pixel rows and TN (64 or 128) output channels;
+// T a 16-bit type. cudaErrorInvalidValue unless Cin and Cout are multiples of
+// 8 and x, kernel and y 16-byte aligned.
+template <typename T, int Warpgroups, int TN>
+cudaError_t launch_pointwise_wgmma(const PointwiseShape& shape, const PointwisePointers& ptrs, int activation,
+                                   cudaStream_t stream);
+
+// Whether this build has the wgmma kernel for the device described.
+bool pointwise_wgmma_available(const DeviceLimits& limits);
+
+}  // namespace jax_fcm
