@@ -3,9 +3,9 @@
 # scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv]
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv | pointwise]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
-# depthwise, mbconv: that kernel's sanitizer runs only.
+# depthwise, mbconv, pointwise: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
@@ -35,8 +35,15 @@ case "$target" in
     kernel=mbconv_kernel; tests=tests/test_mbconv.py
     memcheck_k="odd_shapes and (bfloat16 or float32) or channel_splits"
     racecheck_k="odd_shapes and bfloat16 or channel_splits and bfloat16";;
-  *) echo "unknown target $target (dw_pw, depthwise or mbconv)"; exit 2;;
+  pointwise)
+    # Both pointwise kernels (mma.sync; wgmma on Hopper for the deep 16-bit
+    # layouts): partial tiles in M, Cin and Cout, splits, ring wrap-around.
+    kernel=pointwise; tests=tests/test_pointwise.py
+    memcheck_k="layouts"
+    racecheck_k="layouts and bfloat16";;
+  *) echo "unknown target $target (dw_pw, depthwise, mbconv or pointwise)"; exit 2;;
 esac
+# kns= matches kernel names containing $kernel (pointwise: both kernels).
 sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)
 pytest=(python3 -P -m pytest -q -p no:cacheprovider "$tests" -m gpu)
 status=0
