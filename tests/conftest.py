@@ -97,12 +97,29 @@ def assert_matches(out, ref, key: str):
     assert err <= TOLERANCES[key], f"max-normalized error {err:.3g} > {TOLERANCES[key]} ({key})"
 
 
-def random_layer(rng, n, h, w, c, cout, k, dtype, lead=()):
-    """x, dw_kernel, pw_kernel, dw_bias, pw_bias with unit-scale outputs."""
+def array_maker(rng, dtype):
+    """arr(shape, scale=1.0): standard-normal values times `scale`, as `dtype`.
+    The ops' tests scale weights by 1/fan-in so outputs are of unit scale."""
 
     def arr(shape, scale=1.0):
         return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
 
+    return arr
+
+
+def xla_reference(op, args, **kw):
+    """op(*args, **kw) through its lax implementation at HIGHEST precision on
+    the CPU, from float32 copies of the (already rounded) inputs. The call's
+    own `precision` and `config` are dropped: the reference has its own."""
+    kw = {key: v for key, v in kw.items() if key not in ("precision", "config")}
+    f32 = [None if a is None else np.asarray(jnp.asarray(a, jnp.float32)) for a in args]
+    with jax.default_device(jax.devices("cpu")[0]):
+        return op(*f32, implementation="xla", precision="highest", **kw)
+
+
+def random_layer(rng, n, h, w, c, cout, k, dtype, lead=()):
+    """x, dw_kernel, pw_kernel, dw_bias, pw_bias with unit-scale outputs."""
+    arr = array_maker(rng, dtype)
     return (
         arr(tuple(lead) + (n, h, w, c)),
         arr((k, k, 1, c), 1.0 / k),
@@ -113,7 +130,4 @@ def random_layer(rng, n, h, w, c, cout, k, dtype, lead=()):
 
 
 def f32_reference(x, dw, pw, dwb, pwb, **kw):
-    f32 = lambda a: None if a is None else np.asarray(jnp.asarray(a, jnp.float32))  # noqa: E731
-    with jax.default_device(jax.devices("cpu")[0]):
-        return jax_fcm.dw_pw(f32(x), f32(dw), f32(pw), f32(dwb), f32(pwb), implementation="xla",
-                             precision="highest", **kw)
+    return xla_reference(jax_fcm.dw_pw, (x, dw, pw, dwb, pwb), **kw)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import max_normalized_error, run_on
+from conftest import array_maker, max_normalized_error, run_on, xla_reference
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
@@ -29,18 +29,12 @@ TOLERANCES = {"float32": 2e-6, "bfloat16": 4e-3, "float16": 1e-3}
 
 def random_depthwise(rng, n, h, w, c, k, dtype, lead=()):
     """x, kernel, bias with unit-scale outputs."""
-
-    def arr(shape, scale=1.0):
-        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
-
+    arr = array_maker(rng, dtype)
     return arr(tuple(lead) + (n, h, w, c)), arr((k, k, 1, c), 1.0 / k), arr((c,), 0.5)
 
 
 def f32_reference(args, **kw):
-    kw = {key: v for key, v in kw.items() if key != "precision"}
-    f32 = [None if a is None else np.asarray(jnp.asarray(a, jnp.float32)) for a in args]
-    with jax.default_device(jax.devices("cpu")[0]):
-        return jax_fcm.depthwise(*f32, implementation="xla", precision="highest", **kw)
+    return xla_reference(jax_fcm.depthwise, args, **kw)
 
 
 def check(platform, rng, *, n=3, h=13, w=7, c=12, k=3, dtype=jnp.float32, lead=(), bias=True, **kw):

@@ -22,7 +22,7 @@ def check(platform, rng, *, n=3, h=13, w=7, c=17, cout=5, k=3, dtype=jnp.float32
         dwb = pwb = None
     fn = functools.partial(jax_fcm.dw_pw, **kw)
     out = run_on(platform, lambda *a: fn(*a), x, dw, pw, dwb, pwb)
-    ref = f32_reference(x, dw, pw, dwb, pwb, **{k_: v for k_, v in kw.items() if k_ not in ("precision", "config")})
+    ref = f32_reference(x, dw, pw, dwb, pwb, **kw)
     assert out.dtype == x.dtype
     assert_matches(out, ref, tolerance_key(dtype, platform, kw.get("precision")))
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TOLERANCES, assert_matches, max_normalized_error, run_on, tolerance_key
+from conftest import TOLERANCES, array_maker, assert_matches, max_normalized_error, run_on, tolerance_key, xla_reference
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
@@ -25,9 +25,7 @@ PADDINGS = ["SAME", "VALID", ((1, 2), (2, 1)), 1]
 def random_block(rng, n, h, w, cin, cmid, cout, k, dtype, lead=()):
     """x, expand, dw, project kernels and their biases, with unit-scale values throughout."""
 
-    def arr(shape, scale=1.0):
-        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
-
+    arr = array_maker(rng, dtype)
     return (arr(tuple(lead) + (n, h, w, cin)), arr((1, 1, cin, cmid), 1.0 / np.sqrt(cin)), arr((k, k, 1, cmid), 1.0 / k),
             arr((1, 1, cmid, cout), 1.0 / np.sqrt(cmid)), arr((cmid,), 0.5), arr((cmid,), 0.5), arr((cout,), 0.5))
 
@@ -38,10 +36,7 @@ def call(args, **kw):
 
 
 def f32_reference(args, **kw):
-    kw = {key: v for key, v in kw.items() if key not in ("precision", "config")}
-    f32 = [None if a is None else np.asarray(jnp.asarray(a, jnp.float32)) for a in args]
-    with jax.default_device(jax.devices("cpu")[0]):
-        return call(f32, implementation="xla", precision="highest", **kw)
+    return xla_reference(jax_fcm.mbconv, args, **kw)
 
 
 def check(platform, rng, *, n=3, h=13, w=7, cin=12, cmid=40, cout=12, k=3, dtype=jnp.float32, lead=(), **kw):

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import max_normalized_error, run_on
+from conftest import array_maker, max_normalized_error, run_on, xla_reference
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
@@ -40,18 +40,12 @@ def tolerance(dtype, platform, precision=None):
 
 def random_pointwise(rng, n, h, w, cin, cout, dtype, lead=()):
     """x, kernel, bias with unit-scale outputs."""
-
-    def arr(shape, scale=1.0):
-        return jnp.asarray(rng.standard_normal(shape) * scale, dtype)
-
+    arr = array_maker(rng, dtype)
     return arr(tuple(lead) + (n, h, w, cin)), arr((1, 1, cin, cout), 1.0 / np.sqrt(cin)), arr((cout,), 0.5)
 
 
 def f32_reference(args, **kw):
-    kw = {key: v for key, v in kw.items() if key != "precision"}
-    f32 = [None if a is None else np.asarray(jnp.asarray(a, jnp.float32)) for a in args]
-    with jax.default_device(jax.devices("cpu")[0]):
-        return jax_fcm.pointwise(*f32, implementation="xla", precision="highest", **kw)
+    return xla_reference(jax_fcm.pointwise, args, **kw)
 
 
 def check(platform, rng, *, n=3, h=5, w=7, cin=24, cout=40, dtype=jnp.float32, lead=(), bias=True, **kw):
