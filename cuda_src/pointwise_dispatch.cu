@@ -47,8 +47,8 @@ bool wgmma_pointers_ok(const PointwisePointers& p) {
 template <typename T>
 cudaError_t wgmma_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
                          cudaStream_t stream) {
-  return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 2, 128>(s, p, act, stream)
-                            : launch_pointwise_wgmma<T, 2, 64>(s, p, act, stream);
+  return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 128>(s, p, act, stream)
+                            : launch_pointwise_wgmma<T, 64>(s, p, act, stream);
 }
 #endif
 
