@@ -24,6 +24,7 @@ class GpuSpec:
     fp32_tflops: float = 67.0          # FFMA
     tensor_tflops: float = 600.0       # bf16/fp16 on tensor cores (TF32: half)
     clusters: bool = True              # thread-block clusters (compute capability >= 9.0)
+    wgmma: bool = True                 # warpgroup MMA and TMA (sm_90a: compute capability 9.0)
     launch_us: float = 2.5             # per kernel, as seen in device-time traces at N = 1
 
 
@@ -32,7 +33,7 @@ PRESETS = {
     "h200": GpuSpec(name="NVIDIA H200", l2_bytes=60 * 2**20, dram_gbs=4230.0, l2_gbs=10000.0),
     "a100": GpuSpec(name="NVIDIA A100-SXM4-80GB", sm_count=108, smem_per_block=163 * 1024, smem_per_sm=164 * 1024,
                     l2_bytes=40 * 2**20, dram_gbs=1700.0, l2_gbs=5000.0, fp32_tflops=19.5, tensor_tflops=250.0,
-                    clusters=False),
+                    clusters=False, wgmma=False),
 }
 
 
@@ -75,9 +76,11 @@ def detect(platform: str = "gpu") -> GpuSpec:
         changes["sm_count"] = count
     if capability:
         changes["clusters"] = float(capability) >= 9.0
+        changes["wgmma"] = capability.split(".")[0] == "9"
     attrs = cuda_attributes(device) if platform == "gpu" else None
     if attrs:
         changes.update(sm_count=attrs["sm_count"], smem_per_block=attrs["smem_per_block"],
                        smem_per_sm=attrs["smem_per_sm"], l2_bytes=attrs["l2_bytes"],
-                       clusters=tuple(attrs["compute_capability"]) >= (9, 0))
+                       clusters=tuple(attrs["compute_capability"]) >= (9, 0),
+                       wgmma=tuple(attrs["compute_capability"])[0] == 9)
     return dataclasses.replace(spec, **changes)

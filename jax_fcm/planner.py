@@ -242,6 +242,13 @@ def use_depthwise_kernel(k: int, stride: int) -> bool:
 # 7x7: 1.07-1.55x). Slower on deep layers (Cin >= 144) from N = 8 up
 # (0.30-0.99x: XLA's GEMMs take bigger tiles there) and on shallow layers that
 # need a split (0.85-0.99x, N = 8 at 14x14).
+#
+# With the Hopper wgmma kernel (commit 4206ead, H100, bf16; the launch plan
+# picks it for 16-bit Cin >= 128, Cout >= 64 with half a wave of blocks,
+# docs/data/pointwise_h100_4206ead_bf16.csv): faster than XLA on the layers
+# that widen (Cout >= Cin: 160 -> 960 1.14x, 320 -> 1280 1.33x, 768 -> 3072
+# 1.13x at N = 64 and 1.45x at N = 8, 576 -> 96 1.00x aside), slower on
+# those that narrow (960 -> 320 0.97x, 384 -> 96 0.91x, 3072 -> 768 0.68x).
 POINTWISE_MAX_CIN = 96
 POINTWISE_FLOAT32_MAX_PIXELS = 64
 
@@ -249,7 +256,8 @@ POINTWISE_FLOAT32_MAX_PIXELS = 64
 def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) -> bool:
     """Whether a 1x1 convolution of an NHWC input (extra leading axes fold
     into N) to `cout` channels runs as jax_fcm.pointwise rather than XLA's
-    (see POINTWISE_MAX_CIN), as the Flax layers ask it at trace time."""
+    (see POINTWISE_MAX_CIN and the wgmma note above it), as the Flax layers
+    ask it at trace time."""
     import jax.numpy as jnp
 
     from jax_fcm.pointwise_op import pointwise_plan  # the C++ launch plan; imported here, like plan_block's
@@ -258,10 +266,11 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     pixels = math.prod(lead) * h * w
     if jnp.dtype(dtype) == jnp.float32 and pixels <= POINTWISE_FLOAT32_MAX_PIXELS:
         return True
-    if cin > POINTWISE_MAX_CIN:
-        return False
     gpu = gpu or detect()
-    return pointwise_plan(dtype, pixels, cin, cout, sm_count=gpu.sm_count, clusters=gpu.clusters)["splits"] == 1
+    plan = pointwise_plan(dtype, pixels, cin, cout, sm_count=gpu.sm_count, clusters=gpu.clusters, wgmma=gpu.wgmma)
+    if plan["wgmma"]:
+        return cout >= cin
+    return cin <= POINTWISE_MAX_CIN and plan["splits"] == 1
 
 
 def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec, activation: str = "relu6") -> str:

@@ -90,6 +90,22 @@ def test_pointwise_kernel_where_it_measured_faster():
     assert not planner.use_pointwise_kernel((2, 7, 7, 960), 320, jnp.float32, h100)
 
 
+def test_pointwise_wgmma_kernel_where_it_measured_faster():
+    h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
+    # Deep 16-bit layers the launch plan gives the Hopper wgmma kernel: the
+    # widening ones (expansions, heads) run it, the narrowing ones stay XLA's.
+    assert planner.use_pointwise_kernel((64, 7, 7, 320), 1280, jnp.bfloat16, h100)
+    assert planner.use_pointwise_kernel((64, 7, 7, 768), 3072, jnp.float16, h100)
+    assert planner.use_pointwise_kernel((8, 7, 7, 768), 3072, jnp.bfloat16, h100)
+    assert not planner.use_pointwise_kernel((64, 7, 7, 3072), 768, jnp.bfloat16, h100)
+    assert not planner.use_pointwise_kernel((64, 56, 56, 384), 96, jnp.bfloat16, h100)
+    # Too few blocks for the wgmma kernel (N = 1), float32, or no wgmma (A100): the old rule.
+    assert not planner.use_pointwise_kernel((1, 7, 7, 320), 1280, jnp.bfloat16, h100)
+    assert not planner.use_pointwise_kernel((64, 7, 7, 320), 1280, jnp.float32, h100)
+    assert not planner.use_pointwise_kernel((64, 7, 7, 320), 1280, jnp.bfloat16, a100)
+    assert not gpu.PRESETS["a100"].wgmma and gpu.PRESETS["h200"].wgmma
+
+
 def test_whole_blocks_only_with_piecewise_linear_activations(capsys):
     # SiLU blocks (MobileViT) measured slower as one kernel: the pair path.
     shape = (64, 56, 56, 24)
