@@ -47,8 +47,11 @@ bool wgmma_pointers_ok(const PointwisePointers& p) {
 template <typename T>
 cudaError_t wgmma_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
                          cudaStream_t stream) {
-  return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 128>(s, p, act, stream)
-                            : launch_pointwise_wgmma<T, 64>(s, p, act, stream);
+  if (plan.blocks_per_sm == 2)
+    return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 128, 2>(s, p, act, stream)
+                              : launch_pointwise_wgmma<T, 64, 2>(s, p, act, stream);
+  return plan.tile_n == 128 ? launch_pointwise_wgmma<T, 128, 1>(s, p, act, stream)
+                            : launch_pointwise_wgmma<T, 64, 1>(s, p, act, stream);
 }
 #endif
 

@@ -39,6 +39,7 @@ struct PointwisePlan {
   int splits = 1;          // blocks per cluster splitting the input channels: 1, 2, 4 or 8
   bool wgmma = false;      // Hopper warpgroup-MMA kernel (pointwise_wgmma_kernel.cuh): 128 x tile_n blocks,
                            // 64-channel steps, no splits
+  int blocks_per_sm = 1;   // wgmma kernel: resident blocks per SM it is built for (1: the deeper ring; 2)
 };
 
 inline int64_t pointwise_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -62,6 +63,8 @@ inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, i
     const int tn = pointwise_ceil_div(s.cout, 64) * 64 < pointwise_ceil_div(s.cout, 128) * 128 ? 64 : 128;
     if (2 * m_tiles * pointwise_ceil_div(s.cout, tn) >= sm_count) {
       plan.wgmma = true, plan.tile_m = 128, plan.tile_n = tn, plan.channel_chunk = 64;
+      // More blocks than one wave: two per SM.
+      plan.blocks_per_sm = m_tiles * pointwise_ceil_div(s.cout, tn) > sm_count ? 2 : 1;
       return plan;
     }
   }

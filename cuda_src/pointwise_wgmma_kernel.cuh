@@ -34,7 +34,7 @@
 namespace jax_fcm {
 namespace pointwise_wgmma_detail {
 
-template <typename T_, int TN_>
+template <typename T_, int TN_, int BlocksPerSm_>
 struct Traits {
   using T = T_;
   static_assert(sizeof(T) == 2, "wgmma path: 16-bit element types");
@@ -49,7 +49,14 @@ struct Traits {
   static constexpr int kAtomBytes = kK * 128;            // weight box: 64 output channels x kK rows
   static constexpr int kBBytes = TN / 64 * kAtomBytes;   // TN / 64 boxes
   static constexpr int kStageBytes = kABytes + kBBytes;  // a multiple of 1024
-  static constexpr int kStages = 200 * 1024 / kStageBytes < 8 ? 200 * 1024 / kStageBytes : 8;
+  // One resident block with a deep ring, or two with half of it each (both
+  // fit the registers: 90 per thread): a second block overlaps one's
+  // prologue and epilogue with the other's steps, and 150-block grids on
+  // 132 SMs run in one wave instead of two.
+  static constexpr int kBlocksPerSm = BlocksPerSm_;
+  static constexpr int kBudget = (BlocksPerSm_ == 1 ? 200 : 104) * 1024;
+  static constexpr int kStages = kBudget / kStageBytes < 8 ? kBudget / kStageBytes : 8;
+  static_assert(kStages >= 2, "ring");
   static constexpr int kScratchLd = TN + 8;  // epilogue rows (floats)
   static_assert(kTileM * kScratchLd * 4 <= kStages * kStageBytes, "the epilogue reuses the ring");
   // [header: bias (TN values), then 2 x kStages barriers][ring], the ring on a
@@ -61,7 +68,7 @@ struct Traits {
 
 // Block (pixel tile blockIdx.x, channel tile blockIdx.y).
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads, 1)
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kBlocksPerSm)
     pointwise_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                            const PointwiseShape s, const PointwisePointers p, const int activation, const int steps) {
 #if FCM_WGMMA_AVAILABLE
@@ -165,10 +172,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 // multiples of 8 (the tensor maps' row strides are then 16-byte multiples).
 inline bool pointwise_wgmma_shape_ok(const PointwiseShape& s) { return s.cin % 8 == 0 && s.cout % 8 == 0; }
 
-template <typename T, int TN>
+template <typename T, int TN, int BlocksPerSm>
 cudaError_t launch_pointwise_wgmma(const PointwiseShape& s, const PointwisePointers& p, int activation,
                                    cudaStream_t stream) {
-  using Tr = pointwise_wgmma_detail::Traits<T, TN>;
+  using Tr = pointwise_wgmma_detail::Traits<T, TN, BlocksPerSm>;
   constexpr auto kernel = pointwise_wgmma_detail::pointwise_wgmma_kernel<Tr>;
   if (s.m == 0) return cudaSuccess;
   if (!pointwise_wgmma_shape_ok(s) || !dw_pw_detail::aligned16(p.x) || !dw_pw_detail::aligned16(p.kernel) ||
@@ -191,9 +198,11 @@ cudaError_t launch_pointwise_wgmma(const PointwiseShape& s, const PointwisePoint
 
 }  // namespace jax_fcm
 
-#define FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, TN)                                                        \
-  template cudaError_t jax_fcm::launch_pointwise_wgmma<T, TN>(const jax_fcm::PointwiseShape&,              \
-                                                              const jax_fcm::PointwisePointers&, int, cudaStream_t);
-#define FCM_INSTANTIATE_POINTWISE_WGMMA(T)   \
-  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 64) \
-  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 128)
+#define FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, TN, PER_SM)                                                \
+  template cudaError_t jax_fcm::launch_pointwise_wgmma<T, TN, PER_SM>(                                  \
+      const jax_fcm::PointwiseShape&, const jax_fcm::PointwisePointers&, int, cudaStream_t);
+#define FCM_INSTANTIATE_POINTWISE_WGMMA(T)      \
+  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 64, 1)  \
+  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 128, 1) \
+  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 64, 2)  \
+  FCM_INSTANTIATE_POINTWISE_WGMMA_ONE(T, 128, 2)

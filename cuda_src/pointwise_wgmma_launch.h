@@ -10,11 +10,11 @@
 
 namespace jax_fcm {
 
-// Blocks of 128 pixel rows and TN (64 or 128) output channels; T a 16-bit
-// type. cudaErrorInvalidValue unless Cin and Cout are multiples of 8 and x,
+// Blocks of 128 pixel rows and TN (64 or 128) output channels, BlocksPerSm
+// (1 or 2) resident per SM; T a 16-bit type. cudaErrorInvalidValue unless Cin and Cout are multiples of 8 and x,
 // kernel and y 16-byte aligned; cudaErrorNotSupported when the driver builds
 // no tensor map for the shape.
-template <typename T, int TN>
+template <typename T, int TN, int BlocksPerSm>
 cudaError_t launch_pointwise_wgmma(const PointwiseShape& shape, const PointwisePointers& ptrs, int activation,
                                    cudaStream_t stream);
 

@@ -78,11 +78,12 @@ NB_MODULE(_jax_fcm, m) {
         d["channel_chunk"] = p.channel_chunk;
         d["splits"] = p.splits;
         d["wgmma"] = p.wgmma;
+        d["blocks_per_sm"] = p.blocks_per_sm;
         return d;
       },
       nb::arg("element_type"), nb::arg("m"), nb::arg("cin"), nb::arg("cout"), nb::arg("sm_count"),
       nb::arg("clusters"), nb::arg("wgmma") = false,
-      "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits, wgmma) for M pixels x Cin -> "
+      "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits, wgmma, blocks_per_sm) for M pixels x Cin -> "
       "Cout on a device with sm_count SMs (wgmma: the build has the Hopper warpgroup-MMA kernel and the device runs "
       "it); element_type: 0 float32, 1 bfloat16, 2 float16.");
 #ifdef JAX_FCM_WITH_CUDA

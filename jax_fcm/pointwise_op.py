@@ -125,9 +125,10 @@ def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, cl
                    wgmma: bool = False) -> dict:
     """How the CUDA kernel lays out a call of `pixels` (N*H*W) x Cin -> Cout
     on a GPU with `sm_count` SMs: {"tile_m", "tile_n", "channel_chunk",
-    "splits", "wgmma"} (pixels and output channels per block, input channels
-    per step, blocks per cluster splitting the input channels, whether the
-    Hopper warpgroup-MMA kernel runs it). `wgmma`: the GPU is a Hopper (compute
+    "splits", "wgmma", "blocks_per_sm"} (pixels and output channels per
+    block, input channels per step, blocks per cluster splitting the input
+    channels, whether the Hopper warpgroup-MMA kernel runs it, and how many of
+    its blocks an SM holds). `wgmma`: the GPU is a Hopper (compute
     capability 9.x) and the extension was built for sm_90a (the default
     architectures). The same C++ function the launcher runs."""
     dtype = jnp.dtype(dtype)

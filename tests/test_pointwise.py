@@ -83,6 +83,7 @@ LAYOUT_SHAPES = [
     (3, 33, 35, 200, 328),    # 128-column tiles; M, Cin and Cout all end in partial tiles
     (64, 7, 7, 960, 320),     # 64-column tiles; 15 steps through the 6-slot ring
     (5, 45, 45, 1000, 64),    # 16 steps, the last 40 channels wide; 13 rows in the last tile
+    (9, 40, 40, 448, 136),    # two blocks per SM (339 blocks of 64 channels, the last 8 wide)
 ]
 
 
@@ -187,33 +188,37 @@ def test_batch_sharding_and_shard_map(mesh, rng):
     (jnp.bfloat16, 14 * 14, 96, 576, dict(tile_m=64, tile_n=128, channel_chunk=32, splits=2)),
 ])
 def test_plan(dtype, m, cin, cout, plan):
-    assert jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS) == {**plan, "wgmma": False}
+    assert jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS) == {**plan, "wgmma": False,
+                                                                               "blocks_per_sm": 1}
 
 
 WGMMA_PLAN = dict(tile_m=128, channel_chunk=64, splits=1, wgmma=True)
 
 
-@pytest.mark.parametrize("dtype,m,cin,cout,tile_n", [
+@pytest.mark.parametrize("dtype,m,cin,cout,tile_n,per_sm", [
     # 16-bit, Cin >= 128, Cin and Cout multiples of 8, Cout >= 64, and at
     # least half a wave of 128-row blocks: the wgmma kernel, with the channel
-    # tile that pads fewer columns (128 on a tie).
-    (jnp.bfloat16, 64 * 7 * 7, 960, 320, 64),
-    (jnp.float16, 64 * 14 * 14, 576, 96, 128),
-    (jnp.bfloat16, 3 * 33 * 35, 200, 328, 128),
-    (jnp.bfloat16, 17 * 7 * 7, 128, 1280, 128),
+    # tile that pads fewer columns (128 on a tie), two blocks per SM when
+    # there are more than one wave's worth.
+    (jnp.bfloat16, 64 * 7 * 7, 960, 320, 64, 1),
+    (jnp.float16, 64 * 14 * 14, 576, 96, 128, 1),
+    (jnp.bfloat16, 3 * 33 * 35, 200, 328, 128, 1),
+    (jnp.bfloat16, 17 * 7 * 7, 128, 1280, 128, 1),
+    (jnp.bfloat16, 64 * 7 * 7, 3072, 768, 128, 2),
+    (jnp.bfloat16, 64 * 56 * 56, 384, 96, 128, 2),
     # Otherwise the mma.sync kernel's plan.
-    (jnp.bfloat16, 8 * 7 * 7, 960, 320, None),     # too few blocks: channel splits instead
-    (jnp.float32, 64 * 7 * 7, 960, 320, None),     # float32 (TF32 wgmma needs K-major weights)
-    (jnp.bfloat16, 64 * 56 * 56, 144, 24, None),   # Cout < 64 (measured slower)
-    (jnp.bfloat16, 64 * 56 * 56, 96, 576, None),   # Cin < 128
-    (jnp.bfloat16, 64 * 7 * 7, 962, 320, None),    # Cin not a multiple of 8
+    (jnp.bfloat16, 8 * 7 * 7, 960, 320, None, 1),     # too few blocks: channel splits instead
+    (jnp.float32, 64 * 7 * 7, 960, 320, None, 1),     # float32 (TF32 wgmma needs K-major weights)
+    (jnp.bfloat16, 64 * 56 * 56, 144, 24, None, 1),   # Cout < 64 (measured slower)
+    (jnp.bfloat16, 64 * 56 * 56, 96, 576, None, 1),   # Cin < 128
+    (jnp.bfloat16, 64 * 7 * 7, 962, 320, None, 1),    # Cin not a multiple of 8
 ])
-def test_plan_wgmma(dtype, m, cin, cout, tile_n):
+def test_plan_wgmma(dtype, m, cin, cout, tile_n, per_sm):
     plan = jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS, wgmma=True)
     if tile_n is None:
         assert plan == jax_fcm.pointwise_plan(dtype, m, cin, cout, sm_count=H100_SMS)
     else:
-        assert plan == {**WGMMA_PLAN, "tile_n": tile_n}
+        assert plan == {**WGMMA_PLAN, "tile_n": tile_n, "blocks_per_sm": per_sm}
 
 
 def test_plan_without_clusters_never_splits():
