@@ -6,6 +6,9 @@
 
 namespace jax_fcm {
 
+// Whether a pointer allows the 16-byte copy paths (the launchers' host-side check).
+inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
 // How the pointwise GEMM is computed for float32 inputs. 16-bit inputs always
 // use their own tensor-core type; this only matters for float32.
 enum PwMath : int {

@@ -21,8 +21,7 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
-// Whether a pointer allows the 16-byte copy paths (the launchers' host-side check).
-inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+using jax_fcm::aligned16;  // dw_pw_params.h
 
 // The shape sizes the staging indexes with, as 32-bit values.
 struct StageDims {

@@ -38,12 +38,6 @@ cudaError_t by_tile_m(const PointwisePlan& plan, const PointwiseShape& s, const 
 }
 
 #ifdef JAX_FCM_WGMMA
-// The wgmma kernel needs 16-byte aligned x, kernel and y (XLA's buffers are).
-bool wgmma_pointers_ok(const PointwisePointers& p) {
-  auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
-  return aligned(p.x) && aligned(p.kernel) && aligned(p.y);
-}
-
 template <typename T>
 cudaError_t wgmma_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
                          cudaStream_t stream) {
@@ -57,30 +51,24 @@ cudaError_t wgmma_tile_n(const PointwisePlan& plan, const PointwiseShape& s, con
 
 }  // namespace
 
-// Built for sm_90a (CMakeLists.txt defines JAX_FCM_WGMMA) and running on a
-// compute capability 9.x device.
-bool pointwise_wgmma_available(const DeviceLimits& limits) {
-#ifdef JAX_FCM_WGMMA
-  return limits.major == 9;
-#else
-  (void)limits;
-  return false;
-#endif
-}
-
 cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseShape& s, const PointwisePointers& p,
                                int activation, cudaStream_t stream) {
   if (!pointwise_shape_supported(s)) return cudaErrorInvalidValue;
   if (s.m == 0) return cudaSuccess;
   DeviceLimits limits;
   if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
-  const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters, false);
 #ifdef JAX_FCM_WGMMA
-  if (pointwise_wgmma_available(limits) && wgmma_pointers_ok(p)) {
-    const PointwisePlan hopper = plan_pointwise(type, s, limits.sm_count, limits.clusters, true);
-    if (hopper.wgmma && type == ElementType::kBF16) return wgmma_tile_n<__nv_bfloat16>(hopper, s, p, activation, stream);
-    if (hopper.wgmma && type == ElementType::kF16) return wgmma_tile_n<__half>(hopper, s, p, activation, stream);
-  }
+  // Built for sm_90a (CMakeLists.txt defines JAX_FCM_WGMMA), on a compute
+  // capability 9.x device, with operands the kernel takes.
+  const bool wgmma = limits.major == 9 && pointwise_wgmma_operands_ok(s, p);
+#else
+  const bool wgmma = false;
+#endif
+  const PointwisePlan plan = plan_pointwise(type, s, limits.sm_count, limits.clusters, wgmma);
+#ifdef JAX_FCM_WGMMA
+  if (plan.wgmma)  // 16-bit types only
+    return type == ElementType::kF16 ? wgmma_tile_n<__half>(plan, s, p, activation, stream)
+                                     : wgmma_tile_n<__nv_bfloat16>(plan, s, p, activation, stream);
 #endif
   switch (type) {
     case ElementType::kF32:

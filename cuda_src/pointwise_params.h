@@ -53,18 +53,19 @@ inline PointwisePlan plan_pointwise(ElementType type, const PointwiseShape& s, i
   constexpr int kMaxSplits = 8;  // the portable cluster size
   PointwisePlan plan;
   // Deep 16-bit layers with enough pixels for half a wave of 128-row blocks
-  // take the wgmma kernel. H100, bf16, N = 64 shapes of the suite: 1.1-1.6x
-  // the mma.sync kernel from Cin = 160 up (960 -> 320 on 7x7: 12.9 vs
-  // 20.9 us), equal at Cin = 96-384 with Cout = 96-576, slower with Cout = 24.
-  // The channel tile that pads fewer columns, 128 on a tie (960 -> 320:
-  // 64-column tiles 12.9 us, 128 15.9; 576 -> 96: 128 11.2 us, 64 16.3).
+  // take the wgmma kernel. H100, bf16, N = 64 shapes of the suite, measured
+  // on its first (cp.async) version: 1.1-1.6x the mma.sync kernel from
+  // Cin = 160 up (960 -> 320 on 7x7: 12.9 vs 20.9 us), equal at Cin = 96-384
+  // with Cout = 96-576, slower with Cout = 24. The channel tile that pads
+  // fewer columns, 128 on a tie (960 -> 320: 64-column tiles 12.9 us, 128
+  // 15.9; 576 -> 96: 128 11.2 us, 64 16.3).
   if (wgmma && type != ElementType::kF32 && s.cin >= 128 && s.cin % 8 == 0 && s.cout % 8 == 0 && s.cout >= 64) {
     const int64_t m_tiles = pointwise_ceil_div(s.m, 128);
     const int tn = pointwise_ceil_div(s.cout, 64) * 64 < pointwise_ceil_div(s.cout, 128) * 128 ? 64 : 128;
-    if (2 * m_tiles * pointwise_ceil_div(s.cout, tn) >= sm_count) {
+    const int64_t blocks = m_tiles * pointwise_ceil_div(s.cout, tn);
+    if (2 * blocks >= sm_count) {
       plan.wgmma = true, plan.tile_m = 128, plan.tile_n = tn, plan.channel_chunk = 64;
-      // More blocks than one wave: two per SM.
-      plan.blocks_per_sm = m_tiles * pointwise_ceil_div(s.cout, tn) > sm_count ? 2 : 1;
+      plan.blocks_per_sm = blocks > sm_count ? 2 : 1;  // more blocks than one wave: two per SM
       return plan;
     }
   }

@@ -25,9 +25,9 @@
 
 #include "activations.h"
 #include "dw_pw_pointwise.cuh"
-#include "dw_pw_stage.cuh"
 #include "dynamic_smem.cuh"
 #include "pointwise_params.h"
+#include "pointwise_wgmma_launch.h"
 #include "tma.cuh"
 #include "wgmma.cuh"
 
@@ -63,7 +63,7 @@ struct Traits {
   // 1024-byte boundary (the swizzle period).
   static constexpr int kHeaderBytes = 1024;
   static constexpr int kSmemBytes = kHeaderBytes + kStages * kStageBytes + 1024;  // + slack for alignment
-  static_assert(TN * 2 + 2 * kStages * 8 <= kHeaderBytes - 256, "header");
+  static_assert(TN * 2 <= 256 && 256 + 2 * kStages * 8 <= kHeaderBytes, "header: bias at 0, barriers at 256");
 };
 
 // Block (pixel tile blockIdx.x, channel tile blockIdx.y).
@@ -168,19 +168,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kBlocksPerSm)
 
 }  // namespace pointwise_wgmma_detail
 
-// Whether the wgmma kernel can run this call: 16-bit type, Cin and Cout
-// multiples of 8 (the tensor maps' row strides are then 16-byte multiples).
-inline bool pointwise_wgmma_shape_ok(const PointwiseShape& s) { return s.cin % 8 == 0 && s.cout % 8 == 0; }
-
 template <typename T, int TN, int BlocksPerSm>
 cudaError_t launch_pointwise_wgmma(const PointwiseShape& s, const PointwisePointers& p, int activation,
                                    cudaStream_t stream) {
   using Tr = pointwise_wgmma_detail::Traits<T, TN, BlocksPerSm>;
   constexpr auto kernel = pointwise_wgmma_detail::pointwise_wgmma_kernel<Tr>;
   if (s.m == 0) return cudaSuccess;
-  if (!pointwise_wgmma_shape_ok(s) || !dw_pw_detail::aligned16(p.x) || !dw_pw_detail::aligned16(p.kernel) ||
-      !dw_pw_detail::aligned16(p.y))
-    return cudaErrorInvalidValue;
+  if (!pointwise_wgmma_operands_ok(s, p)) return cudaErrorInvalidValue;
   const int64_t m_tiles = (s.m + Tr::kTileM - 1) / Tr::kTileM, co_tiles = (s.cout + TN - 1) / TN;
   if (m_tiles > INT_MAX || co_tiles > 65535 || s.m > INT_MAX) return cudaErrorInvalidConfiguration;
   constexpr CUtensorMapDataType kType =

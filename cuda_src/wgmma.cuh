@@ -31,10 +31,6 @@ namespace jax_fcm {
 #define FCM_WGMMA_AVAILABLE 0
 #endif
 
-// Byte offset of 16-byte chunk `chunk` (0-7) of 128-byte row `row` in a
-// 128-byte-swizzled tile.
-__host__ __device__ constexpr int swizzle128(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
-
 // Matrix descriptor: start address, leading and stride byte offsets (all in
 // 16-byte units), 128-byte swizzle (layout type 1, bits 62-63).
 __device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t smem_address, uint32_t lbo_bytes, uint32_t sbo_bytes) {
@@ -42,13 +38,6 @@ __device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t smem_address, uint
          uint64_t((sbo_bytes >> 4) & 0x3FFF) << 32 | uint64_t(1) << 62;
 }
 
-// Orders this thread's generic-proxy shared-memory writes (cp.async, stores)
-// before the tensor cores' (async proxy) reads that follow a barrier.
-__device__ __forceinline__ void fence_proxy_async_shared() {
-#if FCM_WGMMA_AVAILABLE
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
 __device__ __forceinline__ void wgmma_fence() {
 #if FCM_WGMMA_AVAILABLE
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
