@@ -23,7 +23,7 @@ nb::capsule handler_capsule(Fn* fn) {
 NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
-      "standalone depthwise and pointwise convolutions";
+      "standalone depthwise and pointwise convolutions, and fused PW -> PW pairs";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
@@ -31,6 +31,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
+    d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCpu);
     return d;
   });
   m.def("cuda_targets", []() {
@@ -41,6 +42,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
+    d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCuda);
 #endif
     return d;
   });

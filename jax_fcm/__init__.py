@@ -7,9 +7,10 @@ from jax_fcm.dw_pw_op import dw_pw
 from jax_fcm.mbconv_config import MbconvConfig
 from jax_fcm.mbconv_op import mbconv
 from jax_fcm.pointwise_op import pointwise, pointwise_plan
+from jax_fcm.pw_pw_op import pw_pw
 from jax_fcm.tiling import TILE_N_CHOICES, DwPwConfig
 
 __version__ = "0.1.0"
 
 __all__ = ["ACTIVATION_NAMES", "BUILT_WITH_CUDA", "TILE_N_CHOICES", "DwPwConfig", "MbconvConfig", "depthwise", "dw_pw",
-           "mbconv", "pointwise", "pointwise_plan"]
+           "mbconv", "pointwise", "pointwise_plan", "pw_pw"]

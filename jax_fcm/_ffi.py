@@ -13,6 +13,7 @@ DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 MBCONV_TARGET = "jax_fcm_mbconv"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
+PW_PW_TARGET = "jax_fcm_pw_pw"
 
 
 def _register() -> None:

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_depthwise, bench_pointwise, bench_train, gpu,
-                     planner_validation, tiling)
+from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_depthwise, bench_pointwise, bench_pw_pw,
+                     bench_train, gpu, planner_validation, tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +169,7 @@ def run_blocks(args) -> int:
 
 
 def run_op_suite(args, suite, names) -> int:
-    """--depthwise / --pointwise: a standalone op's layer suite (_op_bench)."""
+    """--depthwise / --pointwise / --pw-pw: an op's layer suite (_op_bench)."""
     layers = select(names, suite.SUITE, "layers")
     if layers is None:
         return 2
@@ -236,6 +236,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pointwise", nargs="*", default=None,
                         help="time standalone pointwise (1x1) layers (jax_fcm.pointwise vs XLA and cuDNN) instead of "
                              "DW->PW layers: " + " ".join(l.name for l in bench_pointwise.SUITE) + " (default: all)")
+    parser.add_argument("--pw-pw", nargs="*", default=None,
+                        help="time fused PW->PW pairs (jax_fcm.pw_pw vs XLA's and cuDNN's two 1x1 convs) instead of "
+                             "DW->PW layers: " + " ".join(l.name for l in bench_pw_pw.SUITE) + " (default: all)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -254,6 +257,8 @@ def main(argv=None) -> int:
         return run_op_suite(args, bench_depthwise, args.depthwise)
     if args.pointwise is not None:
         return run_op_suite(args, bench_pointwise, args.pointwise)
+    if args.pw_pw is not None:
+        return run_op_suite(args, bench_pw_pw, args.pw_pw)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

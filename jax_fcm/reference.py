@@ -48,3 +48,9 @@ def mbconv_reference(x, expand_kernel, expand_bias, dw_kernel, dw_bias, project_
     y = dw_pw_reference(mid, dw_kernel, dw_bias, project_kernel, project_bias, stride=stride, padding=padding,
                         dw_activation=activation, pw_activation="none", precision=precision)
     return y + x if residual else y
+
+
+def pw_pw_reference(x, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, *, pw1_activation, pw2_activation, precision):
+    """Two 1x1 convolutions, each + bias -> activation."""
+    mid = pointwise_conv(x, pw1_kernel, pw1_bias, activation=pw1_activation, precision=precision)
+    return pointwise_conv(mid, pw2_kernel, pw2_bias, activation=pw2_activation, precision=precision)

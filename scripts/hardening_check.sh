@@ -3,9 +3,9 @@
 # scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv | pointwise]
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv | pointwise | pw_pw]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
-# depthwise, mbconv, pointwise: that op's kernels' sanitizer runs only.
+# depthwise, mbconv, pointwise, pw_pw: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
@@ -41,7 +41,13 @@ case "$target" in
     kernel=pointwise; tests=tests/test_pointwise.py
     memcheck_k="layouts"
     racecheck_k="layouts and bfloat16";;
-  *) echo "unknown target $target (dw_pw, depthwise, mbconv or pointwise)"; exit 2;;
+  pw_pw)
+    # The fused PW -> PW kernel: every output tile, partial pixel tiles and
+    # steps, element-wise copies (channel counts off the vector).
+    kernel=pw_pw_kernel; tests=tests/test_pw_pw.py
+    memcheck_k="layouts or unaligned"
+    racecheck_k="layouts and bfloat16";;
+  *) echo "unknown target $target (dw_pw, depthwise, mbconv, pointwise or pw_pw)"; exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).
 sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)

@@ -73,3 +73,14 @@ def test_pointwise_table(tmp_path, capsys):
     row = next(csv.DictReader(open(out_csv)))
     assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
     assert bench.main(["--pointwise", "mv2_9_9"]) == 2
+
+
+def test_pw_pw_table(tmp_path, capsys):
+    out_csv = tmp_path / "pw_pw.csv"
+    assert bench.main(["--pw-pw", "mv2_28_192_32_192", "--batch", "1", "--dtype", "bfloat16", "--iters", "2",
+                       "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| jax_fcm.pw_pw |" in out and "| bfloat16 | 1 | mv2_28_192_32_192 |" in out
+    row = next(csv.DictReader(open(out_csv)))
+    assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
+    assert bench.main(["--pw-pw", "mv2_9_9"]) == 2

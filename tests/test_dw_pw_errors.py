@@ -13,6 +13,7 @@ import jax_fcm
 import test_depthwise
 import test_mbconv
 import test_pointwise
+import test_pw_pw
 
 
 def layer(n=1, h=8, w=8, c=16, cout=8, k=3, dtype=jnp.float32):
@@ -106,6 +107,14 @@ def errors_markdown() -> str:
               "dtypes, activation code or pw_math (and for weights or 128-pixel tiles of 2**31 elements or more).", "",
               "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_pointwise.BAD_INPUTS, test_pointwise.call_with)
+    lines += ["", "# Inputs `jax_fcm.pw_pw` rejects", "",
+              "From tests/test_pw_pw.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+              "`pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 8)). With `implementation=None` the calls the",
+              "kernel does not take (Cin above 192 for 16-bit types or 96 for float32, float32 at HIGH/HIGHEST",
+              "precision) run XLA's two convolutions instead of raising. The FFI target `jax_fcm_pw_pw` returns an",
+              "`ffi::Error` for bad shapes, dtypes or activation codes (the CUDA handler also for Cin past the limit).",
+              "", "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_pw_pw.BAD_INPUTS, test_pw_pw.call_with)
     return "\n".join(lines) + "\n"
 
 

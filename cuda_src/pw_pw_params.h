@@ -1,0 +1,55 @@
+// Plain description of one fused PW -> PW call (two 1x1 convolutions with the
+// intermediate kept on chip): y = act2(act1(x . w1 + b1) . w2 + b2) over the
+// M = N*H*W pixels of an NHWC tensor. Shared by the FFI handlers (C++) and
+// the CUDA launcher; holds no CUDA or FFI types.
+#pragma once
+
+#include <cstdint>
+
+#include "dw_pw_params.h"
+
+namespace jax_fcm {
+
+struct PwPwShape {
+  int64_t m = 0;  // pixels (N * H * W)
+  int64_t cin = 0, hidden = 0, cout = 0;
+};
+
+struct PwPwPointers {
+  const void* x = nullptr;   // (N, H, W, Cin) == [M][Cin]
+  const void* w1 = nullptr;  // (1, 1, Cin, hidden) == [Cin][hidden]
+  const void* b1 = nullptr;  // (hidden,)
+  const void* w2 = nullptr;  // (1, 1, hidden, Cout) == [hidden][Cout]
+  const void* b2 = nullptr;  // (Cout,)
+  void* y = nullptr;         // (N, H, W, Cout) == [M][Cout]
+};
+
+// The widest input the CUDA kernel takes: a block keeps its 128 input rows
+// and a double-buffered slice of w1 (all Cin rows) in shared memory, which
+// must fit one block on an A100 (163 KB) as well as on an H100.
+inline int64_t pw_pw_max_cin(ElementType type) { return type == ElementType::kF32 ? 96 : 192; }
+
+// What the CUDA kernel indexes with 32-bit offsets: the weight matrices and
+// one 128-pixel tile of x and y (tile bases are 64-bit).
+inline bool pw_pw_shape_supported(ElementType type, const PwPwShape& s) {
+  constexpr int64_t kMax = 0x7fffffff;
+  return s.m >= 0 && s.cin >= 1 && s.hidden >= 1 && s.cout >= 1 && s.cin <= pw_pw_max_cin(type) &&
+         s.hidden * s.cout <= kMax && s.cin * s.hidden <= kMax && 128 * s.cout <= kMax;
+}
+
+// Output channels per block: 32, 64, 96 or 128, the widest on a tie. Every
+// column tile recomputes the first GEMM (Cin multiply-adds per intermediate
+// value) before its second (tile_n per intermediate value, padding
+// included), so a tile costs ~ Cin + tile_n.
+inline int pw_pw_tile_n(int64_t cin, int64_t cout) {
+  int best = 128;
+  int64_t best_cost = -1;
+  for (int tn : {128, 96, 64, 32}) {
+    const int64_t tiles = (cout + tn - 1) / tn;
+    const int64_t cost = tiles * (tn + cin);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = tn;
+  }
+  return best;
+}
+
+}  // namespace jax_fcm
