@@ -4,6 +4,7 @@
 
 #include "handlers.h"
 #include "pointwise_params.h"
+#include "pw_pw_params.h"
 #ifdef JAX_FCM_WITH_CUDA
 #include "device_attributes.h"
 #endif
@@ -88,6 +89,8 @@ NB_MODULE(_jax_fcm, m) {
       "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits, wgmma, blocks_per_sm) for M pixels x Cin -> "
       "Cout on a device with sm_count SMs (wgmma: the build has the Hopper warpgroup-MMA kernel and the device runs "
       "it); element_type: 0 float32, 1 bfloat16, 2 float16.");
+  m.def("pw_pw_tile_n", &jax_fcm::pw_pw_tile_n, nb::arg("cin"), nb::arg("cout"),
+        "Output channels per block of the CUDA pw_pw kernel (32, 64, 96 or 128) for Cin -> ... -> Cout.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;
 #else

@@ -18,6 +18,7 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import _torch_timing
+from jax_fcm.pw_pw_op import kernel_refusal
 
 OP_NAME = "jax_fcm.pw_pw"
 
@@ -60,9 +61,16 @@ def make_args(layer: PwPwLayer, n: int, dtype, seed: int):
 
 
 def op(layer: PwPwLayer, implementation):
+    """implementation None times the kernel wherever it takes the pair (what
+    jax_fcm.planner.use_pw_pw_kernel's rule was fitted on), else the default
+    (XLA's two convolutions: float32 with Cin > 96)."""
+
     def f(x, w1, w2, b1, b2):
+        impl = implementation
+        if impl is None and kernel_refusal(x.dtype, layer.cin, layer.hidden, layer.cout) is None:
+            impl = "kernel"
         return jax_fcm.pw_pw(x, w1, w2, b1, b2, pw1_activation=layer.act1, pw2_activation=layer.act2,
-                             implementation=implementation)
+                             implementation=impl)
 
     return f
 

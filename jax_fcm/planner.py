@@ -273,6 +273,48 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     return cin <= POINTWISE_MAX_CIN and plan["splits"] == 1
 
 
+# jax_fcm.pw_pw (two 1x1 convs, the intermediate in registers; mma.sync) vs
+# XLA's two convolutions, H100, `bench --pw-pw` at N = 1, 8, 64 (commit
+# 9dbcfcf, docs/benchmarks.md): in bfloat16 faster where the pair's tensor-core
+# work per pixel is small - MobileNetV2's 144 -> 24 -> 144 and 192 -> 32 -> 192
+# (1.39-2.08x, N = 1 included) and ConvNeXt's 96 -> 384 -> 96 from N = 8 (1.37x,
+# 1.73x at N = 64; 0.62x at N = 1, one partial wave of heavy blocks) - and
+# slower on MobileViT's 144 -> 288 -> 144 (0.38-0.89x) and ConvNeXt's
+# 192 -> 768 -> 192 (0.20-0.78x), where XLA's GEMMs (cuBLAS-class tiles) win.
+# float32 (TF32) never gained (0.44-1.03x). The rule below reproduces all 15
+# bfloat16 outcomes: multiply-adds per pixel (both GEMMs, each output tile
+# recomputing the first; cout padded to the tile) at most PW_PW_MAX_MACS, and
+# a wave of 128-pixel tiles unless they are light (at most PW_PW_LIGHT_MACS).
+PW_PW_MAX_MACS = 100_000
+PW_PW_LIGHT_MACS = 32_000
+
+
+def pw_pw_macs_per_pixel(cin: int, hidden: int, cout: int) -> int:
+    """The pw_pw kernel's multiply-adds per pixel under its output tiling
+    (the C++ pw_pw_tile_n): each tile of tile_n channels recomputes the first GEMM."""
+    from jax_fcm import _ffi  # the native module; imported here, like pointwise_plan in use_pointwise_kernel
+
+    tile_n = _ffi.native().pw_pw_tile_n(cin, cout)
+    return -(-cout // tile_n) * (cin * hidden + hidden * tile_n)
+
+
+def use_pw_pw_kernel(x_shape, hidden: int, cout: int, dtype, gpu: GpuSpec | None = None) -> bool:
+    """Whether a PW -> PW pair over an NHWC input (extra leading axes fold
+    into N) runs as the jax_fcm.pw_pw kernel rather than XLA's two
+    convolutions, by the measurements above: what jax_fcm.pw_pw does by
+    default (among the calls its kernel takes)."""
+    import jax.numpy as jnp
+
+    *lead, h, w, cin = x_shape
+    if jnp.dtype(dtype) == jnp.float32:
+        return False
+    macs = pw_pw_macs_per_pixel(cin, hidden, cout)
+    if macs > PW_PW_MAX_MACS:
+        return False
+    pixel_tiles = -(-math.prod(lead) * h * w // 128)  # 128-pixel blocks per output tile
+    return macs <= PW_PW_LIGHT_MACS or pixel_tiles >= (gpu or detect()).sm_count
+
+
 def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec, activation: str = "relu6") -> str:
     """The option for the whole inverted-residual block around a pair whose
     block input has `cin` channels: "mbconv" (one jax_fcm.mbconv kernel),

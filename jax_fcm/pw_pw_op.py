@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi
+from jax_fcm import _args, _batching, _ffi, planner
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import pw_pw_reference
 
@@ -106,10 +106,12 @@ def pw_pw(x, pw1_kernel, pw2_kernel, pw1_bias=None, pw2_bias=None, *, pw1_activa
       precision: as in lax. The kernel multiplies bfloat16/float16 on tensor
         cores with fp32 accumulation, float32 on TF32 tensor cores (lax's
         default precision on the GPU); the CPU handler computes in fp32.
-      implementation: None: the kernel where it takes the call (Cin <= 192
-        for 16-bit types, <= 96 for float32; float32 at default precision),
-        else XLA's two convolutions. "kernel": the jax_fcm kernel (CUDA on
-        GPU, C++ on CPU), an error where it does not take the call. "xla":
+      implementation: None: the kernel where it takes the call and
+        jax_fcm.planner.use_pw_pw_kernel says it measured faster than XLA's
+        two convolutions (16-bit types, little tensor-core work per pixel),
+        else XLA's. "kernel": the jax_fcm kernel (CUDA on GPU, C++ on CPU),
+        an error where it does not take the call (Cin above 192 for 16-bit
+        types or 96 for float32, float32 at HIGH/HIGHEST precision). "xla":
         the same math as plain lax ops.
 
     The intermediate is rounded to x's dtype after act1 (to TF32 for float32
@@ -136,7 +138,8 @@ def pw_pw(x, pw1_kernel, pw2_kernel, pw1_bias=None, pw2_bias=None, *, pw1_activa
                  precision=_args.normalize_precision(precision))
     refusal = None if implementation == "xla" else kernel_refusal(dtype, cin, hidden, cout, st.precision)
     if implementation is None:
-        implementation = "xla" if refusal else "kernel"
+        fast = not refusal and planner.use_pw_pw_kernel(x.shape, hidden, cout, dtype)
+        implementation = "kernel" if fast else "xla"
     elif refusal:
         raise ValueError(refusal + "; implementation=None runs XLA's two convolutions instead")
     b1 = jnp.zeros((hidden,), dtype) if pw1_bias is None else pw1_bias

@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jax_fcm
+from jax_fcm import gpu, planner
 from jax_fcm.pw_pw_op import MAX_CIN
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
@@ -102,17 +103,35 @@ def test_unaligned_operands(platform, rng):
     check(platform, rng, n=2, h=3, w=5, cin=13, hidden=37, cout=7, dtype=jnp.float16, pw1_activation="silu")
 
 
+def uses_kernel(args, **kw) -> bool:
+    return "jax_fcm_pw_pw" in jax.jit(lambda *a: jax_fcm.pw_pw(*a, **kw)).lower(*args).as_text()
+
+
 def test_default_takes_xla_where_the_kernel_does_not(rng):
     # Cin past the kernel's limit, and float32 at HIGHEST: the default runs
     # XLA's two convolutions (no FFI call in the program), "kernel" refuses.
     for dtype, cin, precision in [(jnp.bfloat16, 200, None), (jnp.float32, 16, "highest")]:
-        x, w1, w2, b1, b2 = random_pw_pw(rng, 1, 4, 4, cin, 32, 8, dtype)
-        text = jax.jit(lambda *a: jax_fcm.pw_pw(*a, precision=precision)).lower(x, w1, w2, b1, b2).as_text()
-        assert "jax_fcm_pw_pw" not in text
+        args = random_pw_pw(rng, 1, 4, 4, cin, 32, 8, dtype)
+        assert not uses_kernel(args, precision=precision)
         with pytest.raises(ValueError, match="implementation=None runs XLA"):
-            jax_fcm.pw_pw(x, w1, w2, b1, b2, precision=precision, implementation="kernel")
-    x, w1, w2, b1, b2 = random_pw_pw(rng, 1, 4, 4, 192, 32, 8, jnp.bfloat16)
-    assert "jax_fcm_pw_pw" in jax.jit(lambda *a: jax_fcm.pw_pw(*a)).lower(x, w1, w2, b1, b2).as_text()
+            jax_fcm.pw_pw(*args, precision=precision, implementation="kernel")
+
+
+@pytest.mark.parametrize("dtype,n,hw,cin,hidden,cout,kernel", [
+    # The planner's measured rule (jax_fcm.planner.use_pw_pw_kernel, H100):
+    (jnp.bfloat16, 1, 56, 144, 24, 144, True),     # light pairs, even at N = 1
+    (jnp.float16, 64, 28, 192, 32, 192, True),
+    (jnp.bfloat16, 8, 56, 96, 384, 96, True),      # ConvNeXt stage 1 with a wave of pixel tiles
+    (jnp.bfloat16, 1, 56, 96, 384, 96, False),     # ... not at N = 1
+    (jnp.bfloat16, 64, 32, 144, 288, 144, False),  # MobileViT's MLP: too much work per pixel
+    (jnp.bfloat16, 64, 28, 192, 768, 192, False),
+    (jnp.float32, 64, 56, 96, 384, 96, False),     # float32 (TF32) never measured faster
+])
+def test_default_follows_the_planner(dtype, n, hw, cin, hidden, cout, kernel):
+    x = jax.ShapeDtypeStruct((n, hw, hw, cin), dtype)
+    w1, w2 = jax.ShapeDtypeStruct((1, 1, cin, hidden), dtype), jax.ShapeDtypeStruct((1, 1, hidden, cout), dtype)
+    assert uses_kernel((x, w1, w2)) == kernel
+    assert planner.use_pw_pw_kernel(x.shape, hidden, cout, dtype, gpu.PRESETS["h100"]) == kernel
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
@@ -138,13 +157,13 @@ def test_grad_matches_reference(platform, rng, dtype):
 
 def test_check_grads_first_and_second_order(rng):
     args = random_pw_pw(rng, 2, 3, 4, 5, 9, 6, jnp.float32)
-    f = lambda *a: jax_fcm.pw_pw(*a, pw1_activation="silu", pw2_activation="gelu_tanh")  # noqa: E731
+    f = lambda *a: jax_fcm.pw_pw(*a, pw1_activation="silu", pw2_activation="gelu_tanh", implementation="kernel")  # noqa: E731
     check_grads(f, args, order=2, modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
 def test_vmap_folds_into_batch_and_maps_weights(platform, rng):
     x, w1, w2, b1, b2 = random_pw_pw(rng, 2, 5, 4, 12, 40, 20, jnp.bfloat16, lead=(3,))
-    f = lambda x, w1, w2: jax_fcm.pw_pw(x, w1, w2, b1, b2, pw1_activation="relu")  # noqa: E731
+    f = lambda x, w1, w2: jax_fcm.pw_pw(x, w1, w2, b1, b2, pw1_activation="relu", implementation="kernel")  # noqa: E731
     tol = TOLERANCES["bfloat16"]
     out = run_on(platform, jax.vmap(f, in_axes=(0, None, None)), x, w1, w2)
     assert max_normalized_error(out, f32_reference((x, w1, w2, b1, b2), pw1_activation="relu")) <= tol
@@ -159,11 +178,12 @@ def test_batch_sharding_and_shard_map(mesh, rng):
     args = random_pw_pw(rng, 8, 5, 5, 16, 64, 24, jnp.float32)
     ref = f32_reference(args, pw1_activation="gelu_exact")
     xs = jax.device_put(args[0], NamedSharding(mesh, P("batch")))
-    f = lambda *a: jax_fcm.pw_pw(*a, pw1_activation="gelu_exact")  # noqa: E731
+    f = lambda *a: jax_fcm.pw_pw(*a, pw1_activation="gelu_exact", implementation="kernel")  # noqa: E731
     jitted = jax.jit(f)
     out = jitted(xs, *args[1:])
     assert out.sharding.spec[0] == "batch"
-    assert "all-gather" not in jitted.lower(xs, *args[1:]).compile().as_text()
+    compiled = jitted.lower(xs, *args[1:]).compile().as_text()
+    assert "jax_fcm_pw_pw" in compiled and "all-gather" not in compiled
     assert max_normalized_error(out, ref) <= TOLERANCES["float32"]
     mapped = jax.shard_map(f, mesh=mesh, in_specs=(P("batch"), P(), P(), P(), P()), out_specs=P("batch"))
     assert max_normalized_error(jax.jit(mapped)(xs, *args[1:]), ref) <= TOLERANCES["float32"]
