@@ -3,6 +3,8 @@ writes its table and CSV: layers, the configuration sweep, and whole models."""
 
 import csv
 
+import pytest
+
 from jax_fcm import bench
 
 
@@ -64,23 +66,15 @@ def test_depthwise_table(tmp_path, capsys):
     assert bench.main(["--depthwise", "mv2_9_9"]) == 2  # unknown layer names are an error
 
 
-def test_pointwise_table(tmp_path, capsys):
-    out_csv = tmp_path / "pointwise.csv"
-    assert bench.main(["--pointwise", "mv2_7_960_320", "--batch", "1", "--dtype", "float32", "--iters", "2",
-                       "--csv", str(out_csv)]) == 0
+@pytest.mark.parametrize("flag,layer,dtype,op_name", [
+    ("--pointwise", "mv2_7_960_320", "float32", "jax_fcm.pointwise"),
+    ("--pw-pw", "mv2_28_192_32_192", "bfloat16", "jax_fcm.pw_pw"),
+])
+def test_op_suite_table(tmp_path, capsys, flag, layer, dtype, op_name):
+    out_csv = tmp_path / "suite.csv"
+    assert bench.main([flag, layer, "--batch", "1", "--dtype", dtype, "--iters", "2", "--csv", str(out_csv)]) == 0
     out = capsys.readouterr().out
-    assert "| jax_fcm.pointwise |" in out and "| float32 | 1 | mv2_7_960_320 |" in out
+    assert f"| {op_name} |" in out and f"| {dtype} | 1 | {layer} |" in out
     row = next(csv.DictReader(open(out_csv)))
     assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
-    assert bench.main(["--pointwise", "mv2_9_9"]) == 2
-
-
-def test_pw_pw_table(tmp_path, capsys):
-    out_csv = tmp_path / "pw_pw.csv"
-    assert bench.main(["--pw-pw", "mv2_28_192_32_192", "--batch", "1", "--dtype", "bfloat16", "--iters", "2",
-                       "--csv", str(out_csv)]) == 0
-    out = capsys.readouterr().out
-    assert "| jax_fcm.pw_pw |" in out and "| bfloat16 | 1 | mv2_28_192_32_192 |" in out
-    row = next(csv.DictReader(open(out_csv)))
-    assert all(float(row[key]) > 0 for key in ("jax_fcm_us", "xla_us", "floor_us", "speedup_vs_xla"))
-    assert bench.main(["--pw-pw", "mv2_9_9"]) == 2
+    assert bench.main([flag, "mv2_9_9"]) == 2  # unknown layer names are an error
