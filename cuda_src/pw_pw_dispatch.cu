@@ -3,7 +3,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "dw_pw_launch.h"
 #include "pw_pw_launch.h"
+#include "pw_pw_wgmma_launch.h"
 
 namespace jax_fcm {
 namespace {
@@ -19,11 +21,32 @@ cudaError_t by_tile_n(const PwPwShape& s, const PwPwPointers& p, int act1, int a
   return cudaErrorInvalidValue;
 }
 
+#ifdef JAX_FCM_WGMMA
+template <typename T>
+cudaError_t wgmma_tile_n(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
+  switch (pw_pw_tile_n(s.cin, s.cout)) {
+    case 96: return launch_pw_pw_wgmma<T, 96>(s, p, act1, act2, stream);
+    case 128: return launch_pw_pw_wgmma<T, 128>(s, p, act1, act2, stream);
+    default: return launch_pw_pw_wgmma<T, 64>(s, p, act1, act2, stream);  // 32 and 64
+  }
+}
+#endif
+
 }  // namespace
 
 cudaError_t dispatch_pw_pw(ElementType type, const PwPwShape& s, const PwPwPointers& p, int act1, int act2,
                            cudaStream_t stream) {
   if (!pw_pw_shape_supported(type, s)) return cudaErrorInvalidValue;
+  if (s.m == 0) return cudaSuccess;
+#ifdef JAX_FCM_WGMMA
+  // Built for sm_90a (CMakeLists.txt defines JAX_FCM_WGMMA): 16-bit types on
+  // a compute capability 9.x device, for the calls pw_pw_use_wgmma picks.
+  DeviceLimits limits;
+  if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
+  if (type != ElementType::kF32 && limits.major == 9 && pw_pw_use_wgmma(s, p))
+    return type == ElementType::kF16 ? wgmma_tile_n<__half>(s, p, act1, act2, stream)
+                                     : wgmma_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);
+#endif
   switch (type) {
     case ElementType::kF32: return by_tile_n<float>(s, p, act1, act2, stream);
     case ElementType::kBF16: return by_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);

@@ -77,12 +77,17 @@ LAYOUT_SHAPES = [
     (1, 1, 1, 1, 1, 1),           # one pixel, one channel each
     (1, 9, 17, 3, 5, 7),          # nothing a multiple of 8: element-wise copies everywhere
     (3, 13, 1, 17, 33, 33),       # M = 39 < one tile; Cout one past a 32 tile
-    (2, 28, 28, 96, 384, 96),     # ConvNeXt-T stage 1 MLP: one 96-column tile, 6 steps
+    (2, 28, 28, 96, 384, 96),     # ConvNeXt-T stage 1 MLP: one 96-column tile (wgmma on Hopper)
     (1, 14, 14, 192, 768, 192),   # stage 2 MLP at the 16-bit Cin limit: two 96-column tiles
     (3, 7, 7, 144, 24, 144),      # MobileNetV2 projection -> next expansion: hidden < one step
     (1, 10, 13, 40, 200, 130),    # two 96-column tiles, the second 34 wide; a partial last step
     (2, 9, 9, 96, 64, 32),        # 32-column tile
     (1, 16, 16, 64, 256, 64),     # 64-column tile, exactly two 128-row tiles
+    # 16-bit on Hopper, intermediates of 384+ channels: the wgmma kernel
+    # (192-row blocks, 64-channel steps and boxes of Cin).
+    (1, 9, 23, 40, 392, 72),      # 96-column tile, Cout 72; Cin one partial box; last step 8 wide; M = 207
+    (1, 12, 20, 64, 512, 128),    # 128-column tile; M = 240
+    (2, 10, 10, 16, 384, 48),     # 64-column tile, Cout 48; M = 200
 ]
 
 

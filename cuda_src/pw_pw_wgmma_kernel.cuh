@@ -1,0 +1,253 @@
+// Fused PW -> PW on Hopper's warpgroup MMA (wgmma, sm_90a), 16-bit types:
+// y = act2(act1(x . w1 + b1) . w2 + b2), the contract of pw_pw_kernel.cuh,
+// whose mma.sync version ran ConvNeXt's 96 -> 384 -> 96 at ~200 TFLOP/s and
+// lost to cuBLAS on wider pairs.
+//
+// A block owns kTileM = 192 pixel rows and TN (64, 96 or 128) output
+// channels: three warpgroups of 64 rows. Thread 0 loads the block's input
+// rows once (TMA boxes of 64 channels, 128-byte swizzle: the layout wgmma
+// reads) and, per step of 64 intermediate channels, that step's w1 columns
+// (all Cin rows) and w2 rows into a ring of slots with full / empty
+// barriers. Each warpgroup, per step,
+//   1. multiplies its rows by the w1 columns (wgmma, both from shared
+//      memory) into 32 fp32 registers,
+//   2. adds b1, applies act1 and packs pairs to the input dtype: wgmma's
+//      accumulator layout is, pair for pair, its register-A layout, so the
+//      intermediate becomes the next wgmma's A operand in place,
+//   3. issues the second GEMM (A from registers) into its output
+//      accumulators; it runs while the next step's first GEMM is queued.
+// The warpgroups only share slots, so while one applies its activation the
+// others' GEMMs keep the tensor cores busy (a single warpgroup would leave
+// them idle then). Rows and channels past the matrices come back from the
+// copy engine as zeros. The epilogue is the pointwise wgmma kernel's.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+#include "activations.h"
+#include "dw_pw_pointwise.cuh"
+#include "dynamic_smem.cuh"
+#include "element.cuh"
+#include "pw_pw_wgmma_launch.h"
+#include "tma.cuh"
+#include "wgmma.cuh"
+
+namespace jax_fcm {
+namespace pw_pw_wgmma_detail {
+
+template <typename T_, int TN_>
+struct Traits {
+  using T = T_;
+  static_assert(sizeof(T) == 2, "wgmma path: 16-bit element types");
+  static_assert(TN_ == 64 || TN_ == 96 || TN_ == 128, "wgmma N");
+  static constexpr int TN = TN_;
+  static constexpr int kGroups = 3;  // warpgroups, 64 rows each
+  static constexpr int kThreads = 128 * kGroups;
+  static constexpr int kTileM = 64 * kGroups;
+  static constexpr int kHC = 64;                   // intermediate channels per step: one swizzle row of w1
+  static constexpr int kXBoxBytes = kTileM * 128;  // x box [kTileM][64 channels]
+  static constexpr int kAtomBytes = 64 * 128;      // weight box [64 rows][64 columns]
+  static constexpr int kW2Atoms = (TN + 63) / 64;
+  static constexpr int kMaxStages = 4;
+  static constexpr int kScratchLd = TN + 8;  // epilogue rows (floats)
+  static constexpr int kHeaderBytes = 1024;  // b2 at 0 (TN values), barriers from 256
+  static constexpr int kSmemBudget = 226 * 1024;
+  static_assert(256 + (1 + 2 * kMaxStages) * 8 <= kHeaderBytes, "header");
+};
+
+// Shared memory after the header, from a 1024-byte boundary (the swizzle
+// period): the input rows [kboxes][kTileM][64], then the ring of `stages`
+// slots, each w1's step [kboxes][64][64] and w2's [kW2Atoms][64][64]. The
+// epilogue's fp32 rows reuse both.
+template <class Tr>
+struct Layout {
+  int kboxes, x_bytes, stage_bytes, stages, bytes;
+  __host__ __device__ explicit Layout(int cin) {
+    kboxes = (cin + 63) / 64;
+    x_bytes = kboxes * Tr::kXBoxBytes;
+    stage_bytes = (kboxes + Tr::kW2Atoms) * Tr::kAtomBytes;
+    const int fit = (Tr::kSmemBudget - Tr::kHeaderBytes - 1024 - x_bytes) / stage_bytes;
+    stages = fit < Tr::kMaxStages ? fit : Tr::kMaxStages;
+    const int body = x_bytes + stages * stage_bytes, scratch = Tr::kTileM * Tr::kScratchLd * 4;
+    bytes = Tr::kHeaderBytes + (body > scratch ? body : scratch) + 1024;  // + slack for the alignment
+  }
+};
+
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    pw_pw_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w1_map,
+                       const __grid_constant__ CUtensorMap w2_map, const PwPwShape s, const PwPwPointers p,
+                       const int act1, const int act2) {
+#if FCM_WGMMA_AVAILABLE
+  using T = typename Tr::T;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  unsigned char* const header = smem_raw + (1024 - shared_address(smem_raw) % 1024) % 1024;
+  const Layout<Tr> L(int(s.cin));
+  T* const bias_s = reinterpret_cast<T*>(header);
+  uint64_t* const x_full = reinterpret_cast<uint64_t*>(header + 256);
+  uint64_t* const full = x_full + 1;
+  uint64_t* const empty = full + L.stages;
+  unsigned char* const x_s = header + Tr::kHeaderBytes;
+  unsigned char* const ring = x_s + L.x_bytes;
+  const int64_t m0 = int64_t(blockIdx.x) * Tr::kTileM;
+  const int rows = s.m - m0 < Tr::kTileM ? int(s.m - m0) : Tr::kTileM;
+  const int hidden = int(s.hidden), cout = int(s.cout), co0 = int(blockIdx.y) * Tr::TN;
+  const int steps = (hidden + Tr::kHC - 1) / Tr::kHC;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    mbarrier_init(x_full, 1);
+    for (int i = 0; i < L.stages; ++i) {
+      mbarrier_init(full + i, 1);                   // thread 0's arrive (+ the copies' bytes)
+      mbarrier_init(empty + i, Tr::kThreads / 32);  // one arrive per warp
+    }
+    mbarrier_init_fence();
+  }
+  const T* const b2 = static_cast<const T*>(p.b2);
+  for (int c = threadIdx.x; c < Tr::TN; c += Tr::kThreads)
+    bias_s[c] = co0 + c < cout ? b2[co0 + c] : Elem<T>::from_float(0.f);
+  __syncthreads();
+
+  // Thread 0 loads step g's slot (once every warp released its previous use).
+  auto load_step = [&](int g) {
+    const int slot = g % L.stages;
+    mbarrier_wait(empty + slot, (g / L.stages & 1) ^ 1);
+    mbarrier_arrive_expect_tx(full + slot, L.stage_bytes);
+    unsigned char* const stage = ring + slot * L.stage_bytes;
+    for (int kb = 0; kb < L.kboxes; ++kb)
+      tma_load_2d(stage + kb * Tr::kAtomBytes, &w1_map, g * Tr::kHC, 64 * kb, full + slot);
+#pragma unroll
+    for (int a = 0; a < Tr::kW2Atoms; ++a)
+      tma_load_2d(stage + (L.kboxes + a) * Tr::kAtomBytes, &w2_map, co0 + 64 * a, g * Tr::kHC, full + slot);
+  };
+  if (threadIdx.x == 0) {
+    mbarrier_arrive_expect_tx(x_full, L.x_bytes);
+    for (int kb = 0; kb < L.kboxes; ++kb) tma_load_2d(x_s + kb * Tr::kXBoxBytes, &x_map, 64 * kb, int(m0), x_full);
+    for (int g = 0; g < steps && g < L.stages; ++g) load_step(g);
+  }
+
+  const int warpgroup = threadIdx.x / 128, t = lane % 4;
+  const T* const b1 = static_cast<const T*>(p.b1);
+  float y[Tr::TN / 2];
+#pragma unroll
+  for (int i = 0; i < Tr::TN / 2; ++i) y[i] = 0.f;
+  wgmma_fence_operands(y);
+  mbarrier_wait(x_full, 0);
+  const uint32_t x_rows = shared_address(x_s) + warpgroup * 64 * 128;
+  float h[32];
+  uint32_t a[4][4];
+  for (int g = 0; g < steps; ++g) {
+    const int slot = g % L.stages;
+    mbarrier_wait(full + slot, g / L.stages & 1);  // the copies landed (async proxy: no fence needed)
+    const uint32_t w1_step = shared_address(ring + slot * L.stage_bytes);
+    const uint32_t w2_step = w1_step + L.kboxes * Tr::kAtomBytes;
+    // 1. h = x rows . w1 columns (4 k16 wgmmas per 64-channel box of x; the
+    // first overwrites h), queued behind step g - 1's second GEMM.
+    wgmma_fence();
+    for (int kb = 0; kb < L.kboxes; ++kb)
+#pragma unroll
+      for (int k = 0; k < 4; ++k)
+        Wgmma<T, 64>::run(h, wgmma_descriptor(x_rows + kb * Tr::kXBoxBytes + k * 32, 16, 1024),
+                          wgmma_descriptor(w1_step + (4 * kb + k) * 2048, Tr::kAtomBytes, 1024), kb + k > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_operands(h);
+    // Step g - 1's slot is read (its second GEMM ran): release it, and
+    // thread 0 refills it with step g - 1 + stages.
+    if (g > 0) {
+      if (lane == 0) mbarrier_arrive(empty + (g - 1) % L.stages);
+      if (threadIdx.x == 0 && g - 1 + L.stages < steps) load_step(g - 1 + L.stages);
+    }
+    // 2. + b1, act1, packed: lane (g, t) of each warp holds, per 8-column
+    // group j, columns 8j + 2t and 8j + 2t + 1 of rows g and g + 8; k16
+    // step k of the second GEMM takes column groups 2k and 2k + 1.
+    const int h0 = g * Tr::kHC;
+    with_activation(act1, [&](auto kind) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int col = h0 + 8 * j + 2 * t;
+        const float b_lo = col < hidden ? Elem<T>::to_float(b1[col]) : 0.f;
+        const float b_hi = col + 1 < hidden ? Elem<T>::to_float(b1[col + 1]) : 0.f;
+        h[4 * j] = apply_activation(h[4 * j] + b_lo, kind.value);
+        h[4 * j + 1] = apply_activation(h[4 * j + 1] + b_hi, kind.value);
+        h[4 * j + 2] = apply_activation(h[4 * j + 2] + b_lo, kind.value);
+        h[4 * j + 3] = apply_activation(h[4 * j + 3] + b_hi, kind.value);
+      }
+    });
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) a[k][r] = Elem<T>::pack2(h[8 * k + 2 * r], h[8 * k + 2 * r + 1]);
+    // 3. y += h . w2 rows, left running.
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+      WgmmaRs<T, Tr::TN>::run(y, a[k], wgmma_descriptor(w2_step + k * 2048, Tr::kAtomBytes, 1024));
+    wgmma_commit();
+  }
+  wgmma_wait<0>();
+  wgmma_fence_operands(y);
+  // Every copy has landed and every wgmma has run; once all warps are here
+  // the input rows and the ring become the epilogue's scratch.
+  __syncthreads();
+  float* const scratch = reinterpret_cast<float*>(x_s);
+  const int r0 = warpgroup * 64 + warp % 4 * 16 + lane / 4, c0 = 2 * t;
+#pragma unroll
+  for (int j = 0; j < Tr::TN / 8; ++j) {
+    *reinterpret_cast<float2*>(scratch + r0 * Tr::kScratchLd + 8 * j + c0) = make_float2(y[4 * j], y[4 * j + 1]);
+    *reinterpret_cast<float2*>(scratch + (r0 + 8) * Tr::kScratchLd + 8 * j + c0) =
+        make_float2(y[4 * j + 2], y[4 * j + 3]);
+  }
+  __syncthreads();
+  T* const out = static_cast<T*>(p.y) + m0 * cout;
+  with_activation(act2, [&](auto kind) {
+    constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per row
+    for (int i = threadIdx.x; i < Tr::kTileM * kGroups; i += Tr::kThreads) {
+      const int row = i / kGroups, col = i % kGroups * 8;
+      if (row >= rows || co0 + col >= cout) continue;
+      const float4* src = reinterpret_cast<const float4*>(scratch + row * Tr::kScratchLd + col);
+      const float4 lo = src[0], hi = src[1];
+      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      dw_pw_detail::store_outputs<kind.value>(out + row * cout + co0 + col, bias_s + col, v, co0 + col, cout, true);
+    }
+  });
+#endif
+}
+
+}  // namespace pw_pw_wgmma_detail
+
+template <typename T, int TN>
+cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
+  using Tr = pw_pw_wgmma_detail::Traits<T, TN>;
+  constexpr auto kernel = pw_pw_wgmma_detail::pw_pw_wgmma_kernel<Tr>;
+  if (s.m == 0) return cudaSuccess;
+  if (!pw_pw_wgmma_operands_ok(s, p)) return cudaErrorInvalidValue;
+  const int64_t m_tiles = (s.m + Tr::kTileM - 1) / Tr::kTileM, co_tiles = (s.cout + TN - 1) / TN;
+  if (m_tiles > INT_MAX || co_tiles > 65535 || s.m > INT_MAX) return cudaErrorInvalidConfiguration;
+  constexpr CUtensorMapDataType kType =
+      std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  CUtensorMap x_map, w1_map, w2_map;
+  if (!make_tensor_map_2d(&x_map, p.x, kType, uint64_t(s.m), uint64_t(s.cin), Tr::kTileM, 64) ||
+      !make_tensor_map_2d(&w1_map, p.w1, kType, uint64_t(s.cin), uint64_t(s.hidden), 64, 64) ||
+      !make_tensor_map_2d(&w2_map, p.w2, kType, uint64_t(s.hidden), uint64_t(s.cout), 64, 64))
+    return cudaErrorNotSupported;
+  const pw_pw_wgmma_detail::Layout<Tr> layout(int(s.cin));
+  if (layout.stages < 2) return cudaErrorInvalidValue;
+  if (cudaError_t err = allow_dynamic_smem<kernel>(layout.bytes); err != cudaSuccess) return err;
+  kernel<<<dim3(unsigned(m_tiles), unsigned(co_tiles)), Tr::kThreads, layout.bytes, stream>>>(x_map, w1_map, w2_map,
+                                                                                               s, p, act1, act2);
+  return cudaGetLastError();
+}
+
+}  // namespace jax_fcm
+
+#define FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, TN)                                                                  \
+  template cudaError_t jax_fcm::launch_pw_pw_wgmma<T, TN>(const jax_fcm::PwPwShape&, const jax_fcm::PwPwPointers&, \
+                                                          int, int, cudaStream_t);
+#define FCM_INSTANTIATE_PW_PW_WGMMA(T)    \
+  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 64)  \
+  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 96)  \
+  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 128)
