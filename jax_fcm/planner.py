@@ -273,18 +273,19 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     return cin <= POINTWISE_MAX_CIN and plan["splits"] == 1
 
 
-# jax_fcm.pw_pw (two 1x1 convs, the intermediate in registers; mma.sync) vs
-# XLA's two convolutions, H100, `bench --pw-pw` at N = 1, 8, 64 (commit
-# 9dbcfcf, docs/benchmarks.md): in bfloat16 faster where the pair's tensor-core
-# work per pixel is small - MobileNetV2's 144 -> 24 -> 144 and 192 -> 32 -> 192
-# (1.39-2.08x, N = 1 included) and ConvNeXt's 96 -> 384 -> 96 from N = 8 (1.37x,
-# 1.73x at N = 64; 0.62x at N = 1, one partial wave of heavy blocks) - and
-# slower on MobileViT's 144 -> 288 -> 144 (0.38-0.89x) and ConvNeXt's
-# 192 -> 768 -> 192 (0.20-0.78x), where XLA's GEMMs (cuBLAS-class tiles) win.
-# float32 (TF32) never gained (0.44-1.03x). The rule below reproduces all 15
-# bfloat16 outcomes: multiply-adds per pixel (both GEMMs, each output tile
-# recomputing the first; cout padded to the tile) at most PW_PW_MAX_MACS, and
-# a wave of 128-pixel tiles unless they are light (at most PW_PW_LIGHT_MACS).
+# jax_fcm.pw_pw (two 1x1 convs, the intermediate kept on chip) vs XLA's two
+# convolutions, H100, `bench --pw-pw` at N = 1, 8, 64 (commit ec185c2,
+# docs/benchmarks.md): in bfloat16 faster where the pair's tensor-core work
+# per pixel is small - MobileNetV2's 144 -> 24 -> 144 and 192 -> 32 -> 192
+# (1.38-2.07x, N = 1 included) and ConvNeXt's 96 -> 384 -> 96 from N = 8
+# (2.03x, 1.96x at N = 64; 0.70x at N = 1, one partial wave of heavy blocks) -
+# and slower on MobileViT's 144 -> 288 -> 144 (0.39-0.83x) and ConvNeXt's
+# 192 -> 768 -> 192 (0.26-0.69x below N = 64, 1.03x at 64), where XLA's GEMMs
+# (cuBLAS-class tiles) win. float32 (TF32) never gained (0.44-1.02x). The rule
+# below reproduces the bfloat16 outcomes but the 1.03x one: multiply-adds per
+# pixel (both GEMMs, each output tile recomputing the first; cout padded to
+# the tile) at most PW_PW_MAX_MACS, and a wave of 128-pixel tiles unless they
+# are light (at most PW_PW_LIGHT_MACS).
 PW_PW_MAX_MACS = 100_000
 PW_PW_LIGHT_MACS = 32_000
 
