@@ -2,15 +2,19 @@
 ``DepthwiseConv``: a drop-in for ``nn.Conv(C, (k, k), feature_group_count=C)``
 (same parameters, same initializers) that runs ``jax_fcm.depthwise`` (in
 training too: the op has its own backward). A LayerNorm follows each
-depthwise conv, so there is no pointwise partner to fuse with; the MLP's
-expansion (1x1 to 4C + GELU) is a ``PointwiseDense``, which runs
-``jax_fcm.pointwise`` where the planner measured it faster than XLA's (the
-96-channel first stage), and its projection stays an XLA Dense.
+depthwise conv, so there is no pointwise partner to fuse with; the MLP
+(1x1 to 4C, GELU, 1x1 to C) runs as one ``jax_fcm.pw_pw`` kernel where the
+planner measured that faster than XLA's two 1x1s (16-bit, the 96-channel
+first stage from N = 8), else its expansion is a ``PointwiseDense``, which
+runs ``jax_fcm.pointwise`` where the planner measured it faster than XLA's,
+and its projection an XLA Dense. The parameter tree is the stock model's
+either way.
 
 ``fusion``: "auto" runs the depthwise kernel (faster than XLA's on every
-ConvNeXt layer measured, docs/benchmarks.md) and the pointwise kernel where
-the planner picks it; "always" runs both kernels everywhere; "never" is the
-stock model (nn.Conv and nn.Dense everywhere) with the same parameter tree."""
+ConvNeXt layer measured, docs/benchmarks.md) and the MLP kernels where the
+planner picks them; "always" runs the kernels everywhere they take the
+layer; "never" is the stock model (nn.Conv and nn.Dense everywhere) with the
+same parameter tree."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import jax.numpy as jnp
 import jax_fcm
 from jax_fcm import planner
 from jax_fcm.activations import activation_fn
+from jax_fcm.pw_pw_op import kernel_refusal
 
 Padding = Any
 
@@ -90,12 +95,42 @@ class PointwiseDense(nn.Module):
         return activation_fn(self.activation)(jnp.dot(x, kernel) + bias)
 
 
+class DenseParams(nn.Module):
+    """The parameters of ``nn.Dense(features)`` over ``c`` input features
+    ("kernel" (c, features), "bias" (features,), nn.Dense's initializers),
+    returned instead of applied: for a Dense whose math runs fused with its
+    neighbour (the MLP as one jax_fcm.pw_pw call)."""
+
+    features: int
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, c: int):
+        return (self.param("kernel", self.kernel_init, (c, self.features), self.param_dtype),
+                self.param("bias", self.bias_init, (self.features,), self.param_dtype))
+
+
+def mlp_as_pw_pw(x_shape, c: int, dtype, pointwise: bool | str) -> bool:
+    """Whether the block's MLP (C -> 4C, GELU -> C) runs as one jax_fcm.pw_pw
+    kernel: where the kernel takes it, and with ``pointwise="auto"`` where
+    jax_fcm.planner.use_pw_pw_kernel says it measured faster than XLA's two
+    1x1 convolutions (bfloat16/float16; H100: 1.96-2.03x on the 96-channel
+    stage at N >= 8)."""
+    if pointwise is False or len(x_shape) < 4 or kernel_refusal(dtype, c, 4 * c, c) is not None:
+        return False
+    return pointwise is True or planner.use_pw_pw_kernel(x_shape, 4 * c, c, dtype)
+
+
 class ConvNeXtBlock(nn.Module):
     """7x7 depthwise conv -> LayerNorm -> 1x1 to 4C (Dense) -> GELU -> 1x1 to C
-    -> layer scale -> + x."""
+    -> layer scale -> + x. The MLP runs as one jax_fcm.pw_pw kernel where
+    mlp_as_pw_pw picks it, else its expansion as PointwiseDense(use_kernel=
+    pointwise) and its projection as nn.Dense (both nn.Dense with pointwise=False)."""
 
     use_kernel: bool = True
-    pointwise: bool | str = "auto"  # the expansion as PointwiseDense(use_kernel=pointwise), or False: nn.Dense
+    pointwise: bool | str = "auto"  # the MLP's kernels (see above): "auto", True (wherever they take it), False
     layer_scale_init: float = 1e-6
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -109,11 +144,19 @@ class ConvNeXtBlock(nn.Module):
         else:  # the stock layer itself
             y = nn.Conv(c, (7, 7), padding=3, feature_group_count=c, name="dwconv", **common)(x)
         y = nn.LayerNorm(epsilon=1e-6, name="norm", **common)(y)
-        if self.pointwise is False:  # the stock layers themselves
+        dtype = self.dtype if self.dtype is not None else jnp.promote_types(y.dtype, self.param_dtype)
+        if mlp_as_pw_pw(y.shape, c, dtype, self.pointwise):  # the same parameters as the two Dense layers
+            k1, b1 = DenseParams(4 * c, self.param_dtype, name="pwconv1")(c)
+            k2, b2 = DenseParams(c, self.param_dtype, name="pwconv2")(4 * c)
+            y, k1, b1, k2, b2 = nn.dtypes.promote_dtype(y, k1, b1, k2, b2, dtype=self.dtype)
+            y = jax_fcm.pw_pw(y, k1.reshape((1, 1, c, 4 * c)), k2.reshape((1, 1, 4 * c, c)), b1, b2,
+                              pw1_activation="gelu_exact")
+        elif self.pointwise is False:  # the stock layers themselves
             y = nn.gelu(nn.Dense(4 * c, name="pwconv1", **common)(y), approximate=False)
+            y = nn.Dense(c, name="pwconv2", **common)(y)
         else:
             y = PointwiseDense(4 * c, "gelu_exact", use_kernel=self.pointwise, name="pwconv1", **common)(y)
-        y = nn.Dense(c, name="pwconv2", **common)(y)
+            y = nn.Dense(c, name="pwconv2", **common)(y)
         gamma = self.param("gamma", nn.initializers.constant(self.layer_scale_init), (c,), self.param_dtype)
         return x + (y * gamma.astype(y.dtype)).astype(x.dtype)
 

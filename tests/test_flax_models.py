@@ -445,6 +445,27 @@ def test_convnext_matches_stock(platform, rng):
         fm.ConvNeXt(fusion="block").init(jax.random.key(0), x)
 
 
+def test_convnext_mlp_as_one_pw_pw_kernel(platform, rng):
+    # bfloat16: the planner runs each block's MLP (C -> 4C, GELU -> C) as one
+    # jax_fcm.pw_pw call (light pairs: every size), with the stock model's
+    # parameters; float32 keeps the unfused MLP (test above).
+    make = lambda fusion: fm.ConvNeXt(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48),  # noqa: E731
+                                      fusion=fusion, dtype=jnp.bfloat16)
+    x = images(rng, (2, 64, 64, 3)).astype(jnp.bfloat16)
+    stock, fused = make("never"), make("auto")
+    variables = stock.init(jax.random.key(0), x)
+    assert tree_signature(variables) == tree_signature(fused.init(jax.random.key(0), x))
+    variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    text = jax.jit(fused.apply).lower(variables, x).as_text()
+    assert text.count("jax_fcm_pw_pw") == 5 and "jax_fcm_pointwise" not in text
+    assert fm.convnext.mlp_as_pw_pw((64, 56, 56, 96), 96, jnp.bfloat16, "auto")
+    assert not fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, "auto")  # one partial wave: XLA's
+    assert fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, True)
+    assert not fm.convnext.mlp_as_pw_pw((64, 14, 14, 384), 384, jnp.bfloat16, True)  # Cin past the kernel's 192
+    out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
+    assert out.shape == (2, 10) and max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "bfloat16"]
+
+
 @pytest.mark.parametrize("fused", [True, "auto"])
 def test_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng, fused):
     # Inference mode: BatchNorm folded into one jax_fcm.pointwise call (a
