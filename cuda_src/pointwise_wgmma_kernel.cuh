@@ -24,12 +24,12 @@
 #include <type_traits>
 
 #include "activations.h"
-#include "dw_pw_pointwise.cuh"
 #include "dynamic_smem.cuh"
 #include "pointwise_params.h"
 #include "pointwise_wgmma_launch.h"
 #include "tma.cuh"
 #include "wgmma.cuh"
+#include "wgmma_epilogue.cuh"
 
 namespace jax_fcm {
 namespace pointwise_wgmma_detail {
@@ -57,7 +57,7 @@ struct Traits {
   static constexpr int kBudget = (BlocksPerSm_ == 1 ? 200 : 104) * 1024;
   static constexpr int kStages = kBudget / kStageBytes < 8 ? kBudget / kStageBytes : 8;
   static_assert(kStages >= 2, "ring");
-  static constexpr int kScratchLd = TN + 8;  // epilogue rows (floats)
+  static constexpr int kScratchLd = kWgmmaScratchLd<TN>;  // epilogue rows (floats)
   static_assert(kTileM * kScratchLd * 4 <= kStages * kStageBytes, "the epilogue reuses the ring");
   // [header: bias (TN values), then 2 x kStages barriers][ring], the ring on a
   // 1024-byte boundary (the swizzle period).
@@ -136,33 +136,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kBlocksPerSm)
   // all consumer warps are here the ring becomes the epilogue's scratch.
   asm volatile("bar.sync 1, %0;\n" ::"n"(Tr::kConsumerThreads) : "memory");
 
-  // Accumulators -> fp32 scratch rows (lane l of warp w of the warpgroup
-  // holds rows 16 w + l / 4 (+ 8), columns 8 j + 2 (l % 4) (+ 1)), then
-  // bias, activation and 16-byte stores of 8 consecutive channels per thread
-  // (the fused kernel's store_outputs). H100: a version storing 4-byte pairs
-  // straight from the registers (with a run-time ring depth) ran the 960 ->
-  // 320 layer at N = 64 1.3x slower.
-  float* const scratch = reinterpret_cast<float*>(ring);
-  const int r0 = warpgroup * 64 + warp % 4 * 16 + lane / 4, c0 = 2 * (lane % 4);
-#pragma unroll
-  for (int j = 0; j < Tr::TN / 8; ++j) {
-    *reinterpret_cast<float2*>(scratch + r0 * Tr::kScratchLd + 8 * j + c0) = make_float2(acc[4 * j], acc[4 * j + 1]);
-    *reinterpret_cast<float2*>(scratch + (r0 + 8) * Tr::kScratchLd + 8 * j + c0) =
-        make_float2(acc[4 * j + 2], acc[4 * j + 3]);
-  }
-  asm volatile("bar.sync 1, %0;\n" ::"n"(Tr::kConsumerThreads) : "memory");
-  T* const y = static_cast<T*>(p.y) + m0 * cout;
-  with_activation(activation, [&](auto kind) {
-    constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per row
-    for (int i = threadIdx.x; i < Tr::kTileM * kGroups; i += Tr::kConsumerThreads) {
-      const int row = i / kGroups, col = i % kGroups * 8;
-      if (row >= rows || co0 + col >= cout) continue;
-      const float4* src = reinterpret_cast<const float4*>(scratch + row * Tr::kScratchLd + col);
-      const float4 lo = src[0], hi = src[1];
-      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-      dw_pw_detail::store_outputs<kind.value>(y + row * cout + co0 + col, bias_s + col, v, co0 + col, cout, true);
-    }
-  });
+  wgmma_store_tile<Tr::TN, Tr::kTileM, Tr::kConsumerThreads>(
+      acc, reinterpret_cast<float*>(ring),
+      [] { asm volatile("bar.sync 1, %0;\n" ::"n"(Tr::kConsumerThreads) : "memory"); },
+      static_cast<T*>(p.y) + m0 * cout, bias_s, rows, co0, cout, activation);
 #endif
 }
 

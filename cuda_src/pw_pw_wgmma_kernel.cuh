@@ -19,7 +19,8 @@
 // The warpgroups only share slots, so while one applies its activation the
 // others' GEMMs keep the tensor cores busy (a single warpgroup would leave
 // them idle then). Rows and channels past the matrices come back from the
-// copy engine as zeros. The epilogue is the pointwise wgmma kernel's.
+// copy engine as zeros. The epilogue is the pointwise wgmma kernel's
+// (wgmma_epilogue.cuh).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -29,12 +30,12 @@
 #include <type_traits>
 
 #include "activations.h"
-#include "dw_pw_pointwise.cuh"
 #include "dynamic_smem.cuh"
 #include "element.cuh"
 #include "pw_pw_wgmma_launch.h"
 #include "tma.cuh"
 #include "wgmma.cuh"
+#include "wgmma_epilogue.cuh"
 
 namespace jax_fcm {
 namespace pw_pw_wgmma_detail {
@@ -53,7 +54,7 @@ struct Traits {
   static constexpr int kAtomBytes = 64 * 128;      // weight box [64 rows][64 columns]
   static constexpr int kW2Atoms = (TN + 63) / 64;
   static constexpr int kMaxStages = 4;
-  static constexpr int kScratchLd = TN + 8;  // epilogue rows (floats)
+  static constexpr int kScratchLd = kWgmmaScratchLd<TN>;  // epilogue rows (floats)
   static constexpr int kHeaderBytes = 1024;  // b2 at 0 (TN values), barriers from 256
   static constexpr int kSmemBudget = 226 * 1024;
   static_assert(256 + (1 + 2 * kMaxStages) * 8 <= kHeaderBytes, "header");
@@ -97,7 +98,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int rows = s.m - m0 < Tr::kTileM ? int(s.m - m0) : Tr::kTileM;
   const int hidden = int(s.hidden), cout = int(s.cout), co0 = int(blockIdx.y) * Tr::TN;
   const int steps = (hidden + Tr::kHC - 1) / Tr::kHC;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int lane = threadIdx.x % 32;
   if (threadIdx.x == 0) {
     mbarrier_init(x_full, 1);
     for (int i = 0; i < L.stages; ++i) {
@@ -193,27 +194,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // Every copy has landed and every wgmma has run; once all warps are here
   // the input rows and the ring become the epilogue's scratch.
   __syncthreads();
-  float* const scratch = reinterpret_cast<float*>(x_s);
-  const int r0 = warpgroup * 64 + warp % 4 * 16 + lane / 4, c0 = 2 * t;
-#pragma unroll
-  for (int j = 0; j < Tr::TN / 8; ++j) {
-    *reinterpret_cast<float2*>(scratch + r0 * Tr::kScratchLd + 8 * j + c0) = make_float2(y[4 * j], y[4 * j + 1]);
-    *reinterpret_cast<float2*>(scratch + (r0 + 8) * Tr::kScratchLd + 8 * j + c0) =
-        make_float2(y[4 * j + 2], y[4 * j + 3]);
-  }
-  __syncthreads();
-  T* const out = static_cast<T*>(p.y) + m0 * cout;
-  with_activation(act2, [&](auto kind) {
-    constexpr int kGroups = Tr::TN / 8;  // 8-channel groups per row
-    for (int i = threadIdx.x; i < Tr::kTileM * kGroups; i += Tr::kThreads) {
-      const int row = i / kGroups, col = i % kGroups * 8;
-      if (row >= rows || co0 + col >= cout) continue;
-      const float4* src = reinterpret_cast<const float4*>(scratch + row * Tr::kScratchLd + col);
-      const float4 lo = src[0], hi = src[1];
-      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-      dw_pw_detail::store_outputs<kind.value>(out + row * cout + co0 + col, bias_s + col, v, co0 + col, cout, true);
-    }
-  });
+  wgmma_store_tile<Tr::TN, Tr::kTileM, Tr::kThreads>(
+      y, reinterpret_cast<float*>(x_s), [] { __syncthreads(); }, static_cast<T*>(p.y) + m0 * cout, bias_s, rows, co0,
+      cout, act2);
 #endif
 }
 

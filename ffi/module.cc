@@ -91,6 +91,10 @@ NB_MODULE(_jax_fcm, m) {
       "it); element_type: 0 float32, 1 bfloat16, 2 float16.");
   m.def("pw_pw_tile_n", &jax_fcm::pw_pw_tile_n, nb::arg("cin"), nb::arg("cout"),
         "Output channels per block of the CUDA pw_pw kernel (32, 64, 96 or 128) for Cin -> ... -> Cout.");
+  m.def(
+      "pw_pw_max_cin",
+      [](int element_type) { return jax_fcm::pw_pw_max_cin(static_cast<jax_fcm::ElementType>(element_type)); },
+      nb::arg("element_type"), "The widest input (Cin) the pw_pw kernels take; element_type as for pointwise_plan.");
 #ifdef JAX_FCM_WITH_CUDA
   m.attr("built_with_cuda") = true;
 #else

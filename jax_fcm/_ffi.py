@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from jax_fcm import _jax_fcm as _ext
 
@@ -14,6 +15,9 @@ MBCONV_TARGET = "jax_fcm_mbconv"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
 PW_PW_TARGET = "jax_fcm_pw_pw"
+
+# The C++ ElementType codes (cuda_src/dw_pw_params.h) the native helpers take.
+ELEMENT_TYPES = {jnp.dtype(jnp.float32): 0, jnp.dtype(jnp.bfloat16): 1, jnp.dtype(jnp.float16): 2}
 
 
 def _register() -> None:

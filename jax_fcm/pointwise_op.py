@@ -21,7 +21,6 @@ from jax_fcm.reference import pointwise_conv
 
 IMPLEMENTATIONS = (None, "kernel", "xla")
 
-_ELEMENT_TYPES = {jnp.dtype(jnp.float32): 0, jnp.dtype(jnp.bfloat16): 1, jnp.dtype(jnp.float16): 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +131,6 @@ def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, cl
     capability 9.x) and the extension was built for sm_90a (the default
     architectures). The same C++ function the launcher runs."""
     dtype = jnp.dtype(dtype)
-    if dtype not in _ELEMENT_TYPES:
+    if dtype not in _ffi.ELEMENT_TYPES:
         raise TypeError(f"dtype must be float32, bfloat16 or float16; got {dtype.name}")
-    return dict(_ffi.native().pointwise_plan(_ELEMENT_TYPES[dtype], pixels, cin, cout, sm_count, clusters, wgmma))
+    return dict(_ffi.native().pointwise_plan(_ffi.ELEMENT_TYPES[dtype], pixels, cin, cout, sm_count, clusters, wgmma))

@@ -23,10 +23,10 @@ from jax_fcm.reference import pw_pw_reference
 
 IMPLEMENTATIONS = (None, "kernel", "xla")
 
-# The widest input the kernel takes (pw_pw_max_cin in cuda_src/pw_pw_params.h:
-# a block's input rows and a double-buffered slice of pw1_kernel must fit in
-# one block's shared memory on an A100 as well as an H100).
-MAX_CIN = {jnp.dtype(jnp.float32): 96, jnp.dtype(jnp.bfloat16): 192, jnp.dtype(jnp.float16): 192}
+# The widest input the kernel takes per dtype: the C++ pw_pw_max_cin
+# (cuda_src/pw_pw_params.h: a block's input rows and a double-buffered slice
+# of pw1_kernel must fit in one block's shared memory on an A100 as well as an H100).
+MAX_CIN = {dtype: _ffi.native().pw_pw_max_cin(code) for dtype, code in _ffi.ELEMENT_TYPES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
