@@ -7,7 +7,10 @@ GPU, host wall-clock elsewhere).
 
 A plan is "never", "auto", "always", or one value for every DW->PW pair:
 "split" (jax_fcm.depthwise + XLA 1x1), "pair" (the fused pair kernel),
-"block" (the whole-block kernel where it fits) or "stock" (the Flax layers)."""
+"block" (the whole-block kernel where it fits) or "stock" (the Flax layers).
+For convnext_tiny, "auto-no-pw-pw" is "auto" with every block's MLP kept off
+the fused jax_fcm.pw_pw kernel (its expansion through jax_fcm.pointwise where
+the planner picks that): the A/B for the MLP fusion at model level."""
 
 from __future__ import annotations
 
@@ -17,14 +20,18 @@ import sys
 import jax
 import jax.numpy as jnp
 
+from flax_models import convnext
 from flax_models.benchmark import MODELS
 from jax_fcm import bench, model_layers
 
+mlp_as_pw_pw = convnext.mlp_as_pw_pw
 PER_PAIR = {"split": "split", "pair": True, "block": "block", "stock": False}
 
 
 def fusion_value(plan: str, model: str, image_size: int):
     """--plan entry -> the model's fusion argument."""
+    if plan == "auto-no-pw-pw":
+        return "auto"
     if plan in ("never", "auto", "always"):
         return plan
     if plan not in PER_PAIR:
@@ -53,6 +60,8 @@ def main(argv=None) -> int:
     times = {}
     for plan in args.plan:
         model = MODELS[args.model](fusion=fusion_value(plan, args.model, args.image_size), dtype=dtype)
+        # The block asks convnext.mlp_as_pw_pw at trace time; for this plan it answers "no".
+        convnext.mlp_as_pw_pw = (lambda *a: False) if plan == "auto-no-pw-pw" else mlp_as_pw_pw
         times[plan] = timer(lambda v, x, m=model: m.apply(v, x), [(variables, images)]) / 1e3
         ratio = times[plan] / times["never"] if "never" in times else float("nan")
         print(f"  {plan:8s} {times[plan]:8.3f} ms  ({ratio:.2f}x the stock time)", flush=True)
