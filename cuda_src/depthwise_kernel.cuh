@@ -24,6 +24,7 @@
 #include "activations.h"
 #include "async_copy.cuh"
 #include "depthwise_params.h"
+#include "depthwise_rows_kernel.cuh"
 #include "dw_pw_depthwise.cuh"
 #include "dw_pw_stage.cuh"
 #include "dw_pw_traits.cuh"
@@ -99,6 +100,12 @@ cudaError_t launch_depthwise(const DepthwiseShape& d, const DepthwisePointers& p
   DwPwShape s;  // the shape the shared staging and depthwise code index with
   s.n = d.n, s.h = d.h, s.w = d.w, s.c = d.c, s.ho = d.ho, s.wo = d.wo, s.cout = d.c;
   s.kernel = d.kernel, s.stride = d.stride, s.pad_top = d.pad_top, s.pad_left = d.pad_left;
+  // 7x7 at stride 1 on large batches: the kernel built for its arithmetic (depthwise_rows_kernel.cuh).
+  if constexpr (K == 7 && S == 1) {
+    DeviceLimits limits;
+    if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
+    if (use_depthwise_rows(d, limits.sm_count)) return launch_depthwise_rows<T, K, S>(s, p, activation, limits, stream);
+  }
   const auto run = [&](auto traits) -> cudaError_t {
     using Tr = decltype(traits);
     constexpr auto kernel = depthwise_detail::depthwise_kernel<Tr>;

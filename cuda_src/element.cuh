@@ -20,6 +20,9 @@ __device__ __forceinline__ void store_global_u32x4(void* p, uint32_t a, uint32_t
                "r"(c), "r"(d)
                : "memory");
 }
+__device__ __forceinline__ void store_global_u32x2(void* p, uint32_t a, uint32_t b) {
+  asm volatile("st.global.v2.u32 [%0], {%1, %2};\n" ::"l"(__cvta_generic_to_global(p)), "r"(a), "r"(b) : "memory");
+}
 __device__ __forceinline__ void store_shared_u32x2(void* p, uint32_t a, uint32_t b) {
   asm volatile("st.shared.v2.u32 [%0], {%1, %2};\n" ::"r"(shared_address(p)), "r"(a), "r"(b) : "memory");
 }
@@ -37,6 +40,10 @@ struct Elem<float> {
   }
   static __device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+  // 4 values to a 16-byte aligned global address.
+  static __device__ __forceinline__ void store4_global(float* p, const float (&v)[4]) {
+    store_global_u32x4(p, __float_as_uint(v[0]), __float_as_uint(v[1]), __float_as_uint(v[2]), __float_as_uint(v[3]));
   }
   // 8 values to a 16-byte aligned global address (two 16-byte stores).
   static __device__ __forceinline__ void store8(float* p, const float (&v)[8]) {
@@ -86,6 +93,10 @@ struct Elem16 {
   // 4 values to an 8-byte aligned shared-memory address.
   static __device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
     store_shared_u32x2(p, pack2(v[0], v[1]), pack2(v[2], v[3]));
+  }
+  // 4 values to an 8-byte aligned global address.
+  static __device__ __forceinline__ void store4_global(T* p, const float (&v)[4]) {
+    store_global_u32x2(p, pack2(v[0], v[1]), pack2(v[2], v[3]));
   }
   // 8 values to a 16-byte aligned global address (one 16-byte store).
   static __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {

@@ -81,6 +81,38 @@ def test_odd_shapes(platform, rng, n, h, w, c, dtype, stride):
     check(platform, rng, n=n, h=h, w=w, c=c, dtype=dtype, strides=stride, activation="silu")
 
 
+@pytest.mark.parametrize(
+    "n,h,w,c",
+    [
+        (1, 9, 17, 3),     # C not a multiple of 4: element-wise stores
+        (3, 13, 30, 37),
+        (3, 14, 14, 200),
+        (1, 7, 7, 300),
+        (2, 9, 21, 96),
+    ],
+)
+@pytest.mark.parametrize("k", [5, 7])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_large_kernels_odd_shapes(platform, rng, n, h, w, c, k, dtype):
+    check(platform, rng, n=n, h=h, w=w, c=c, k=k, dtype=dtype, activation="gelu_exact")
+
+
+@pytest.mark.parametrize(
+    "n,h,w,c,padding",
+    [
+        (180, 9, 27, 40, "SAME"),           # 7 x 28 tiles of 32 channels, the last of each row partial
+        (180, 14, 28, 37, ((1, 4), (5, 0))),  # the same with element-wise copies and stores (C % 4 != 0)
+        (120, 14, 14, 192, "SAME"),         # 7 x 14 tiles of 64 channels
+        (120, 16, 20, 130, "VALID"),        # the same, the last chunk partial, element-wise
+    ],
+)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_7x7_large_batches(platform, rng, n, h, w, c, padding, dtype):
+    # Enough tiles (>= 4 per SM up to ~170 SMs) that the CUDA launcher picks
+    # the 7x7 kernel of depthwise_rows_kernel.cuh, in each tile width.
+    check(platform, rng, n=n, h=h, w=w, c=c, k=7, dtype=dtype, padding=padding, activation="relu")
+
+
 def test_without_bias_and_extra_leading_axes(platform, rng):
     check(platform, rng, bias=False, lead=(2,), n=1, k=5)
 
