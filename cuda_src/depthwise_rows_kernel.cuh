@@ -30,6 +30,7 @@
 #include "activations.h"
 #include "async_copy.cuh"
 #include "depthwise_params.h"
+#include "dw_pw_depthwise.cuh"
 #include "dw_pw_stage.cuh"
 #include "dw_pw_traits.cuh"
 #include "dw_pw_launch.h"
@@ -120,19 +121,7 @@ __device__ __forceinline__ void convolve_run(const typename Tr::T* in_s, const f
 #pragma unroll
     for (int kx = 0; kx < K; ++kx) Elem<float>::load4(taps_s + (ky * K + kx) * Tr::KC + 4 * g, taps[kx]);
     const T* in_row = in_s + ((row * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
-#pragma unroll
-    for (int j = 0; j < Tr::kWin; ++j) {
-      float v[4];
-      Elem<T>::load4(in_row + j * Tr::kInPix, v);
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int kx = j - r * S;
-        if (kx >= 0 && kx < K) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[r][e] = fmaf(v[e], taps[kx][e], acc[r][e]);
-        }
-      }
-    }
+    dw_pw_detail::accumulate_tap_row<T, K, S, R, Tr::kInPix>(in_row, taps, acc);
   }
   float bias[4];
   Elem<float>::load4(taps_s + K * K * Tr::KC + 4 * g, bias);

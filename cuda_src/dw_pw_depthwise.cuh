@@ -11,6 +11,27 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
+// acc[r] += one filter row's K taps (4 channels each) times the input window
+// of output r, for R outputs S input pixels apart in a staged row whose pixels
+// are InPix elements apart: each loaded input pixel feeds every (output, tap)
+// pair that uses it.
+template <typename T, int K, int S, int R, int InPix>
+__device__ __forceinline__ void accumulate_tap_row(const T* row, const float (&taps)[K][4], float (&acc)[R][4]) {
+#pragma unroll
+  for (int j = 0; j < (R - 1) * S + K; ++j) {
+    float v[4];
+    Elem<T>::load4(row + j * InPix, v);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int kx = j - r * S;
+      if (kx >= 0 && kx < K) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[r][e] = fmaf(v[e], taps[kx][e], acc[r][e]);
+      }
+    }
+  }
+}
+
 // Each thread owns 4 channels x kRun neighbouring output pixels of one row:
 // every input pixel it loads feeds all (pixel, tap) pairs that use it.
 template <class Tr>
@@ -19,7 +40,6 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
   using T = typename Tr::T;
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
   constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
-  constexpr int kWin = (R - 1) * S + K;  // input pixels of one row feeding R outputs
   const int u = threadIdx.x;
   const int g = u % kGroups, seg = u / kGroups % kSegs, oy = u / (kGroups * kSegs);
   const int c = c0 + 4 * g, channels = int(s.c);
@@ -32,19 +52,7 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
 #pragma unroll
       for (int kx = 0; kx < K; ++kx) Elem<T>::load4(taps_s + (ky * K + kx) * Tr::KC + 4 * g, taps[kx]);
       const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
-#pragma unroll
-      for (int j = 0; j < kWin; ++j) {
-        float v[4];
-        Elem<T>::load4(row + j * Tr::kInPix, v);
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const int kx = j - r * S;
-          if (kx >= 0 && kx < K) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[r][e] = fmaf(v[e], taps[kx][e], acc[r][e]);
-          }
-        }
-      }
+      accumulate_tap_row<T, K, S, R, Tr::kInPix>(row, taps, acc);
     }
     float bias[4];  // staged after the taps
     Elem<T>::load4(taps_s + K * K * Tr::KC + 4 * g, bias);
