@@ -3,9 +3,9 @@
 # scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | mbconv | pointwise | pw_pw]
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise | pw_pw]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
-# depthwise, mbconv, pointwise, pw_pw: that op's kernels' sanitizer runs only.
+# the others: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
 set -uo pipefail
 OUT=${OUT:-$PWD/device_out}
@@ -29,6 +29,12 @@ case "$target" in
     kernel=depthwise_kernel; tests=tests/test_depthwise.py
     memcheck_k="odd_shapes and (bfloat16 or float32)"
     racecheck_k="odd_shapes and bfloat16";;
+  depthwise_rows)
+    # The 7x7 large-batch kernel: both tile widths, partial tiles and chunks,
+    # element-wise copies and stores, persistent blocks staging ahead.
+    kernel=depthwise_rows_kernel; tests=tests/test_depthwise.py
+    memcheck_k="7x7_large and (bfloat16 or float32)"
+    racecheck_k="7x7_large and bfloat16";;
   mbconv)
     # Odd shapes (partial chunks, Cin not a multiple of the vector) and the
     # cluster splits of the expanded channels.
@@ -47,7 +53,7 @@ case "$target" in
     kernel=pw_pw_kernel; tests=tests/test_pw_pw.py
     memcheck_k="layouts or unaligned"
     racecheck_k="layouts and bfloat16";;
-  *) echo "unknown target $target (dw_pw, depthwise, mbconv, pointwise or pw_pw)"; exit 2;;
+  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise or pw_pw)"; exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).
 sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)

@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("--fusion", nargs="+", default=["auto", "never"])
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
+    if jax.default_backend() != "gpu":
+        print("model_breakdown.py reads GPU kernel times from a profiler trace: run it on a GPU machine",
+              file=sys.stderr)
+        return 2
     dtype = jnp.dtype(args.dtype)
     size = (1, args.image_size, args.image_size, 3)
     variables = jax.jit(MODELS[args.model](fusion="never", dtype=dtype).init)(jax.random.key(0),

@@ -24,7 +24,6 @@ from flax_models import convnext
 from flax_models.benchmark import MODELS
 from jax_fcm import bench, model_layers
 
-mlp_as_pw_pw = convnext.mlp_as_pw_pw
 PER_PAIR = {"split": "split", "pair": True, "block": "block", "stock": False}
 
 
@@ -61,8 +60,13 @@ def main(argv=None) -> int:
     for plan in args.plan:
         model = MODELS[args.model](fusion=fusion_value(plan, args.model, args.image_size), dtype=dtype)
         # The block asks convnext.mlp_as_pw_pw at trace time; for this plan it answers "no".
-        convnext.mlp_as_pw_pw = (lambda *a: False) if plan == "auto-no-pw-pw" else mlp_as_pw_pw
-        times[plan] = timer(lambda v, x, m=model: m.apply(v, x), [(variables, images)]) / 1e3
+        mlp_as_pw_pw = convnext.mlp_as_pw_pw
+        if plan == "auto-no-pw-pw":
+            convnext.mlp_as_pw_pw = lambda *a: False
+        try:
+            times[plan] = timer(lambda v, x, m=model: m.apply(v, x), [(variables, images)]) / 1e3
+        finally:
+            convnext.mlp_as_pw_pw = mlp_as_pw_pw
         ratio = times[plan] / times["never"] if "never" in times else float("nan")
         print(f"  {plan:8s} {times[plan]:8.3f} ms  ({ratio:.2f}x the stock time)", flush=True)
     return 0

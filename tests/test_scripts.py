@@ -34,3 +34,28 @@ def test_model_plans_times_each_plan(monkeypatch, capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "never" in out and "split" in out and "x the stock time" in out
+
+
+def test_model_plans_convnext_mlp_ab_restores_the_planner(monkeypatch, capsys):
+    from flax_models import convnext
+
+    before = convnext.mlp_as_pw_pw
+    monkeypatch.setattr(sys, "argv", ["model_plans.py", "--model", "convnext_tiny", "--batch", "1", "--image-size",
+                                      "64", "--iters", "1", "--plan", "auto", "auto-no-pw-pw"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(SCRIPTS / "model_plans.py"), run_name="__main__")
+    assert done.value.code == 0
+    assert "auto-no-pw-pw" in capsys.readouterr().out
+    assert convnext.mlp_as_pw_pw is before
+
+
+def test_model_breakdown_needs_a_gpu(monkeypatch, capsys):
+    import jax
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("on a GPU machine the script runs for real (device runs)")
+    monkeypatch.setattr(sys, "argv", ["model_breakdown.py", "--model", "mobilenet_v2", "--batch", "1"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(SCRIPTS / "model_breakdown.py"), run_name="__main__")
+    assert done.value.code == 2
+    assert "GPU machine" in capsys.readouterr().err
