@@ -26,14 +26,10 @@ import jax.numpy as jnp
 import jax_fcm
 from jax_fcm import planner
 from jax_fcm.activations import activation_fn
+from jax_fcm.model_layers import CONVNEXT_VARIANTS
 from jax_fcm.pw_pw_op import kernel_refusal
 
 Padding = Any
-
-CONVNEXT_VARIANTS = {  # (depths, dims)
-    "tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
-    "small": ((3, 3, 27, 3), (96, 192, 384, 768)),
-}
 CONVNEXT_FUSION = ("auto", "always", "never")
 
 

@@ -29,6 +29,22 @@ MOBILEVIT_VARIANTS = {
 }
 MOBILEVIT_DEPTHS = (2, 4, 3)
 
+# ConvNeXt (Liu et al. 2022): blocks and channels of the four stages.
+CONVNEXT_VARIANTS = {  # (depths, dims)
+    "tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
+    "small": ((3, 3, 27, 3), (96, 192, 384, 768)),
+}
+
+
+def convnext_stages(variant: str, image_size: int = 224):
+    """(blocks, H, C) of each stage: a 4x4 stride-4 stem, then a 2x2 stride-2
+    downsampling before every stage but the first (both unpadded)."""
+    if variant not in CONVNEXT_VARIANTS:
+        raise ValueError(f"ConvNeXt variant must be one of {tuple(CONVNEXT_VARIANTS)}; got {variant!r}")
+    depths, dims = CONVNEXT_VARIANTS[variant]
+    sizes = [image_size // 4 // 2**i for i in range(len(depths))]
+    return list(zip(depths, sizes, dims))
+
 
 def mobilevit_layers(variant: str):
     """After the stem, in network order: ("mv2", expansion, stride, channels)
@@ -85,6 +101,8 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
 
 
 MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0") + tuple(f"mobilevit_{v}" for v in MOBILEVIT_VARIANTS)
+# ConvNeXt has no depthwise -> pointwise pairs (a LayerNorm sits between): its plan is per stage.
+CONVNEXT_MODELS = tuple(f"convnext_{v}" for v in CONVNEXT_VARIANTS)
 
 
 def block_activation(model: str) -> str:

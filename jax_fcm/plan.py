@@ -5,7 +5,10 @@ Prints, for every depthwise -> pointwise pair of the model, whether to fuse
 inverted-residual block runs as one jax_fcm.mbconv kernel and otherwise how
 its 1x1 expansion runs (jax_fcm.pointwise or XLA), the fused pair
 kernel's tile configuration, the traffic of both options and the traffic
-model's times (not yet calibrated), and a total.
+model's times (not yet calibrated), and a total. For ConvNeXt (no such
+pairs: a LayerNorm follows each depthwise conv), per stage: the 7x7
+depthwise conv's kernel and how each block's MLP runs (one jax_fcm.pw_pw
+kernel, or its expansion on jax_fcm.pointwise, or XLA), with its traffic.
 Runs without a GPU (presets); --gpu auto reads the running device."""
 
 from __future__ import annotations
@@ -52,6 +55,39 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
     return "\n".join(lines)
 
 
+def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> list[dict]:
+    """One row per stage: blocks, H, C, the depthwise conv's and the MLP's
+    choices (planner.convnext_mlp_plan) and the MLP's DRAM bytes as planned
+    and as two convolutions, for every block of the stage together."""
+    itemsize = jnp.dtype(dtype).itemsize
+    rows = []
+    for blocks, h, c in model_layers.convnext_stages(model[len("convnext_"):], image_size):
+        x_shape = (batch, h, h, c)
+        mlp, reason = planner.convnext_mlp_plan(x_shape, c, dtype, spec)
+        rows.append(dict(blocks=blocks, h=h, c=c, mlp=mlp, reason=reason,
+                         depthwise="jax_fcm.depthwise" if planner.use_depthwise_kernel(7, 1) else "XLA",
+                         planned=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=mlp == "pw_pw"),
+                         two_convs=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=False)))
+    return rows
+
+
+def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
+    mb = lambda b: f"{b / 2**20:.1f}"  # noqa: E731
+    lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs). "
+             "Per stage, every block alike: its 7x7 depthwise conv (a LayerNorm follows, so it stays unfused) and "
+             "its MLP (C -> 4C, GELU, -> C; jax_fcm.planner.convnext_mlp_plan: where the kernels measured faster).",
+             "", "| stage | blocks | H | C | 7x7 depthwise | MLP | MLP DRAM MB (planned / two convs) | reason |",
+             "|---|---|---|---|---|---|---|---|"]
+    for stage, r in enumerate(rows):
+        lines.append(f"| {stage} | {r['blocks']} | {r['h']} | {r['c']} → {4 * r['c']} → {r['c']} | {r['depthwise']} | "
+                     f"{r['mlp']} | {mb(r['planned'])} / {mb(r['two_convs'])} | {r['reason']} |")
+    planned, two_convs = sum(r["planned"] for r in rows), sum(r["two_convs"] for r in rows)
+    lines += ["", f"MLP DRAM bytes over the model: planned {mb(planned)} MB, two convolutions everywhere "
+                  f"{mb(two_convs)} MB.",
+              "", f"As a Flax model's plan: ConvNeXt({model[len('convnext_'):]!r}, fusion=\"auto\") runs this."]
+    return "\n".join(lines)
+
+
 def pair_choice(p: planner.PairPlan) -> str:
     """"fused", "split" (jax_fcm.depthwise + XLA's 1x1 conv) or "unfused" (XLA)."""
     if p.fuse:
@@ -94,13 +130,19 @@ def block_bytes_line(rows) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jax_fcm.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpu", default="auto", choices=["auto", *gpus.PRESETS])
-    parser.add_argument("--model", default="mobilenet_v2", choices=model_layers.MODELS)
+    parser.add_argument("--model", default="mobilenet_v2", choices=model_layers.MODELS + model_layers.CONVNEXT_MODELS)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--width-multiplier", type=float, default=1.0)
     args = parser.parse_args(argv)
     spec = gpus.detect() if args.gpu == "auto" else gpus.PRESETS[args.gpu]
+    if args.model in model_layers.CONVNEXT_MODELS:
+        if args.width_multiplier != 1.0:
+            parser.error("--width-multiplier applies to the MobileNets and MobileViT, not ConvNeXt")
+        print(format_convnext_plan(plan_convnext(args.model, args.batch, args.dtype, spec, args.image_size),
+                                   args.model, args.batch, args.dtype, spec))
+        return 0
     rows = plan_model(args.model, args.batch, args.dtype, spec, args.image_size, args.width_multiplier)
     print(format_plan(rows, args.model, args.batch, args.dtype, spec))
     return 0

@@ -299,21 +299,55 @@ def pw_pw_macs_per_pixel(cin: int, hidden: int, cout: int) -> int:
     return -(-cout // tile_n) * (cin * hidden + hidden * tile_n)
 
 
+def pw_pw_decision(x_shape, hidden: int, cout: int, dtype, gpu: GpuSpec | None = None) -> tuple[bool, str]:
+    """use_pw_pw_kernel's answer and a one-line reason (the plan CLI's)."""
+    import jax.numpy as jnp
+
+    *lead, h, w, cin = x_shape
+    if jnp.dtype(dtype) == jnp.float32:
+        return False, "float32: the TF32 pw_pw kernel never measured faster than XLA's two 1x1s"
+    macs = pw_pw_macs_per_pixel(cin, hidden, cout)
+    if macs > PW_PW_MAX_MACS:
+        return False, f"{macs:,} multiply-adds per pixel > {PW_PW_MAX_MACS:,}: XLA's GEMMs measured faster"
+    if macs <= PW_PW_LIGHT_MACS:
+        return True, f"{macs:,} multiply-adds per pixel <= {PW_PW_LIGHT_MACS:,} (a light pair)"
+    pixel_tiles = -(-math.prod(lead) * h * w // 128)  # 128-pixel blocks per output tile
+    sm_count = (gpu or detect()).sm_count
+    if pixel_tiles >= sm_count:
+        return True, f"{macs:,} multiply-adds per pixel, {pixel_tiles} pixel tiles >= {sm_count} SMs"
+    return False, f"{macs:,} multiply-adds per pixel, {pixel_tiles} pixel tiles < {sm_count} SMs (a partial wave)"
+
+
 def use_pw_pw_kernel(x_shape, hidden: int, cout: int, dtype, gpu: GpuSpec | None = None) -> bool:
     """Whether a PW -> PW pair over an NHWC input (extra leading axes fold
     into N) runs as the jax_fcm.pw_pw kernel rather than XLA's two
     convolutions, by the measurements above: what jax_fcm.pw_pw does by
     default (among the calls its kernel takes)."""
-    import jax.numpy as jnp
+    return pw_pw_decision(x_shape, hidden, cout, dtype, gpu)[0]
 
-    *lead, h, w, cin = x_shape
-    if jnp.dtype(dtype) == jnp.float32:
-        return False
-    macs = pw_pw_macs_per_pixel(cin, hidden, cout)
-    if macs > PW_PW_MAX_MACS:
-        return False
-    pixel_tiles = -(-math.prod(lead) * h * w // 128)  # 128-pixel blocks per output tile
-    return macs <= PW_PW_LIGHT_MACS or pixel_tiles >= (gpu or detect()).sm_count
+
+def convnext_mlp_plan(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tuple[str, str]:
+    """How a ConvNeXt block's MLP (C -> 4C, GELU, -> C) over its NHWC input
+    runs in flax_models.ConvNeXt(fusion="auto"), and why: "pw_pw" (one
+    jax_fcm.pw_pw kernel), "pointwise + XLA" (the expansion on
+    jax_fcm.pointwise, the projection XLA's) or "XLA" (both XLA's)."""
+    from jax_fcm.pw_pw_op import kernel_refusal  # the native kernel limits; imported here, like pointwise_plan's
+
+    reason = kernel_refusal(dtype, c, 4 * c, c)
+    if reason is None:
+        fused, reason = pw_pw_decision(x_shape, 4 * c, c, dtype, gpu)
+        if fused:
+            return "pw_pw", reason
+    expansion = "pointwise + XLA" if use_pointwise_kernel(x_shape, 4 * c, dtype, gpu) else "XLA"
+    return expansion, f"no pw_pw: {reason}"
+
+
+def mlp_bytes(x_shape, c: int, itemsize: int, fused: bool) -> int:
+    """DRAM bytes of a ConvNeXt MLP: input, output and both weights once,
+    plus, as two convolutions, the 4C intermediate written and read back."""
+    pixels = math.prod(x_shape[:-1])
+    weights = 2 * 4 * c * c + 4 * c + c
+    return (2 * pixels * c + weights + (0 if fused else 2 * pixels * 4 * c)) * itemsize
 
 
 def plan_block(layer: PairLayer, cin: int, gpu: GpuSpec, activation: str = "relu6") -> str:

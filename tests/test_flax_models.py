@@ -14,6 +14,7 @@ import pytest
 from conftest import run_on
 
 import flax_models as fm
+from jax_fcm import planner
 
 # Fused vs stock, max-normalized as in conftest.assert_matches. The two differ by
 # where BatchNorm's scale is applied (folded into the weights) and, for 16-bit
@@ -462,6 +463,11 @@ def test_convnext_mlp_as_one_pw_pw_kernel(platform, rng):
     assert not fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, "auto")  # one partial wave: XLA's
     assert fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, True)
     assert not fm.convnext.mlp_as_pw_pw((64, 14, 14, 384), 384, jnp.bfloat16, True)  # Cin past the kernel's 192
+    for shape, dtype in (((64, 56, 56, 96), jnp.bfloat16), ((1, 56, 56, 96), jnp.bfloat16),
+                         ((64, 56, 56, 96), jnp.float32), ((64, 28, 28, 192), jnp.bfloat16)):
+        # the plan CLI (jax_fcm.plan) shows what the block does
+        planned = planner.convnext_mlp_plan(shape, shape[-1], dtype)[0] == "pw_pw"
+        assert fm.convnext.mlp_as_pw_pw(shape, shape[-1], dtype, "auto") == planned
     out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
     assert out.shape == (2, 10) and max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "bfloat16"]
 

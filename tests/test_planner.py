@@ -147,6 +147,55 @@ def test_cli_runs_for_every_preset(capsys, preset, model):
     assert "Total over the pairs" in out and out.count("| block") == len(model_layers.dw_pw_pairs(model))
 
 
+@pytest.mark.parametrize("preset", sorted(gpu.PRESETS))
+@pytest.mark.parametrize("model", model_layers.CONVNEXT_MODELS)
+def test_convnext_cli_runs_for_every_preset(capsys, preset, model):
+    assert plan.main(["--gpu", preset, "--model", model, "--batch", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| jax_fcm.depthwise |") == 4 and "MLP DRAM bytes over the model" in out
+
+
+def test_convnext_stages_follow_the_architecture():
+    assert model_layers.convnext_stages("tiny") == [(3, 56, 96), (3, 28, 192), (9, 14, 384), (3, 7, 768)]
+    assert [blocks for blocks, _, _ in model_layers.convnext_stages("small", 256)] == [3, 3, 27, 3]
+    assert model_layers.convnext_stages("small", 256)[0][1] == 64
+    with pytest.raises(ValueError, match="ConvNeXt variant"):
+        model_layers.convnext_stages("huge")
+
+
+def test_convnext_mlp_plan_follows_the_measurements():
+    # H100, bf16: the stage-1 MLP (96 -> 384 -> 96) as one pw_pw kernel from
+    # N = 8 (1.96-2.03x XLA's two 1x1s), not at N = 1 (0.70x: a partial wave);
+    # never in float32 (TF32: 0.44-1.02x); wider stages past the kernel's Cin.
+    h100 = gpu.PRESETS["h100"]
+    assert planner.convnext_mlp_plan((64, 56, 56, 96), 96, jnp.bfloat16, h100)[0] == "pw_pw"
+    assert planner.convnext_mlp_plan((8, 56, 56, 96), 96, jnp.bfloat16, h100)[0] == "pw_pw"
+    choice, reason = planner.convnext_mlp_plan((1, 56, 56, 96), 96, jnp.bfloat16, h100)
+    assert choice != "pw_pw" and "partial wave" in reason
+    choice, reason = planner.convnext_mlp_plan((64, 56, 56, 96), 96, jnp.float32, h100)
+    assert choice == "pointwise + XLA" and "float32" in reason  # the expansion alone measured faster (Cin 96)
+    choice, reason = planner.convnext_mlp_plan((64, 14, 14, 384), 384, jnp.bfloat16, h100)
+    assert choice != "pw_pw" and "Cin <= 192" in reason
+
+
+def test_mlp_bytes_by_hand():
+    # 4 pixels of 8 channels: x and y 2 * 4 * 8, weights 2 * 32 * 8 + 32 + 8 = 552; as two
+    # convolutions the 32-channel intermediate is written and read: + 2 * 4 * 32 (elements, 2 bytes).
+    assert planner.mlp_bytes((1, 2, 2, 8), 8, 2, fused=True) == (64 + 552) * 2
+    assert planner.mlp_bytes((1, 2, 2, 8), 8, 2, fused=False) == (64 + 552 + 256) * 2
+
+
+def test_convnext_plan_changes_with_batch_and_gpu(capsys):
+    outs = []
+    for preset, batch in (("h100", 64), ("h100", 1), ("a100", 64)):
+        assert plan.main(["--gpu", preset, "--model", "convnext_tiny", "--batch", str(batch)]) == 0
+        outs.append(capsys.readouterr().out)
+    assert "| pw_pw |" in outs[0] and "| pw_pw |" not in outs[1]
+    assert len(set(outs)) == 3
+    with pytest.raises(SystemExit):
+        plan.main(["--gpu", "h100", "--model", "convnext_tiny", "--width-multiplier", "0.5"])
+
+
 def test_block_bytes_by_hand():
     # A 1 x 4 x 4 x 2 block input expanded to C = 6, DW 3x3 stride 1, PW to 3; float32.
     layer = planner.PairLayer(n=1, h=4, w=4, c=6, cout=3, k=3, stride=1, itemsize=4)
