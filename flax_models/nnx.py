@@ -1,7 +1,8 @@
 """NNX layers and models: ``from flax_models import nnx as fnnx; fnnx.MobileNetV2(rngs=nnx.Rngs(0))``."""
 
+from flax_models.nnx_convnext import ConvNeXt, ConvNeXtBlock
 from flax_models.nnx_layers import ConvBN, DepthwiseConv, InvertedResidual, SeparableConv
 from flax_models.nnx_models import EfficientNetLite0, MobileNetV1, MobileNetV2
 
-__all__ = ["ConvBN", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual", "MobileNetV1", "MobileNetV2",
-           "SeparableConv"]
+__all__ = ["ConvBN", "ConvNeXt", "ConvNeXtBlock", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual",
+           "MobileNetV1", "MobileNetV2", "SeparableConv"]

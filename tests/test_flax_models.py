@@ -392,6 +392,45 @@ def test_nnx_models_match_stock_and_linen(platform, rng, name, options, pairs):
     assert not any(target in text for target in FUSED_TARGETS)
 
 
+@pytest.mark.parametrize("dtype,fusion,mlp_target,mlps", [
+    pytest.param(jnp.float32, "auto", "jax_fcm_pointwise", 5, id="float32-auto"),  # the expansions (test above)
+    pytest.param(jnp.bfloat16, "auto", "jax_fcm_pw_pw", 5, id="bfloat16-auto"),  # light MLPs: one kernel each
+    pytest.param(jnp.bfloat16, "always", "jax_fcm_pw_pw", 5, id="bfloat16-always"),
+])
+def test_nnx_convnext_matches_stock_and_linen(platform, rng, dtype, fusion, mlp_target, mlps):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    arch = dict(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48), dtype=dtype)
+    stock, fused = fnnx.ConvNeXt(fusion="never", rngs=nnx.Rngs(0), **arch), fnnx.ConvNeXt(fusion=fusion,
+                                                                                          rngs=nnx.Rngs(0), **arch)
+    x = images(rng, (2, 64, 64, 3)).astype(dtype)
+    linen = jax.eval_shape(lambda: fm.ConvNeXt(**arch).init(jax.random.key(0), x))
+    count = lambda tree: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(tree))  # noqa: E731
+    assert count(nnx.state(stock, nnx.Param)) == count(linen["params"])
+    assert tree_signature(nnx.state(stock)) == tree_signature(nnx.state(fused))
+    state = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), nnx.state(stock))
+    nnx.update(stock, state)
+    nnx.update(fused, state)
+    graph, state = nnx.split(fused)
+    text = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert text.count("jax_fcm_depthwise") == 5 and text.count(mlp_target) == mlps
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
+    tolerance = MODEL_TOLERANCE[platform] if dtype == jnp.float32 else LAYER_TOLERANCE[platform, "bfloat16"]
+    assert out.shape == (2, 10) and max_normalized_error(out, ref) <= tolerance
+    if dtype == jnp.float32:  # gradients through the kernels' own backward
+        loss = lambda s, x: jnp.sum(nnx.merge(graph, s)(x) ** 2)  # noqa: E731
+        grads = run_on(platform, jax.grad(loss), state, x)
+        ref_grads = run_on(platform, jax.grad(lambda s, x: jnp.sum(nnx.merge(*nnx.split(stock)[:1], s)(x) ** 2)),
+                           nnx.state(stock), x)
+        g, r = grads["stages"][2][1]["dwconv"]["kernel"], ref_grads["stages"][2][1]["dwconv"]["kernel"]
+        assert max_normalized_error(g[...], r[...]) <= MODEL_TOLERANCE[platform]
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fnnx.ConvNeXt(fusion="block", rngs=nnx.Rngs(0))
+
+
 def test_nnx_mobilenet_v2_torchvision_size():
     from flax import nnx
 
