@@ -3,6 +3,7 @@
 from flax_models.nnx_convnext import ConvNeXt, ConvNeXtBlock
 from flax_models.nnx_layers import ConvBN, DepthwiseConv, InvertedResidual, SeparableConv
 from flax_models.nnx_models import EfficientNetLite0, MobileNetV1, MobileNetV2
+from flax_models.nnx_mobilevit import MobileViT, MobileViTBlock
 
 __all__ = ["ConvBN", "ConvNeXt", "ConvNeXtBlock", "DepthwiseConv", "EfficientNetLite0", "InvertedResidual",
-           "MobileNetV1", "MobileNetV2", "SeparableConv"]
+           "MobileNetV1", "MobileNetV2", "MobileViT", "MobileViTBlock", "SeparableConv"]

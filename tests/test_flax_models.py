@@ -344,6 +344,7 @@ NNX_MODELS = [  # (maker, depthwise -> pointwise pairs, the Linen model with the
     pytest.param("MobileNetV1", dict(width_multiplier=0.25), 13, id="mobilenet_v1"),
     pytest.param("MobileNetV2", dict(width_multiplier=0.35), 17, id="mobilenet_v2"),
     pytest.param("EfficientNetLite0", {}, 16, id="efficientnet_lite0"),
+    pytest.param("MobileViT", dict(variant="xxs"), 7, id="mobilevit_xxs"),  # its MobileNetV2 blocks' pairs
 ]
 
 
