@@ -16,7 +16,7 @@ from flax import nnx
 from flax_models.mobilenet import fused_settings
 from flax_models.mobilevit import from_patches, to_patches
 from flax_models.nnx_layers import ConvBN, InvertedResidual
-from flax_models.nnx_models import Classifier
+from flax_models.nnx_models import Classifier, StemBlocksHead
 from jax_fcm.model_layers import MOBILEVIT_VARIANTS, mobilevit_layers
 
 
@@ -73,7 +73,7 @@ class MobileViTBlock(nnx.Module):
         return self.fusion(jnp.concatenate([x, self.to_channels(y)], -1))
 
 
-class MobileViT(nnx.Module):
+class MobileViT(StemBlocksHead):
     """``variant`` "xxs", "xs" or "s"; ``fusion`` as in flax_models.MobileViT
     (a plan has one entry per MobileNetV2 block)."""
 
@@ -98,9 +98,3 @@ class MobileViT(nnx.Module):
         self.blocks = nnx.List(blocks)
         self.head = ConvBN(features, head, 1, activation="silu", **common)
         self.classifier = Classifier(head, num_classes, dropout_rate, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-
-    def __call__(self, x):
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.classifier(self.head(x))

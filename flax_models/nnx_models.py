@@ -50,7 +50,18 @@ class MobileNetV1(nnx.Module):
         return self.classifier(x)
 
 
-class InvertedResidualNetwork(nnx.Module):
+class StemBlocksHead(nnx.Module):
+    """stem → blocks → head → classifier: the forward pass of the inverted
+    residual networks and MobileViT, whose constructors set those four."""
+
+    def __call__(self, x):
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.classifier(self.head(x))
+
+
+class InvertedResidualNetwork(StemBlocksHead):
     """The MobileNetV2 / EfficientNet-Lite skeleton: stem → inverted residual
     blocks (expansion, kernel, stride, channels) → 1×1 head → classifier."""
 
@@ -68,12 +79,6 @@ class InvertedResidualNetwork(nnx.Module):
         self.head = ConvBN(features, head, 1, activation="relu6", fused=False if fusion == "never" else "auto",
                            **common)
         self.classifier = Classifier(head, num_classes, dropout_rate, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-
-    def __call__(self, x):
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.classifier(self.head(x))
 
 
 class MobileNetV2(InvertedResidualNetwork):
