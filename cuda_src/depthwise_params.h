@@ -34,4 +34,28 @@ inline bool depthwise_shape_supported(const DepthwiseShape& s) {
          s.h * s.w * s.c <= kMax && s.ho * s.wo * s.c <= kMax && s.kernel * s.kernel * s.c <= kMax;
 }
 
+// The 7x7 stride-1 kernel for large batches (depthwise_rows_kernel.cuh):
+// tiles of 7 x 28 pixels with 32-channel chunks or 7 x 14 with 64, whichever
+// pads the layer less (on a tie the wider tile, whose input window has less
+// halo). Host-side rules here so that the CPU-only build (the planner CLI)
+// reports the same choice the CUDA launcher makes.
+constexpr int64_t depthwise_rows_padded_work(int64_t wo, int64_t c, int tile_w, int chunk) {
+  return (wo + tile_w - 1) / tile_w * tile_w * ((c + chunk - 1) / chunk * chunk);
+}
+
+constexpr int depthwise_rows_chunk(int64_t wo, int64_t c) {
+  return depthwise_rows_padded_work(wo, c, 14, 64) < depthwise_rows_padded_work(wo, c, 28, 32) ? 64 : 32;
+}
+
+constexpr int depthwise_rows_tile_w(int chunk) { return 7 * 128 / chunk; }
+
+// Whether a layer runs on the 7x7 kernel rather than the general one: 7x7,
+// stride 1, at least 14 wide, and at least two tiles per resident block (two
+// blocks per SM) - where it measured faster on the H100 (docs/benchmarks.md).
+inline bool use_depthwise_rows(const DepthwiseShape& d, int sm_count) {
+  const int kc = depthwise_rows_chunk(d.wo, d.c), tw = depthwise_rows_tile_w(kc);
+  const int64_t units = (d.ho + 6) / 7 * ((d.wo + tw - 1) / tw) * d.n * ((d.c + kc - 1) / kc);
+  return d.kernel == 7 && d.stride == 1 && d.wo >= 14 && units >= 4 * int64_t(sm_count) && units <= 0x7fffffff;
+}
+
 }  // namespace jax_fcm

@@ -61,6 +61,7 @@ struct RowsTraits {
   static constexpr int kTapsBytes = (K * K + 1) * KC * 4;  // fp32 taps, then the bias as one more row
 
   static_assert(32 % kGroups == 0, "a warp spans whole channel chunks");
+  static_assert(TW == depthwise_rows_tile_w(KC), "the tile width the host rules (depthwise_params.h) assume");
   static_assert((kInPix * int(sizeof(T))) % 16 == 0, "staged pixels take whole 16-byte copies");
 };
 
@@ -182,28 +183,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 2)
   }
 }
 
-// Padded work of a tile width / chunk pair: output columns and channels
-// rounded up to whole tiles and chunks.
-inline int64_t padded_work(int64_t wo, int64_t c, int tw, int kc) {
-  return (wo + tw - 1) / tw * tw * ((c + kc - 1) / kc * kc);
-}
-
 }  // namespace depthwise_rows_detail
 
-// The chunk width (and so the tile width, 7 * 128 / KC) with the least
-// padded work; on a tie the wider tile, whose input window has less halo.
-inline int depthwise_rows_chunk(int64_t wo, int64_t c) {
-  return depthwise_rows_detail::padded_work(wo, c, 14, 64) < depthwise_rows_detail::padded_work(wo, c, 28, 32) ? 64
-                                                                                                               : 32;
-}
-
-// Whether a 7x7 stride-1 layer runs on this kernel rather than the general
-// one (what measured faster on the H100; see the top of this file).
-inline bool use_depthwise_rows(const DepthwiseShape& d, int sm_count) {
-  const int kc = depthwise_rows_chunk(d.wo, d.c), tw = 7 * 128 / kc;
-  const int64_t units = (d.ho + 6) / 7 * ((d.wo + tw - 1) / tw) * d.n * ((d.c + kc - 1) / kc);
-  return d.kernel == 7 && d.stride == 1 && d.wo >= 14 && units >= 4 * int64_t(sm_count) && units <= INT_MAX;
-}
+// The tile and chunk choice and when this kernel runs: depthwise_params.h
+// (depthwise_rows_chunk, use_depthwise_rows), shared with the CPU build.
 
 template <typename T, int K, int S>
 cudaError_t launch_depthwise_rows(const DwPwShape& s, const DepthwisePointers& p, int activation,

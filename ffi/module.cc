@@ -2,6 +2,7 @@
 // Python side needs to know about how the extension was built.
 #include <nanobind/nanobind.h>
 
+#include "depthwise_params.h"
 #include "handlers.h"
 #include "pointwise_params.h"
 #include "pw_pw_params.h"
@@ -89,6 +90,22 @@ NB_MODULE(_jax_fcm, m) {
       "The CUDA pointwise kernel's launch layout (tile_m, tile_n, channel_chunk, splits, wgmma, blocks_per_sm) for M pixels x Cin -> "
       "Cout on a device with sm_count SMs (wgmma: the build has the Hopper warpgroup-MMA kernel and the device runs "
       "it); element_type: 0 float32, 1 bfloat16, 2 float16.");
+  m.def(
+      "depthwise_launch",
+      [](int64_t n, int64_t ho, int64_t wo, int64_t c, int64_t kernel, int64_t stride, int sm_count) {
+        jax_fcm::DepthwiseShape d;
+        d.n = n, d.ho = ho, d.wo = wo, d.c = c, d.kernel = kernel, d.stride = stride;
+        nb::dict out;
+        const bool rows = jax_fcm::use_depthwise_rows(d, sm_count);
+        const int chunk = jax_fcm::depthwise_rows_chunk(wo, c);
+        out["kernel"] = rows ? "rows" : "general";
+        out["tile"] = rows ? nb::make_tuple(7, jax_fcm::depthwise_rows_tile_w(chunk)) : nb::make_tuple(8, 8);
+        return out;
+      },
+      nb::arg("n"), nb::arg("ho"), nb::arg("wo"), nb::arg("c"), nb::arg("kernel"), nb::arg("stride"),
+      nb::arg("sm_count"),
+      "Which CUDA depthwise kernel a layer with output N x Ho x Wo x C runs on a device with sm_count SMs: "
+      "'rows' (the 7x7 large-batch kernel) or 'general', with its output tile (rows, columns).");
   m.def("pw_pw_tile_n", &jax_fcm::pw_pw_tile_n, nb::arg("cin"), nb::arg("cout"),
         "Output channels per block of the CUDA pw_pw kernel (32, 64, 96 or 128) for Cin -> ... -> Cout.");
   m.def(

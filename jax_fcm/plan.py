@@ -56,8 +56,8 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
 
 
 def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> list[dict]:
-    """One row per stage: blocks, H, C, the depthwise conv's and the MLP's
-    choices (planner.convnext_mlp_plan) and the MLP's DRAM bytes as planned
+    """One row per stage: blocks, H, C, the depthwise conv's kernel (and which
+    CUDA kernel runs it), the MLP's choice (planner.convnext_mlp_plan) and the MLP's DRAM bytes as planned
     and as two convolutions, for every block of the stage together."""
     itemsize = jnp.dtype(dtype).itemsize
     rows = []
@@ -65,7 +65,8 @@ def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size:
         x_shape = (batch, h, h, c)
         mlp, reason = planner.convnext_mlp_plan(x_shape, c, dtype, spec)
         rows.append(dict(blocks=blocks, h=h, c=c, mlp=mlp, reason=reason,
-                         depthwise="jax_fcm.depthwise" if planner.use_depthwise_kernel(7, 1) else "XLA",
+                         depthwise=(f"jax_fcm.depthwise ({planner.depthwise_kernel(batch, h, h, c, 7, 1, spec)})"
+                                    if planner.use_depthwise_kernel(7, 1) else "XLA"),
                          planned=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=mlp == "pw_pw"),
                          two_convs=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=False)))
     return rows

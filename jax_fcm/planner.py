@@ -234,6 +234,17 @@ def use_depthwise_kernel(k: int, stride: int) -> bool:
     return k in (3, 5, 7) and stride in (1, 2)
 
 
+def depthwise_kernel(n: int, ho: int, wo: int, c: int, k: int, stride: int, gpu: GpuSpec | None = None) -> str:
+    """Which CUDA kernel jax_fcm.depthwise runs for an N x Ho x Wo x C output
+    on `gpu`, as the launcher decides it (the C++ use_depthwise_rows): "7x7
+    rows, 7x28 tiles" (the large-batch 7x7 kernel) or "general, 8x8 tiles"."""
+    from jax_fcm import _ffi  # the native module; imported here, like pw_pw_macs_per_pixel's
+
+    launch = _ffi.native().depthwise_launch(n, ho, wo, c, k, stride, (gpu or detect()).sm_count)
+    name = "7x7 rows" if launch["kernel"] == "rows" else "general"
+    return f"{name}, {launch['tile'][0]}x{launch['tile'][1]} tiles"
+
+
 # Where jax_fcm.pointwise measured faster than XLA's 1x1 convolution: H100,
 # kernels of commit 0674d98, docs/data/pointwise_h100_0674d98.csv (13 MobileNetV2
 # and ConvNeXt 1x1 layers x N = 1, 8, 64 x float32, bfloat16). Faster on every

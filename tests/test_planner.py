@@ -152,7 +152,7 @@ def test_cli_runs_for_every_preset(capsys, preset, model):
 def test_convnext_cli_runs_for_every_preset(capsys, preset, model):
     assert plan.main(["--gpu", preset, "--model", model, "--batch", "8"]) == 0
     out = capsys.readouterr().out
-    assert out.count("| jax_fcm.depthwise |") == 4 and "MLP DRAM bytes over the model" in out
+    assert out.count("| jax_fcm.depthwise (") == 4 and "MLP DRAM bytes over the model" in out
 
 
 def test_convnext_stages_follow_the_architecture():
@@ -176,6 +176,18 @@ def test_convnext_mlp_plan_follows_the_measurements():
     assert choice == "pointwise + XLA" and "float32" in reason  # the expansion alone measured faster (Cin 96)
     choice, reason = planner.convnext_mlp_plan((64, 14, 14, 384), 384, jnp.bfloat16, h100)
     assert choice != "pw_pw" and "Cin <= 192" in reason
+
+
+def test_depthwise_kernel_as_the_launcher_picks_it():
+    # The 7x7 large-batch kernel where it measured faster (H100: ConvNeXt's 56-,
+    # 28- and 14-wide layers at N = 64), the general kernel elsewhere.
+    h100 = gpu.PRESETS["h100"]
+    assert planner.depthwise_kernel(64, 56, 56, 96, 7, 1, h100) == "7x7 rows, 7x28 tiles"
+    assert planner.depthwise_kernel(64, 14, 14, 384, 7, 1, h100) == "7x7 rows, 7x14 tiles"
+    for shape in ((8, 56, 56, 96, 7, 1), (64, 7, 7, 768, 7, 1), (64, 14, 14, 672, 5, 1), (64, 28, 28, 144, 7, 2)):
+        assert planner.depthwise_kernel(*shape, h100) == "general, 8x8 tiles", shape
+    # Fewer SMs: fewer tiles needed for a wave each.
+    assert planner.depthwise_kernel(16, 56, 56, 96, 7, 1, dataclasses.replace(h100, sm_count=16)).startswith("7x7")
 
 
 def test_mlp_bytes_by_hand():
