@@ -21,7 +21,6 @@
 
 #include <climits>
 #include <cstdint>
-#include <type_traits>
 
 #include "activations.h"
 #include "dynamic_smem.cuh"
@@ -154,11 +153,9 @@ cudaError_t launch_pointwise_wgmma(const PointwiseShape& s, const PointwisePoint
   if (!pointwise_wgmma_operands_ok(s, p)) return cudaErrorInvalidValue;
   const int64_t m_tiles = (s.m + Tr::kTileM - 1) / Tr::kTileM, co_tiles = (s.cout + TN - 1) / TN;
   if (m_tiles > INT_MAX || co_tiles > 65535 || s.m > INT_MAX) return cudaErrorInvalidConfiguration;
-  constexpr CUtensorMapDataType kType =
-      std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   CUtensorMap x_map, w_map;
-  if (!make_tensor_map_2d(&x_map, p.x, kType, uint64_t(s.m), uint64_t(s.cin), Tr::kTileM, 64) ||
-      !make_tensor_map_2d(&w_map, p.kernel, kType, uint64_t(s.cin), uint64_t(s.cout), 64, 64))
+  if (!make_tensor_map_2d<T>(&x_map, p.x, uint64_t(s.m), uint64_t(s.cin), Tr::kTileM, 64) ||
+      !make_tensor_map_2d<T>(&w_map, p.kernel, uint64_t(s.cin), uint64_t(s.cout), 64, 64))
     return cudaErrorNotSupported;
   const int steps = int((s.cin + Tr::kK - 1) / Tr::kK);
   if (cudaError_t err = allow_dynamic_smem<kernel>(Tr::kSmemBytes); err != cudaSuccess) return err;

@@ -27,7 +27,6 @@
 
 #include <climits>
 #include <cstdint>
-#include <type_traits>
 
 #include "activations.h"
 #include "dynamic_smem.cuh"
@@ -210,12 +209,10 @@ cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int ac
   if (!pw_pw_wgmma_operands_ok(s, p)) return cudaErrorInvalidValue;
   const int64_t m_tiles = (s.m + Tr::kTileM - 1) / Tr::kTileM, co_tiles = (s.cout + TN - 1) / TN;
   if (m_tiles > INT_MAX || co_tiles > 65535 || s.m > INT_MAX) return cudaErrorInvalidConfiguration;
-  constexpr CUtensorMapDataType kType =
-      std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   CUtensorMap x_map, w1_map, w2_map;
-  if (!make_tensor_map_2d(&x_map, p.x, kType, uint64_t(s.m), uint64_t(s.cin), Tr::kTileM, 64) ||
-      !make_tensor_map_2d(&w1_map, p.w1, kType, uint64_t(s.cin), uint64_t(s.hidden), 64, 64) ||
-      !make_tensor_map_2d(&w2_map, p.w2, kType, uint64_t(s.hidden), uint64_t(s.cout), 64, 64))
+  if (!make_tensor_map_2d<T>(&x_map, p.x, uint64_t(s.m), uint64_t(s.cin), Tr::kTileM, 64) ||
+      !make_tensor_map_2d<T>(&w1_map, p.w1, uint64_t(s.cin), uint64_t(s.hidden), 64, 64) ||
+      !make_tensor_map_2d<T>(&w2_map, p.w2, uint64_t(s.hidden), uint64_t(s.cout), 64, 64))
     return cudaErrorNotSupported;
   const pw_pw_wgmma_detail::Layout<Tr> layout(int(s.cin));
   if (layout.stages < 2) return cudaErrorInvalidValue;

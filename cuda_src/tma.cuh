@@ -11,7 +11,11 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <cstdint>
+#include <type_traits>
 
 #include "async_copy.cuh"
 
@@ -53,12 +57,16 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, i
       : "memory");
 }
 
-// A row-major [rows][cols] matrix of 16-bit elements (cols a multiple of 8,
-// base 16-byte aligned) read in boxes of box_rows x box_cols with the
-// 128-byte swizzle (box_cols x 2 bytes <= 128). False when the driver has no
-// tensor maps or refuses the shape.
-inline bool make_tensor_map_2d(CUtensorMap* map, const void* base, CUtensorMapDataType type, uint64_t rows,
-                               uint64_t cols, uint32_t box_rows, uint32_t box_cols) {
+// A row-major [rows][cols] matrix of 16-bit elements T (__half or
+// __nv_bfloat16; cols a multiple of 8, base 16-byte aligned) read in boxes of
+// box_rows x box_cols with the 128-byte swizzle (box_cols x 2 bytes <= 128).
+// False when the driver has no tensor maps or refuses the shape.
+template <typename T>
+inline bool make_tensor_map_2d(CUtensorMap* map, const void* base, uint64_t rows, uint64_t cols, uint32_t box_rows,
+                               uint32_t box_cols) {
+  static_assert(std::is_same<T, __half>::value || std::is_same<T, __nv_bfloat16>::value, "16-bit tensor maps");
+  constexpr CUtensorMapDataType type =
+      std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   static const auto encode = [] {
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult found;

@@ -72,57 +72,42 @@ template <typename T, int N>
 struct Wgmma;
 
 #if FCM_WGMMA_AVAILABLE
-// Inline asm needs every accumulator register spelled out.
-#define FCM_WGMMA_M64N64(TYPE, PTX_TYPE)                                                          \
-  template <>                                                                                 \
-  struct Wgmma<TYPE, 64> {                                                                    \
-    static __device__ __forceinline__ void run(float (&d)[32], uint64_t a, uint64_t b, int accumulate) { \
-      asm volatile(                                                                           \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                     \
-          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX_TYPE "." PTX_TYPE " {"           \
-          "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "  \
-          "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"  \
-          "}, %32, %33, p, 1, 1, 0, 1;\n}\n"                                               \
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-            "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-            "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-            "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]) \
-          : "l"(a), "l"(b), "r"(accumulate));                                                \
-    }                                                                                         \
-  };
+// Inline asm needs every accumulator register spelled out: the operand
+// numbers of 32, 48 or 64 fp32 accumulators (N = 64, 96, 128) and their
+// "+f" bindings, written once here for both wgmma forms (this one and
+// WgmmaRs below).
+#define FCM_WGMMA_REGS_32 \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "               \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define FCM_WGMMA_REGS_48 FCM_WGMMA_REGS_32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
+#define FCM_WGMMA_REGS_64 FCM_WGMMA_REGS_48 ", %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define FCM_WGMMA_D8(d, i)                                                                                      \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
+      "+f"(d[i + 7])
+#define FCM_WGMMA_OUTS_32(d) FCM_WGMMA_D8(d, 0), FCM_WGMMA_D8(d, 8), FCM_WGMMA_D8(d, 16), FCM_WGMMA_D8(d, 24)
+#define FCM_WGMMA_OUTS_48(d) FCM_WGMMA_OUTS_32(d), FCM_WGMMA_D8(d, 32), FCM_WGMMA_D8(d, 40)
+#define FCM_WGMMA_OUTS_64(d) FCM_WGMMA_OUTS_48(d), FCM_WGMMA_D8(d, 48), FCM_WGMMA_D8(d, 56)
 
-#define FCM_WGMMA_M64N128(TYPE, PTX_TYPE)                                                          \
-  template <>                                                                                 \
-  struct Wgmma<TYPE, 128> {                                                                    \
-    static __device__ __forceinline__ void run(float (&d)[64], uint64_t a, uint64_t b, int accumulate) { \
-      asm volatile(                                                                           \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                     \
-          "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX_TYPE "." PTX_TYPE " {"           \
-          "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "  \
-          "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "  \
-          "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "  \
-          "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"  \
-          "}, %64, %65, p, 1, 1, 0, 1;\n}\n"                                               \
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-            "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-            "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-            "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-            "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-            "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-            "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-            "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]) \
-          : "l"(a), "l"(b), "r"(accumulate));                                                \
-    }                                                                                         \
+// A, B: the descriptors' operand numbers, PRED: `accumulate`'s (the three
+// after the accumulators).
+#define FCM_WGMMA_SS(TYPE, PTX_TYPE, N, REGS, OUTS, A, B, PRED)                                              \
+  template <>                                                                                             \
+  struct Wgmma<TYPE, N> {                                                                                 \
+    static __device__ __forceinline__ void run(float (&d)[N / 2], uint64_t a, uint64_t b, int accumulate) { \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                                        \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX_TYPE "." PTX_TYPE " {" REGS "}, " A  \
+                   ", " B ", p, 1, 1, 0, 1;\n}\n"                                                            \
+                   : OUTS(d)                                                                              \
+                   : "l"(a), "l"(b), "r"(accumulate));                                                    \
+    }                                                                                                     \
   };
-
-#define FCM_WGMMA_ALL_N(TYPE, PTX_TYPE) \
-  FCM_WGMMA_M64N64(TYPE, PTX_TYPE)       \
-  FCM_WGMMA_M64N128(TYPE, PTX_TYPE)
+#define FCM_WGMMA_ALL_N(TYPE, PTX_TYPE)                                                          \
+  FCM_WGMMA_SS(TYPE, PTX_TYPE, 64, FCM_WGMMA_REGS_32, FCM_WGMMA_OUTS_32, "%32", "%33", "%34")  \
+  FCM_WGMMA_SS(TYPE, PTX_TYPE, 128, FCM_WGMMA_REGS_64, FCM_WGMMA_OUTS_64, "%64", "%65", "%66")
 FCM_WGMMA_ALL_N(__nv_bfloat16, "bf16")
 FCM_WGMMA_ALL_N(__half, "f16")
 #undef FCM_WGMMA_ALL_N
-#undef FCM_WGMMA_M64N64
-#undef FCM_WGMMA_M64N128
+#undef FCM_WGMMA_SS
 #else
 template <typename T, int N>
 struct Wgmma {
@@ -140,79 +125,34 @@ template <typename T, int N>
 struct WgmmaRs;
 
 #if FCM_WGMMA_AVAILABLE
-#define FCM_WGMMA_RS_M64N64(TYPE, PTX_TYPE)                                                      \
-  template <>                                                                                 \
-  struct WgmmaRs<TYPE, 64> {                                                                 \
-    static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) { \
-      asm volatile(                                                                           \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                     \
-          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX_TYPE "." PTX_TYPE " {"           \
-          "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "\
-          "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"  \
-          "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                     \
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-            "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-            "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-            "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]) \
-          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                          \
-    }                                                                                         \
+// A: the four A registers' operand numbers, B: the descriptor's, PRED: the
+// scale-d flag's (always 1: d += A . B).
+#define FCM_WGMMA_RS(TYPE, PTX_TYPE, N, REGS, OUTS, A, B, PRED)                                             \
+  template <>                                                                                            \
+  struct WgmmaRs<TYPE, N> {                                                                              \
+    static __device__ __forceinline__ void run(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b) {   \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                                       \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTX_TYPE "." PTX_TYPE " {" REGS "}, " A \
+                   ", " B ", p, 1, 1, 1;\n}\n"                                                              \
+                   : OUTS(d)                                                                             \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                        \
+    }                                                                                                    \
   };
-
-#define FCM_WGMMA_RS_M64N96(TYPE, PTX_TYPE)                                                      \
-  template <>                                                                                 \
-  struct WgmmaRs<TYPE, 96> {                                                                 \
-    static __device__ __forceinline__ void run(float (&d)[48], const uint32_t (&a)[4], uint64_t b) { \
-      asm volatile(                                                                           \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %53, 0;\n"                                     \
-          "wgmma.mma_async.sync.aligned.m64n96k16.f32." PTX_TYPE "." PTX_TYPE " {"           \
-          "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "\
-          "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "\
-          "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"  \
-          "}, {%48, %49, %50, %51}, %52, p, 1, 1, 1;\n}\n"                     \
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-            "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-            "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-            "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-            "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-            "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]) \
-          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                          \
-    }                                                                                         \
-  };
-
-#define FCM_WGMMA_RS_M64N128(TYPE, PTX_TYPE)                                                      \
-  template <>                                                                                 \
-  struct WgmmaRs<TYPE, 128> {                                                                 \
-    static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) { \
-      asm volatile(                                                                           \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                     \
-          "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX_TYPE "." PTX_TYPE " {"           \
-          "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "\
-          "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "\
-          "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "\
-          "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"  \
-          "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                     \
-          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-            "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-            "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-            "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-            "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-            "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-            "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-            "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]) \
-          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                          \
-    }                                                                                         \
-  };
-
-#define FCM_WGMMA_RS_ALL_N(TYPE, PTX_TYPE) \
-  FCM_WGMMA_RS_M64N64(TYPE, PTX_TYPE)       \
-  FCM_WGMMA_RS_M64N96(TYPE, PTX_TYPE)       \
-  FCM_WGMMA_RS_M64N128(TYPE, PTX_TYPE)
+#define FCM_WGMMA_RS_ALL_N(TYPE, PTX_TYPE)                                                                      \
+  FCM_WGMMA_RS(TYPE, PTX_TYPE, 64, FCM_WGMMA_REGS_32, FCM_WGMMA_OUTS_32, "{%32, %33, %34, %35}", "%36", "%37")  \
+  FCM_WGMMA_RS(TYPE, PTX_TYPE, 96, FCM_WGMMA_REGS_48, FCM_WGMMA_OUTS_48, "{%48, %49, %50, %51}", "%52", "%53")  \
+  FCM_WGMMA_RS(TYPE, PTX_TYPE, 128, FCM_WGMMA_REGS_64, FCM_WGMMA_OUTS_64, "{%64, %65, %66, %67}", "%68", "%69")
 FCM_WGMMA_RS_ALL_N(__nv_bfloat16, "bf16")
 FCM_WGMMA_RS_ALL_N(__half, "f16")
 #undef FCM_WGMMA_RS_ALL_N
-#undef FCM_WGMMA_RS_M64N64
-#undef FCM_WGMMA_RS_M64N96
-#undef FCM_WGMMA_RS_M64N128
+#undef FCM_WGMMA_RS
+#undef FCM_WGMMA_OUTS_64
+#undef FCM_WGMMA_OUTS_48
+#undef FCM_WGMMA_OUTS_32
+#undef FCM_WGMMA_D8
+#undef FCM_WGMMA_REGS_64
+#undef FCM_WGMMA_REGS_48
+#undef FCM_WGMMA_REGS_32
 #else
 template <typename T, int N>
 struct WgmmaRs {
