@@ -50,7 +50,6 @@ struct RowsTraits {
   static constexpr int TH = 7, TW = kRun * kSegs;  // one warp per output row of the tile
   static constexpr int kThreads = 32 * TH;
   static constexpr int kInH = (TH - 1) * S + K, kInW = (TW - 1) * S + K;
-  static constexpr int kWin = (kRun - 1) * S + K;  // input pixels of one row feeding a thread's run
   static constexpr int kVec = 16 / int(sizeof(T));
   // 16-bit, 32 channels: a half-warp's 8-byte loads cover two pixels a run
   // apart; the pad puts them in opposite halves of the banks (as in the

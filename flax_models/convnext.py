@@ -83,10 +83,7 @@ class PointwiseDense(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (c, self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        use_kernel = self.use_kernel
-        if use_kernel == "auto":
-            use_kernel = x.ndim >= 4 and planner.use_pointwise_kernel(x.shape, self.features, x.dtype)
-        if use_kernel:
+        if dense_runs_pointwise(self.use_kernel, x.shape, self.features, x.dtype):
             return jax_fcm.pointwise(x, kernel.reshape((1, 1, c, self.features)), bias, activation=self.activation)
         return activation_fn(self.activation)(jnp.dot(x, kernel) + bias)
 
@@ -110,13 +107,26 @@ class DenseParams(nn.Module):
 
 def mlp_as_pw_pw(x_shape, c: int, dtype, pointwise: bool | str) -> bool:
     """Whether the block's MLP (C -> 4C, GELU -> C) runs as one jax_fcm.pw_pw
-    kernel: where the kernel takes it, and with ``pointwise="auto"`` where
-    jax_fcm.planner.use_pw_pw_kernel says it measured faster than XLA's two
-    1x1 convolutions (bfloat16/float16; H100: 1.96-2.03x on the 96-channel
-    stage at N >= 8)."""
-    if pointwise is False or len(x_shape) < 4 or kernel_refusal(dtype, c, 4 * c, c) is not None:
+    kernel: with ``pointwise=True`` wherever the kernel takes it, with "auto"
+    where jax_fcm.planner.convnext_mlp_plan picks it (what the plan CLI
+    prints: the kernel takes it and it measured faster than XLA's two 1x1
+    convolutions; bfloat16/float16, H100: 1.96-2.03x on the 96-channel stage
+    at N >= 8)."""
+    if pointwise is False or len(x_shape) < 4:
         return False
-    return pointwise is True or planner.use_pw_pw_kernel(x_shape, 4 * c, c, dtype)
+    if pointwise is True:
+        return kernel_refusal(dtype, c, 4 * c, c) is None
+    return planner.convnext_mlp_plan(x_shape, c, dtype)[0] == "pw_pw"
+
+
+def dense_runs_pointwise(use_kernel: bool | str, x_shape, features: int, dtype) -> bool:
+    """Whether a Dense over the channels of an NHWC input runs as one
+    jax_fcm.pointwise call: ``use_kernel`` True, or "auto" where
+    jax_fcm.planner.use_pointwise_kernel says it measured faster than XLA's
+    (PointwiseDense and the NNX ConvNeXt block's expansion)."""
+    if use_kernel == "auto":
+        return len(x_shape) >= 4 and planner.use_pointwise_kernel(x_shape, features, dtype)
+    return bool(use_kernel)
 
 
 class ConvNeXtBlock(nn.Module):

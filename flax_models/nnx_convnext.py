@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jax_fcm
-from flax_models.convnext import CONVNEXT_FUSION, mlp_as_pw_pw
+from flax_models.convnext import CONVNEXT_FUSION, dense_runs_pointwise, mlp_as_pw_pw
 from flax_models.nnx_layers import DepthwiseConv
 from jax_fcm import planner
 from jax_fcm.model_layers import CONVNEXT_VARIANTS
@@ -58,11 +58,8 @@ class ConvNeXtBlock(nnx.Module):
 
     def _expansion(self, y, dtype):
         """pwconv1 + GELU: as one jax_fcm.pointwise call where ``pointwise``
-        (True, or "auto" and planner.use_pointwise_kernel) says, else the Linear."""
-        features = self.pwconv1.out_features
-        use_kernel = self.pointwise is True or (self.pointwise == "auto" and y.ndim >= 4 and
-                                                planner.use_pointwise_kernel(y.shape, features, dtype))
-        if not use_kernel:
+        says (convnext.dense_runs_pointwise), else the Linear."""
+        if not dense_runs_pointwise(self.pointwise, y.shape, self.pwconv1.out_features, dtype):
             return nnx.gelu(self.pwconv1(y), approximate=False)
         y, kernel, bias = nnx.nn.dtypes.promote_dtype((y, self.pwconv1.kernel[...], self.pwconv1.bias[...]),
                                                       dtype=self.dtype)
