@@ -5,37 +5,12 @@
 #include <cuda_fp16.h>
 
 #include "dw_pw_launch.h"
+#include "gemm_tile_dispatch.h"
 #include "pointwise_launch.h"
 #include "pointwise_wgmma_launch.h"
 
 namespace jax_fcm {
 namespace {
-
-template <typename T, int Math, int TP, int TN>
-cudaError_t by_chunk(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
-                     cudaStream_t stream) {
-  if constexpr (sizeof(T) == 2 && TN >= 64)
-    if (plan.channel_chunk == 64) return launch_pointwise<T, Math, TP, TN, 64>(s, p, act, plan.splits, stream);
-  return launch_pointwise<T, Math, TP, TN, 32>(s, p, act, plan.splits, stream);
-}
-
-template <typename T, int Math, int TP>
-cudaError_t by_tile_n(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
-                      cudaStream_t stream) {
-  switch (plan.tile_n) {
-    case 32: return by_chunk<T, Math, TP, 32>(plan, s, p, act, stream);
-    case 64: return by_chunk<T, Math, TP, 64>(plan, s, p, act, stream);
-    case 128: return by_chunk<T, Math, TP, 128>(plan, s, p, act, stream);
-  }
-  return cudaErrorInvalidValue;
-}
-
-template <typename T, int Math>
-cudaError_t by_tile_m(const PointwisePlan& plan, const PointwiseShape& s, const PointwisePointers& p, int act,
-                      cudaStream_t stream) {
-  return plan.tile_m == 128 ? by_tile_n<T, Math, 128>(plan, s, p, act, stream)
-                            : by_tile_n<T, Math, 64>(plan, s, p, act, stream);
-}
 
 #ifdef JAX_FCM_WGMMA
 template <typename T>
@@ -70,14 +45,13 @@ cudaError_t dispatch_pointwise(ElementType type, PwMath math, const PointwiseSha
     return type == ElementType::kF16 ? wgmma_tile_n<__half>(plan, s, p, activation, stream)
                                      : wgmma_tile_n<__nv_bfloat16>(plan, s, p, activation, stream);
 #endif
-  switch (type) {
-    case ElementType::kF32:
-      return math == kPwMathFp32 ? by_tile_m<float, kPwMathFp32>(plan, s, p, activation, stream)
-                                 : by_tile_m<float, kPwMathTf32>(plan, s, p, activation, stream);
-    case ElementType::kBF16: return by_tile_m<__nv_bfloat16, kPwMathTf32>(plan, s, p, activation, stream);
-    case ElementType::kF16: return by_tile_m<__half, kPwMathTf32>(plan, s, p, activation, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_gemm_type(type, math, [&](auto t, auto gemm_math) {
+    using T = decltype(t);
+    return with_gemm_tile<T>(plan, [&](auto tp, auto tn, auto kc) {
+      return launch_pointwise<T, decltype(gemm_math)::value, decltype(tp)::value, decltype(tn)::value,
+                              decltype(kc)::value>(s, p, activation, plan.splits, stream);
+    });
+  });
 }
 
 }  // namespace jax_fcm

@@ -1,7 +1,9 @@
 // Standalone pointwise (1x1) convolution, NHWC, + bias + activation: the GEMM
 // y[M][Cout] = x[M][Cin] . w[Cin][Cout] over the M = N*H*W pixels, for the
 // 1x1 layers that stay unfused (expansions before a depthwise conv, heads,
-// ConvNeXt/MobileViT MLPs).
+// ConvNeXt/MobileViT MLPs). The same kernel runs jax_fcm.conv2d: there the
+// A operand's rows are the output pixels' windows, gathered by another
+// ASource (conv2d_kernel.cuh), and K = kh*kw*Cin.
 //
 // Built from the fused kernel's pointwise stage: a block owns 128 consecutive
 // pixels (a flat row range: no 8x8 spatial tile, so 7x7 and 14x14 maps waste
@@ -85,6 +87,26 @@ struct Layout {
   }
 };
 
+// The A operand of a pointwise call: pixel rows m0 .. m0 + rows of x
+// ([M][K], K = Cin), chunk k0 .. k0 + KC at a time. (An ASource makes a
+// per-tile Tile<Tr> that stages one chunk of the tile's A rows into shared
+// memory as [kTileP][kLdA], zeros past the tile's rows and past K.)
+struct PixelRows {
+  static bool vectorizable(const void* x, int64_t k, int vec) { return k % vec == 0 && aligned16(x); }
+
+  template <class Tr>
+  struct Tile {
+    using T = typename Tr::T;
+    const T* x;  // the tile's first row (64-bit base; in-tile offsets are 32-bit)
+    int rows;
+    __device__ Tile(const PixelRows&, const void* x_all, int64_t m0, int rows_, int k)
+        : x(static_cast<const T*>(x_all) + m0 * k), rows(rows_) {}
+    __device__ __forceinline__ void stage(T* a_s, int k0, int k, bool vec) const {
+      dw_pw_detail::stage_matrix<Tr, Tr::KC, Tr::kLdA, false>(a_s, x, x, Tr::kTileP, 0, rows, k0, k, vec);
+    }
+  };
+};
+
 struct Run {
   int nchunks;  // ceil(Cin / KC)
   int splits;   // blocks per cluster splitting the chunks (1: no cluster)
@@ -94,9 +116,10 @@ struct Run {
 
 // Block (pixel tile blockIdx.x / splits, channel tile blockIdx.y); rank
 // blockIdx.x % splits of its cluster takes its slice of the chunks.
-template <class Tr>
+template <class Tr, class ASource>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
-    pointwise_kernel(const PointwiseShape s, const PointwisePointers p, const int activation, const Run run) {
+    pointwise_kernel(const PointwiseShape s, const PointwisePointers p, const ASource a_source, const int activation,
+                     const Run run) {
   using T = typename Tr::T;
   using L = Layout<Tr>;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -108,7 +131,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   const int cin = int(s.cin), cout = int(s.cout), co0 = int(blockIdx.y) * Tr::TN;
   const int chunk0 = rank * run.nchunks / run.splits;
   const int steps = (rank + 1) * run.nchunks / run.splits - chunk0;
-  const T* const x = static_cast<const T*>(p.x) + m0 * cin;  // 64-bit base; in-tile offsets are 32-bit
+  const typename ASource::template Tile<Tr> a_tile(a_source, p.x, m0, rows, cin);
   const T* const w = static_cast<const T*>(p.kernel);
   auto a_stage = [&](int buf) { return reinterpret_cast<T*>(ring + buf * L::kStage); };
   auto w_stage = [&](int buf) { return reinterpret_cast<T*>(ring + buf * L::kStage + L::kA); };
@@ -122,8 +145,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   auto issue_next = [&]() {
     if (issue_step < steps) {
       const int c0 = (chunk0 + issue_step) * Tr::KC;
-      dw_pw_detail::stage_matrix<Tr, Tr::KC, Tr::kLdA, false>(a_stage(issue_buf), x, x, Tr::kTileP, 0, rows, c0,
-                                                              cin, run.vec_x);
+      a_tile.stage(a_stage(issue_buf), c0, cin, run.vec_x);
       dw_pw_detail::stage_matrix<Tr, Tr::TN, Tr::kLdB, false>(w_stage(issue_buf), w, w, Tr::KC, c0, cin, co0, cout,
                                                               run.vec_w);
     }
@@ -185,21 +207,20 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   });
 }
 
-}  // namespace pointwise_detail
-
-template <typename T, int Math, int TP, int TN, int KC>
-cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p, int activation, int splits,
-                             cudaStream_t stream) {
-  using Tr = pointwise_detail::Traits<T, Math, TP, TN, KC>;
-  using L = pointwise_detail::Layout<Tr>;
-  constexpr auto kernel = pointwise_detail::pointwise_kernel<Tr>;
+// Launches the GEMM kernel over A rows from a_source (s.cin: the K extent).
+template <typename T, int Math, int TP, int TN, int KC, class ASource>
+cudaError_t launch_gemm(const PointwiseShape& s, const PointwisePointers& p, const ASource& a_source, int activation,
+                        int splits, cudaStream_t stream) {
+  using Tr = Traits<T, Math, TP, TN, KC>;
+  using L = Layout<Tr>;
+  constexpr auto kernel = pointwise_kernel<Tr, ASource>;
   if (s.m == 0) return cudaSuccess;  // empty output
   const int64_t m_tiles = (s.m + Tr::kTileP - 1) / Tr::kTileP, co_tiles = (s.cout + TN - 1) / TN;
   const int64_t nchunks = (s.cin + KC - 1) / KC;
   if (splits != 2 && splits != 4 && splits != 8) splits = 1;
   if (splits > nchunks) splits = 1;
   if (m_tiles * splits > INT_MAX || co_tiles > 65535 || nchunks > (1 << 20)) return cudaErrorInvalidConfiguration;
-  pointwise_detail::Run run{};
+  Run run{};
   run.nchunks = int(nchunks);
   run.splits = splits;
   const int64_t steps = (nchunks + splits - 1) / splits;  // the most any rank walks
@@ -210,32 +231,38 @@ cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p
   while (stages > 3 && L::bytes(stages, splits) > 110 * 1024) --stages;
   run.stages = int(steps < stages ? steps : stages);
   constexpr int V = Tr::kVec;
-  run.vec_x = s.cin % V == 0 && dw_pw_detail::aligned16(p.x);
+  run.vec_x = a_source.vectorizable(p.x, s.cin, V);
   run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.kernel) && dw_pw_detail::aligned16(p.bias);
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
   const int bytes = L::bytes(run.stages, splits);
   if (cudaError_t err = allow_dynamic_smem<kernel>(bytes); err != cudaSuccess) return err;
 
   return launch_clustered(kernel, dim3(unsigned(m_tiles * splits), unsigned(co_tiles)), Tr::kThreads, bytes, splits,
-                          stream, s, p, activation, run);
+                          stream, s, p, a_source, activation, run);
+}
+
+}  // namespace pointwise_detail
+
+template <typename T, int Math, int TP, int TN, int KC>
+cudaError_t launch_pointwise(const PointwiseShape& s, const PointwisePointers& p, int activation, int splits,
+                             cudaStream_t stream) {
+  return pointwise_detail::launch_gemm<T, Math, TP, TN, KC>(s, p, pointwise_detail::PixelRows{}, activation, splits,
+                                                            stream);
 }
 
 }  // namespace jax_fcm
 
-// Explicit instantiations for one element type and PW math: every block
-// tile (and, for 16-bit types, both chunk widths) that dispatch_pointwise picks.
+// Every block tile the GEMM's dispatch picks (gemm_tile_dispatch.h), as
+// ONE(T, MATH, TP, TN, KC) lines: 32-channel chunks, and (16-bit types) the
+// 64-channel chunks of the wider tiles.
+#define FCM_GEMM_TILES_ROWS(ONE, T, MATH, TP) ONE(T, MATH, TP, 32, 32) ONE(T, MATH, TP, 64, 32) ONE(T, MATH, TP, 128, 32)
+#define FCM_GEMM_TILES(ONE, T, MATH) FCM_GEMM_TILES_ROWS(ONE, T, MATH, 64) FCM_GEMM_TILES_ROWS(ONE, T, MATH, 128)
+#define FCM_GEMM_TILES_WIDE(ONE, T, MATH) \
+  ONE(T, MATH, 64, 64, 64) ONE(T, MATH, 64, 128, 64) ONE(T, MATH, 128, 64, 64) ONE(T, MATH, 128, 128, 64)
+
+// Explicit instantiations of the pointwise launcher for one element type and PW math.
 #define FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, TN, KC)                                                      \
   template cudaError_t jax_fcm::launch_pointwise<T, MATH, TP, TN, KC>(                                         \
       const jax_fcm::PointwiseShape&, const jax_fcm::PointwisePointers&, int, int, cudaStream_t);
-#define FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, TP)   \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 32, 32)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 64, 32)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, TP, 128, 32)
-#define FCM_INSTANTIATE_POINTWISE(T, MATH)      \
-  FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, 64)   \
-  FCM_INSTANTIATE_POINTWISE_ROWS(T, MATH, 128)
-#define FCM_INSTANTIATE_POINTWISE_WIDE(T, MATH)         \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 64, 64)   \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 64, 128, 64)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 64, 64)  \
-  FCM_INSTANTIATE_POINTWISE_ONE(T, MATH, 128, 128, 64)
+#define FCM_INSTANTIATE_POINTWISE(T, MATH) FCM_GEMM_TILES(FCM_INSTANTIATE_POINTWISE_ONE, T, MATH)
+#define FCM_INSTANTIATE_POINTWISE_WIDE(T, MATH) FCM_GEMM_TILES_WIDE(FCM_INSTANTIATE_POINTWISE_ONE, T, MATH)

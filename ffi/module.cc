@@ -25,7 +25,7 @@ nb::capsule handler_capsule(Fn* fn) {
 NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
-      "standalone depthwise and pointwise convolutions, and fused PW -> PW pairs";
+      "standalone depthwise, pointwise and dense convolutions, and fused PW -> PW pairs";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
@@ -34,6 +34,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCpu);
+    d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCpu);
     return d;
   });
   m.def("cuda_targets", []() {
@@ -45,6 +46,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCuda);
+    d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCuda);
 #endif
     return d;
   });

@@ -119,6 +119,46 @@ def mlp_as_pw_pw(x_shape, c: int, dtype, pointwise: bool | str) -> bool:
     return planner.convnext_mlp_plan(x_shape, c, dtype)[0] == "pw_pw"
 
 
+def conv_runs_conv2d(use_kernel: bool | str, x_shape, kernel_shape, strides, padding) -> bool:
+    """Whether a dense convolution (ConvNeXt's patchify stem) runs as one
+    jax_fcm.conv2d call: ``use_kernel`` True, or "auto" where
+    jax_fcm.planner.use_conv2d_kernel says it measured faster than XLA's
+    (DenseConv and the NNX ConvNeXt's stem)."""
+    if use_kernel == "auto":
+        return planner.use_conv2d_kernel(x_shape, kernel_shape, strides, padding)
+    return bool(use_kernel)
+
+
+class DenseConv(nn.Module):
+    """``nn.Conv(features, (k, k), strides, padding)`` with a bias, same
+    parameters ("kernel" (k, k, Cin, features), "bias" (features,)) and
+    initializers, + ``activation``; ``use_kernel`` True runs it as one
+    jax_fcm.conv2d call (bias and activation fused), "auto" where
+    jax_fcm.planner.use_conv2d_kernel says it measured faster than XLA's,
+    False as nn.Conv does (lax.conv, + bias, then the activation)."""
+
+    features: int
+    kernel_size: int
+    strides: int = 1
+    padding: Padding = "SAME"
+    activation: str | None = None
+    use_kernel: bool | str = "auto"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x):
+        shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        use = conv_runs_conv2d(self.use_kernel, x.shape, shape, self.strides, self.padding)
+        return jax_fcm.conv2d(x, kernel, bias, strides=self.strides, padding=self.padding, activation=self.activation,
+                              implementation=None if use else "xla")
+
+
 def dense_runs_pointwise(use_kernel: bool | str, x_shape, features: int, dtype) -> bool:
     """Whether a Dense over the channels of an NHWC input runs as one
     jax_fcm.pointwise call: ``use_kernel`` True, or "auto" where
@@ -190,7 +230,7 @@ class ConvNeXt(nn.Module):
         use_kernel = self.fusion == "always" or (self.fusion == "auto" and planner.use_depthwise_kernel(7, 1))
         pointwise = {"auto": "auto", "always": True, "never": False}[self.fusion]
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        x = nn.Conv(dims[0], (4, 4), strides=4, padding="VALID", name="stem_conv", **common)(x)
+        x = DenseConv(dims[0], 4, strides=4, padding="VALID", use_kernel=pointwise, name="stem_conv", **common)(x)
         x = nn.LayerNorm(epsilon=1e-6, name="stem_norm", **common)(x)
         for stage, (depth, dim) in enumerate(zip(depths, dims)):
             if stage > 0:

@@ -52,15 +52,39 @@ def folded_pointwise(x, kernel, bn, *, epsilon: float, dtype=None, activation=No
     return jax_fcm.pointwise(cast(x), cast(kernel), cast(bias), activation=activation)
 
 
-def pointwise_runs_kernel(fused, x, features: int, kernel_size: int, strides: int, dtype=None) -> bool:
-    """Whether a ConvBN in inference mode runs as one jax_fcm.pointwise
-    kernel: a 1x1 stride-1 convolution with ``fused=True``, or "auto" where
-    jax_fcm.planner.use_pointwise_kernel says it measured faster than XLA's."""
+def folded_conv(x, kernel, bn, *, epsilon: float, dtype=None, strides=1, padding="SAME", activation=None):
+    """A bias-free k x k convolution followed by an inference-mode BatchNorm
+    and the activation, as one jax_fcm.conv2d kernel."""
+    kernel, bias = fold_batch_norm(kernel, *bn, epsilon)
+    dtype = dtype if dtype is not None else x.dtype
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    return jax_fcm.conv2d(cast(x), cast(kernel), cast(bias), strides=strides, padding=padding, activation=activation)
+
+
+def conv_bn_kernel(fused, x, features: int, kernel_size: int, strides: int, padding="SAME",
+                   dtype=None) -> str | None:
+    """Which kernel a ConvBN in inference mode runs as, BatchNorm folded:
+    "pointwise" (a 1x1 stride-1 convolution: jax_fcm.pointwise), "conv2d"
+    (any other: jax_fcm.conv2d), or None for the stock layers. With
+    ``fused=True`` always; with "auto" where jax_fcm.planner
+    (use_pointwise_kernel, use_conv2d_kernel) says it measured faster than XLA's."""
     if not (fused is True or fused == "auto" or fused is False):
         raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
-    if fused is False or kernel_size != 1 or strides != 1:
-        return False
-    return fused is True or planner.use_pointwise_kernel(x.shape, features, dtype if dtype is not None else x.dtype)
+    if fused is False:
+        return None
+    if kernel_size == 1 and strides == 1:
+        dtype = dtype if dtype is not None else x.dtype
+        return "pointwise" if fused is True or planner.use_pointwise_kernel(x.shape, features, dtype) else None
+    kernel_shape = (kernel_size, kernel_size, x.shape[-1], features)
+    return "conv2d" if fused is True or planner.use_conv2d_kernel(x.shape, kernel_shape, strides, padding) else None
+
+
+def folded_conv_bn(kind: str, x, kernel, bn, *, epsilon: float, dtype, strides, padding, activation):
+    """The inference-mode ConvBN as the kernel conv_bn_kernel picked."""
+    if kind == "pointwise":
+        return folded_pointwise(x, kernel, bn, epsilon=epsilon, dtype=dtype, activation=activation)
+    return folded_conv(x, kernel, bn, epsilon=epsilon, dtype=dtype, strides=strides, padding=padding,
+                       activation=activation)
 
 
 def expansion_fused(fused) -> bool | str:

@@ -11,8 +11,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flax_models.folding import (expansion_fused, folded_dw_pw, folded_mbconv, folded_pointwise, fuses_block,
-                                 pair_path, pointwise_runs_kernel)
+from flax_models.folding import (conv_bn_kernel, expansion_fused, folded_conv_bn, folded_dw_pw, folded_mbconv,
+                                 fuses_block, pair_path)
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -74,9 +74,10 @@ class SeparableConv(nn.Module):
 
 class ConvBN(nn.Module):
     """Plain k×k conv (no bias) → BatchNorm → act: the stems, expansions and
-    heads. Submodules ``conv`` and ``bn``. In inference mode a 1×1 stride-1
-    ConvBN runs as one ``jax_fcm.pointwise`` kernel (BatchNorm folded) with
-    ``fused=True``, or with "auto" where jax_fcm.planner.use_pointwise_kernel
+    heads. Submodules ``conv`` and ``bn``. In inference mode a ConvBN runs as
+    one kernel (BatchNorm folded): ``jax_fcm.pointwise`` for a 1×1 stride-1
+    conv, ``jax_fcm.conv2d`` for any other, with ``fused=True``, or with
+    "auto" where jax_fcm.planner (use_pointwise_kernel, use_conv2d_kernel)
     says it measured faster than XLA's; ``fused=False`` (the default) is the
     stock layer."""
 
@@ -94,11 +95,13 @@ class ConvBN(nn.Module):
     @nn.compact
     def __call__(self, x, use_running_average: bool):
         k = self.kernel_size
-        if (use_running_average and not self.is_initializing()
-                and pointwise_runs_kernel(self.fused, x, self.features, k, self.strides, self.dtype)):
+        kind = (conv_bn_kernel(self.fused, x, self.features, k, self.strides, self.padding, self.dtype)
+                if use_running_average and not self.is_initializing() else None)
+        if kind:
             params, stats = self.variables["params"], self.variables["batch_stats"]
-            return folded_pointwise(x, params["conv"]["kernel"], (params["bn"], stats["bn"]), epsilon=self.epsilon,
-                                    dtype=self.dtype, activation=self.activation)
+            return folded_conv_bn(kind, x, params["conv"]["kernel"], (params["bn"], stats["bn"]),
+                                  epsilon=self.epsilon, dtype=self.dtype, strides=self.strides, padding=self.padding,
+                                  activation=self.activation)
         y = nn.Conv(self.features, (k, k), strides=self.strides, padding=self.padding, use_bias=False,
                     dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
         y = nn.BatchNorm(use_running_average=use_running_average, momentum=self.momentum, epsilon=self.epsilon,

@@ -42,6 +42,13 @@ def fused_settings(fusion, pairs: int) -> tuple:
     return ({"auto": "auto", "always": "block", "never": False}[fusion],) * pairs
 
 
+def layer_fused(fusion) -> bool | str:
+    """The ``fused`` of a model's single ConvBN layers (the stem's dense conv,
+    the 1x1 head) for its ``fusion``: stock with "never", the planner's
+    choice (jax_fcm.conv2d / jax_fcm.pointwise where measured faster) otherwise."""
+    return False if isinstance(fusion, str) and fusion == "never" else "auto"
+
+
 def mobilenet_v2_blocks(width_multiplier: float = 1.0) -> list:
     """(expansion, kernel, stride, channels) of each MobileNetV2 block."""
     return [(t, 3, s if j == 0 else 1, make_divisible(c * width_multiplier)) for t, c, n, s in MOBILENET_V2_STAGES
@@ -64,7 +71,8 @@ class MobileNetV1(nn.Module):
     def __call__(self, x, train: bool = False):
         fused = fused_settings(self.fusion, len(MOBILENET_V1_BLOCKS))
         common = dict(momentum=0.99, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
-        x = ConvBN(int(32 * self.width_multiplier), 3, 2, activation="relu", name="stem", **common)(x, not train)
+        x = ConvBN(int(32 * self.width_multiplier), 3, 2, activation="relu", fused=layer_fused(self.fusion), name="stem",
+                   **common)(x, not train)
         for i, (features, strides) in enumerate(MOBILENET_V1_BLOCKS):
             x = SeparableConv(int(features * self.width_multiplier), 3, strides, dw_activation="relu",
                               pw_activation="relu", fused=fused[i], name=f"block{i}", **common)(
@@ -80,12 +88,12 @@ def inverted_residual_network(x, train: bool, *, blocks, stem: int, head: int, p
     residual blocks (expansion, kernel, stride, channels) → 1×1 head (a
     jax_fcm.pointwise kernel where the planner picks it, unless fusion is
     "never") → global average pool → dropout → classifier."""
-    x = ConvBN(stem, 3, 2, padding, activation="relu6", name="stem", **common)(x, not train)
+    x = ConvBN(stem, 3, 2, padding, activation="relu6", fused=layer_fused(fusion), name="stem", **common)(x, not train)
     fused = fused_settings(fusion, len(blocks))
     for index, (t, k, stride, features) in enumerate(blocks):
         x = InvertedResidual(features, t, stride, kernel_size=k, padding=padding, fused=fused[index],
                              name=f"block{index}", **common)(x, not train)
-    x = ConvBN(head, 1, activation="relu6", fused=False if fusion == "never" else "auto", name="head", **common)(
+    x = ConvBN(head, 1, activation="relu6", fused=layer_fused(fusion), name="head", **common)(
         x, not train)
     return classify(x, train, num_classes=num_classes, dropout_rate=dropout_rate, dtype=common["dtype"],
                     param_dtype=common["param_dtype"])

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from flax_models.layers import ConvBN, InvertedResidual
-from flax_models.mobilenet import classify, fused_settings
+from flax_models.mobilenet import classify, fused_settings, layer_fused
 from jax_fcm.model_layers import MOBILEVIT_VARIANTS, mobilevit_layers
 
 
@@ -115,7 +115,8 @@ class MobileViT(nn.Module):
         stem_channels, head = MOBILEVIT_VARIANTS[self.variant][0][0], MOBILEVIT_VARIANTS[self.variant][1]
         # BatchNorm as in the reference implementation (PyTorch momentum 0.1, eps 1e-5).
         common = dict(momentum=0.9, epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype)
-        x = ConvBN(stem_channels, 3, 2, activation="silu", name="stem", **common)(x, not train)
+        x = ConvBN(stem_channels, 3, 2, activation="silu", fused=layer_fused(self.fusion), name="stem", **common)(
+            x, not train)
         mv2 = vit = 0
         for layer in layers:
             if layer[0] == "mv2":

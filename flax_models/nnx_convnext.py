@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jax_fcm
-from flax_models.convnext import CONVNEXT_FUSION, dense_runs_pointwise, mlp_as_pw_pw
+from flax_models.convnext import CONVNEXT_FUSION, conv_runs_conv2d, dense_runs_pointwise, mlp_as_pw_pw
 from flax_models.nnx_layers import DepthwiseConv
 from jax_fcm import planner
 from jax_fcm.model_layers import CONVNEXT_VARIANTS
@@ -101,9 +101,19 @@ class ConvNeXt(nnx.Module):
                                           for _ in range(depth)]) for depth, dim in zip(depths, dims)])
         self.head_norm = nnx.LayerNorm(dims[-1], epsilon=1e-6, **common)
         self.head = nnx.Linear(dims[-1], num_classes, **common)
+        self.dense = pointwise  # the stem conv's use_kernel
+
+    def stem(self, x):
+        """The 4x4 stride-4 patchify conv: jax_fcm.conv2d where conv_runs_conv2d
+        says (``fusion``), else the nnx.Conv."""
+        conv = self.stem_conv
+        if not conv_runs_conv2d(self.dense, x.shape, conv.kernel.shape, 4, "VALID"):
+            return conv(x)
+        x, kernel, bias = nnx.nn.dtypes.promote_dtype((x, conv.kernel[...], conv.bias[...]), dtype=conv.dtype)
+        return jax_fcm.conv2d(x, kernel, bias, strides=4, padding="VALID")
 
     def __call__(self, x):
-        x = self.stem_norm(self.stem_conv(x))
+        x = self.stem_norm(self.stem(x))
         for stage, blocks in enumerate(self.stages):
             if stage > 0:
                 x = self.downsamples[stage - 1](x)

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jax_fcm
-from flax_models.folding import (expansion_fused, folded_dw_pw, folded_mbconv, folded_pointwise, fuses_block,
-                                 pair_path, pointwise_runs_kernel)
+from flax_models.folding import (conv_bn_kernel, expansion_fused, folded_conv_bn, folded_dw_pw, folded_mbconv,
+                                 fuses_block, pair_path)
 from jax_fcm.activations import activation_fn
 
 
@@ -60,9 +60,10 @@ class SeparableConv(nnx.Module):
 
 class ConvBN(nnx.Module):
     """k×k conv (no bias) → BatchNorm → act (attributes ``conv``, ``bn``): the
-    stems, expansions and heads. In eval mode a 1×1 stride-1 ConvBN runs as
-    one ``jax_fcm.pointwise`` kernel (BatchNorm folded) with ``fused=True``,
-    or "auto" where jax_fcm.planner.use_pointwise_kernel picks it; False
+    stems, expansions and heads. In eval mode a ConvBN runs as one kernel
+    (BatchNorm folded): ``jax_fcm.pointwise`` for a 1×1 stride-1 conv,
+    ``jax_fcm.conv2d`` for any other, with ``fused=True``, or "auto" where
+    jax_fcm.planner (use_pointwise_kernel, use_conv2d_kernel) picks it; False
     (the default) is the stock layer."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 1, strides: int = 1,
@@ -73,14 +74,16 @@ class ConvBN(nnx.Module):
                              use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.bn = nnx.BatchNorm(out_features, momentum=momentum, epsilon=epsilon, dtype=dtype,
                                 param_dtype=param_dtype, rngs=rngs)
-        self.activation, self.kernel_size, self.strides = activation, kernel_size, strides
+        self.activation, self.kernel_size, self.strides, self.padding = activation, kernel_size, strides, padding
         self.epsilon, self.fused, self.dtype = epsilon, fused, dtype
 
     def __call__(self, x):
-        if self.bn.use_running_average and pointwise_runs_kernel(self.fused, x, self.conv.out_features,
-                                                                 self.kernel_size, self.strides, self.dtype):
-            return folded_pointwise(x, self.conv.kernel[...], _bn_params(self.bn), epsilon=self.epsilon,
-                                    dtype=self.dtype, activation=self.activation)
+        kind = (conv_bn_kernel(self.fused, x, self.conv.out_features, self.kernel_size, self.strides, self.padding,
+                               self.dtype) if self.bn.use_running_average else None)
+        if kind:
+            return folded_conv_bn(kind, x, self.conv.kernel[...], _bn_params(self.bn), epsilon=self.epsilon,
+                                  dtype=self.dtype, strides=self.strides, padding=self.padding,
+                                  activation=self.activation)
         return activation_fn(self.activation)(self.bn(self.conv(x)))
 
 

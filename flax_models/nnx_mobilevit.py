@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.mobilenet import fused_settings
+from flax_models.mobilenet import fused_settings, layer_fused
 from flax_models.mobilevit import from_patches, to_patches
 from flax_models.nnx_layers import ConvBN, InvertedResidual
 from flax_models.nnx_models import Classifier, StemBlocksHead
@@ -84,7 +84,7 @@ class MobileViT(StemBlocksHead):
         (stem, *_), head = MOBILEVIT_VARIANTS[variant][0], MOBILEVIT_VARIANTS[variant][1]
         # BatchNorm as in the reference implementation (PyTorch momentum 0.1, eps 1e-5).
         common = dict(momentum=0.9, epsilon=1e-5, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.stem = ConvBN(3, stem, 3, 2, activation="silu", **common)
+        self.stem = ConvBN(3, stem, 3, 2, activation="silu", fused=layer_fused(fusion), **common)
         blocks, features, mv2 = [], stem, 0
         for layer in layers:
             if layer[0] == "mv2":

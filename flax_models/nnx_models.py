@@ -11,7 +11,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_models.mobilenet import efficientnet_lite0_blocks, fused_settings, mobilenet_v2_blocks
+from flax_models.mobilenet import efficientnet_lite0_blocks, fused_settings, layer_fused, mobilenet_v2_blocks
 from flax_models.nnx_layers import ConvBN, InvertedResidual, SeparableConv
 from jax_fcm.model_layers import MOBILENET_V1_BLOCKS, make_divisible
 
@@ -33,7 +33,7 @@ class MobileNetV1(nnx.Module):
         common = dict(momentum=0.99, epsilon=1e-3, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         fused = fused_settings(fusion, len(MOBILENET_V1_BLOCKS))
         features = int(32 * width_multiplier)
-        self.stem = ConvBN(3, features, 3, 2, activation="relu", **common)
+        self.stem = ConvBN(3, features, 3, 2, activation="relu", fused=layer_fused(fusion), **common)
         blocks = []
         for i, (out, strides) in enumerate(MOBILENET_V1_BLOCKS):
             out = int(out * width_multiplier)
@@ -69,14 +69,14 @@ class InvertedResidualNetwork(StemBlocksHead):
                  num_classes: int, dropout_rate: float, dtype, param_dtype, rngs: nnx.Rngs):
         common = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         fused = fused_settings(fusion, len(blocks))
-        self.stem = ConvBN(3, stem, 3, 2, padding, activation="relu6", **common)
+        self.stem = ConvBN(3, stem, 3, 2, padding, activation="relu6", fused=layer_fused(fusion), **common)
         layers, features = [], stem
         for index, (t, k, stride, out) in enumerate(blocks):
             layers.append(InvertedResidual(features, out, t, stride, kernel_size=k, padding=padding,
                                            fused=fused[index], **common))
             features = out
         self.blocks = nnx.List(layers)
-        self.head = ConvBN(features, head, 1, activation="relu6", fused=False if fusion == "never" else "auto",
+        self.head = ConvBN(features, head, 1, activation="relu6", fused=layer_fused(fusion),
                            **common)
         self.classifier = Classifier(head, num_classes, dropout_rate, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 

@@ -133,6 +133,34 @@ def window(strides, padding, h: int, w: int, k: int) -> tuple[int, Padding, int,
     return stride, pads, ho, wo
 
 
+def positive_strides(strides, name: str = "strides") -> tuple[int, int]:
+    """int or (sh, sw) -> (sh, sw), each >= 1 (any stride: the dense conv's)."""
+    if isinstance(strides, int) and not isinstance(strides, bool):
+        pair = (strides, strides)
+    elif (isinstance(strides, Sequence) and len(strides) == 2
+          and all(isinstance(s, int) and not isinstance(s, bool) for s in strides)):
+        pair = tuple(strides)
+    else:
+        raise ValueError(f"{name} must be an int or a pair of ints; got {strides!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be >= 1; got {strides!r}")
+    return pair
+
+
+def dense_window(strides, padding, h: int, w: int, kh: int, kw: int) -> tuple[tuple[int, int], Padding, int, int]:
+    """((sh, sw), ((top, bottom), (left, right)), Ho, Wo) of a kh x kw window
+    over an h x w input with any strides; raises if no output pixel is left."""
+    sh, sw = positive_strides(strides)
+    if isinstance(padding, str) and padding.upper() == "SAME":
+        pads = _same_padding(h, kh, sh), _same_padding(w, kw, sw)
+    else:
+        pads = normalize_padding(padding, h, w, kh, sh)  # (k and s only matter for "SAME")
+    ho, wo = output_size(h, kh, sh, pads[0]), output_size(w, kw, sw, pads[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {kh}x{kw}")
+    return (sh, sw), pads, ho, wo
+
+
 def output_size(size: int, k: int, s: int, pads: tuple[int, int]) -> int:
     span = size + pads[0] + pads[1] - k
     return span // s + 1 if span >= 0 else 0

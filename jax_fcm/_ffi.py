@@ -15,6 +15,7 @@ MBCONV_TARGET = "jax_fcm_mbconv"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
 PW_PW_TARGET = "jax_fcm_pw_pw"
+CONV2D_TARGET = "jax_fcm_conv2d"
 
 # The C++ ElementType codes (cuda_src/dw_pw_params.h) the native helpers take.
 ELEMENT_TYPES = {jnp.dtype(jnp.float32): 0, jnp.dtype(jnp.bfloat16): 1, jnp.dtype(jnp.float16): 2}

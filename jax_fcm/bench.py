@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_depthwise, bench_pointwise, bench_pw_pw,
-                     bench_train, gpu, planner_validation, tiling)
+from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_conv2d, bench_depthwise, bench_pointwise,
+                     bench_pw_pw, bench_train, gpu, planner_validation, tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +169,7 @@ def run_blocks(args) -> int:
 
 
 def run_op_suite(args, suite, names) -> int:
-    """--depthwise / --pointwise / --pw-pw: an op's layer suite (_op_bench)."""
+    """--depthwise / --pointwise / --pw-pw / --conv2d: an op's layer suite (_op_bench)."""
     layers = select(names, suite.SUITE, "layers")
     if layers is None:
         return 2
@@ -236,6 +236,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pointwise", nargs="*", default=None,
                         help="time standalone pointwise (1x1) layers (jax_fcm.pointwise vs XLA and cuDNN) instead of "
                              "DW->PW layers: " + " ".join(l.name for l in bench_pointwise.SUITE) + " (default: all)")
+    parser.add_argument("--conv2d", nargs="*", default=None,
+                        help="time dense convolutions (jax_fcm.conv2d vs XLA and cuDNN) instead of DW->PW layers: "
+                             + " ".join(l.name for l in bench_conv2d.SUITE) + " (default: all)")
     parser.add_argument("--pw-pw", nargs="*", default=None,
                         help="time fused PW->PW pairs (jax_fcm.pw_pw vs XLA's and cuDNN's two 1x1 convs) instead of "
                              "DW->PW layers: " + " ".join(l.name for l in bench_pw_pw.SUITE) + " (default: all)")
@@ -259,6 +262,8 @@ def main(argv=None) -> int:
         return run_op_suite(args, bench_pointwise, args.pointwise)
     if args.pw_pw is not None:
         return run_op_suite(args, bench_pw_pw, args.pw_pw)
+    if args.conv2d is not None:
+        return run_op_suite(args, bench_conv2d, args.conv2d)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from jax_fcm import tiling
+from jax_fcm import _args, tiling
 from jax_fcm.gpu import GpuSpec, detect
 
 
@@ -282,6 +282,36 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     if plan["wgmma"]:
         return cout >= cin
     return cin <= POINTWISE_MAX_CIN and plan["splits"] == 1
+
+
+# Where jax_fcm.conv2d measured faster than XLA's convolution: H100, commit
+# of the first conv2d kernel (docs/benchmarks.md, "Dense convolutions"), the
+# zoo's 12 dense layers x N = 1, 8, 64 x bfloat16, float32. XLA runs the
+# stems (Cin = 3) on cuDNN's CUDA-core engine plus a padding copy, 5-8x above
+# the memory floor: the kernel took every stem at every N (1.3-2.5x). On
+# the full 3x3 convs and the 2x2 downsamplings cuDNN's implicit GEMMs
+# (200-360 TFLOP/s at N = 64) beat the mma.sync GEMM (0.4-0.7x) except on
+# small outputs, where one cuDNN launch is latency-bound and channel splits
+# spread the kernel's K over the GPU: N = 1 at 14x14 and 7x7 with at most
+# 160 x 196 ... 768 x 49 output values (1.07-1.39x); 196 pixels x 384
+# channels was already slower (0.82-0.84x).
+CONV2D_MAX_WINDOW = 64             # kh*kw*Cin of the layers it always takes (stems: 27, 48)
+CONV2D_SMALL_OUTPUT_PIXELS = 256   # N*Ho*Wo ...
+CONV2D_SMALL_OUTPUT_VALUES = 40_960  # ... and N*Ho*Wo*Cout of the small layers it takes
+
+
+def use_conv2d_kernel(x_shape, kernel_shape, strides=1, padding="SAME") -> bool:
+    """Whether a dense convolution of an NHWC input (extra leading axes fold
+    into N) with an HWIO kernel runs as jax_fcm.conv2d rather than XLA's (see
+    CONV2D_MAX_WINDOW and the measurements above it), as the Flax layers ask
+    it at trace time."""
+    *lead, h, w, cin = x_shape
+    kh, kw, _, cout = kernel_shape
+    if kh * kw * cin <= CONV2D_MAX_WINDOW:
+        return True
+    _, _, ho, wo = _args.dense_window(strides, padding, h, w, kh, kw)
+    pixels = math.prod(lead) * ho * wo
+    return pixels <= CONV2D_SMALL_OUTPUT_PIXELS and pixels * cout <= CONV2D_SMALL_OUTPUT_VALUES
 
 
 # jax_fcm.pw_pw (two 1x1 convs, the intermediate kept on chip) vs XLA's two

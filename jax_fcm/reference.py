@@ -30,6 +30,12 @@ def pointwise_conv(x, kernel, bias, *, activation: str, precision):
     return apply_activation(activation, y + bias)
 
 
+def dense_conv(x, kernel, bias, *, strides: tuple[int, int], padding, activation: str, precision):
+    y = lax.conv_general_dilated(x, kernel, window_strides=strides, padding=padding, dimension_numbers=_NHWC,
+                                 precision=precision)
+    return apply_activation(activation, y + bias)
+
+
 def dw_pw_reference(x, dw_kernel, dw_bias, pw_kernel, pw_bias, *, stride, padding, dw_activation, pw_activation,
                     precision):
     """x: (N, H, W, C); padding: ((top, bottom), (left, right)); activations by canonical name."""

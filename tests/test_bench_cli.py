@@ -69,6 +69,7 @@ def test_depthwise_table(tmp_path, capsys):
 @pytest.mark.parametrize("flag,layer,dtype,op_name", [
     ("--pointwise", "mv2_7_960_320", "float32", "jax_fcm.pointwise"),
     ("--pw-pw", "mv2_28_192_32_192", "bfloat16", "jax_fcm.pw_pw"),
+    ("--conv2d", "mvit_local_7_160", "bfloat16", "jax_fcm.conv2d"),
 ])
 def test_op_suite_table(tmp_path, capsys, flag, layer, dtype, op_name):
     out_csv = tmp_path / "suite.csv"

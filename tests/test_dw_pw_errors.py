@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import jax_fcm
+import test_conv2d
 import test_depthwise
 import test_mbconv
 import test_pointwise
@@ -115,6 +116,12 @@ def errors_markdown() -> str:
               "`ffi::Error` for bad shapes, dtypes or activation codes (the CUDA handler also for Cin past the limit).",
               "", "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_pw_pw.BAD_INPUTS, test_pw_pw.call_with)
+    lines += ["", "# Inputs `jax_fcm.conv2d` rejects", "",
+              "From tests/test_conv2d.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+              "`kernel` (3, 3, 16, 8)). The FFI target `jax_fcm_conv2d` returns an `ffi::Error` for bad shapes,",
+              "dtypes, strides, padding, activation code or pw_math (and for inputs, weights or outputs past the",
+              "kernel's 32-bit offsets).", "", "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_conv2d.BAD_INPUTS, test_conv2d.call_with)
     return "\n".join(lines) + "\n"
 
 

@@ -417,6 +417,7 @@ def test_nnx_convnext_matches_stock_and_linen(platform, rng, dtype, fusion, mlp_
     graph, state = nnx.split(fused)
     text = jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
     assert text.count("jax_fcm_depthwise") == 5 and text.count(mlp_target) == mlps
+    assert text.count("jax_fcm_conv2d") == 1  # the patchify stem
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     ref = run_on(platform, lambda s, x: nnx.merge(*nnx.split(stock)[:1], s)(x), nnx.state(stock), x)
     tolerance = MODEL_TOLERANCE[platform] if dtype == jnp.float32 else LAYER_TOLERANCE[platform, "bfloat16"]
@@ -472,6 +473,7 @@ def test_convnext_matches_stock(platform, rng):
     variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
     text = jax.jit(fused.apply).lower(variables, x).as_text()
     assert text.count("jax_fcm_depthwise") == 5
+    assert text.count("jax_fcm_conv2d") == 1  # the patchify stem (jax_fcm.conv2d takes every stem)
     # The MLP expansions the planner gives the pointwise kernel (16 to 48
     # channels, no split on these few pixels): all five.
     assert text.count("jax_fcm_pointwise") == 5
@@ -535,6 +537,49 @@ def test_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng, fused):
         fm.ConvBN(40, 1, fused="block").apply(variables, x, True)
 
 
+@pytest.mark.parametrize("fused", [True, "auto"])
+def test_conv_bn_stem_runs_the_conv2d_kernel(platform, rng, fused):
+    # Inference mode: a 3x3 stride-2 ConvBN over RGB (a stem) is one
+    # jax_fcm.conv2d call, BatchNorm folded; training mode and fused=False
+    # are the stock layers.
+    x = images(rng, (2, 17, 15, 3))
+    stock = fm.ConvBN(24, 3, 2, activation="relu6")
+    mine = fm.ConvBN(24, 3, 2, activation="relu6", fused=fused)
+    variables = with_random_statistics(stock.init(jax.random.key(0), x, False), rng)
+    assert tree_signature(variables) == tree_signature(mine.init(jax.random.key(0), x, False))
+    apply = lambda model: lambda v, x: model.apply(v, x, True)  # noqa: E731
+    assert "jax_fcm_conv2d" in jax.jit(apply(mine)).lower(variables, x).as_text()
+    assert "jax_fcm_conv2d" not in jax.jit(apply(stock)).lower(variables, x).as_text()
+    out, ref = run_on(platform, apply(mine), variables, x), run_on(platform, apply(stock), variables, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+    train = jax.jit(lambda v, x: mine.apply(v, x, False, mutable=["batch_stats"])[0])
+    assert "jax_fcm_conv2d" not in train.lower(variables, x).as_text()
+
+
+@pytest.mark.parametrize("make", [MODELS[1].values[0], MODELS[3].values[0]], ids=["mobilenet_v2", "mobilevit_xxs"])
+def test_models_run_the_stem_as_conv2d(rng, make):
+    x = images(rng, (2, 32, 32, 3))
+    auto, stock = make("auto"), make("never")
+    variables = stock.init(jax.random.key(0), x)
+    assert jax.jit(lambda v, x: auto.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_conv2d") == 1
+    assert "jax_fcm_conv2d" not in jax.jit(lambda v, x: stock.apply(v, x)).lower(variables, x).as_text()
+
+
+def test_dense_conv_is_a_drop_in_for_nn_conv(platform, rng):
+    x = images(rng, (2, 16, 12, 3))
+    stock, mine = nn.Conv(32, (4, 4), strides=4, padding="VALID"), fm.DenseConv(32, 4, 4, "VALID", use_kernel=True)
+    variables = stock.init(jax.random.key(1), x)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), variables,
+                                     mine.init(jax.random.key(1), x)))
+    variables = jax.tree.map(lambda a: a + 0.1 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    ref = run_on(platform, stock.apply, variables, x)
+    assert "jax_fcm_conv2d" in jax.jit(mine.apply).lower(variables, x).as_text()
+    assert max_normalized_error(run_on(platform, mine.apply, variables, x), ref) <= LAYER_TOLERANCE[platform, "float32"]
+    xla = fm.DenseConv(32, 4, 4, "VALID", use_kernel=False)
+    assert "jax_fcm_conv2d" not in jax.jit(xla.apply).lower(variables, x).as_text()
+    assert max_normalized_error(run_on(platform, xla.apply, variables, x), ref) <= LAYER_TOLERANCE[platform, "float32"]
+
+
 def test_pointwise_dense_is_a_drop_in_for_nn_dense(platform, rng):
     x = images(rng, (2, 5, 6, 24))
     stock, mine = nn.Dense(64), fm.PointwiseDense(64, "gelu_exact", use_kernel=True)
@@ -566,6 +611,27 @@ def test_nnx_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng):
     mine.bn.mean[...], mine.bn.var[...] = stock.bn.mean[...], stock.bn.var[...]
     graph, state = nnx.split(mine)
     assert "jax_fcm_pointwise" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
+    stock_graph, stock_state = nnx.split(stock)
+    ref = run_on(platform, lambda s, x: nnx.merge(stock_graph, s)(x), stock_state, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+
+
+def test_nnx_conv_bn_stem_runs_the_conv2d_kernel(platform, rng):
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    x = images(rng, (2, 17, 15, 3))
+    stock = fnnx.ConvBN(3, 16, 3, 2, activation="silu", rngs=nnx.Rngs(0))
+    mine = fnnx.ConvBN(3, 16, 3, 2, activation="silu", fused="auto", rngs=nnx.Rngs(0))
+    for model in (stock, mine):
+        model.bn.mean[...] = jnp.asarray(rng.standard_normal(16) * 0.1, jnp.float32)
+        model.bn.var[...] = jnp.asarray(rng.uniform(0.5, 1.5, 16), jnp.float32)
+        model.eval()
+    mine.bn.mean[...], mine.bn.var[...] = stock.bn.mean[...], stock.bn.var[...]
+    graph, state = nnx.split(mine)
+    assert "jax_fcm_conv2d" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     stock_graph, stock_state = nnx.split(stock)
     ref = run_on(platform, lambda s, x: nnx.merge(stock_graph, s)(x), stock_state, x)

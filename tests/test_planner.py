@@ -90,6 +90,21 @@ def test_pointwise_kernel_where_it_measured_faster():
     assert not planner.use_pointwise_kernel((2, 7, 7, 960), 320, jnp.float32, h100)
 
 
+def test_conv2d_kernel_where_it_measured_faster():
+    # Stems (windows of at most 64 values: 3x3x3, 4x4x3): the kernel at every batch size.
+    assert planner.use_conv2d_kernel((64, 224, 224, 3), (3, 3, 3, 32), 2, "SAME")
+    assert planner.use_conv2d_kernel((1, 224, 224, 3), (3, 3, 3, 16), 2, "SAME")
+    assert planner.use_conv2d_kernel((2, 4, 224, 224, 3), (4, 4, 3, 96), 4, "VALID")  # leading axes fold into N
+    # Full convs: XLA's, but on small outputs (N = 1 at 14x14 and 7x7).
+    assert not planner.use_conv2d_kernel((64, 28, 28, 96), (3, 3, 96, 96))
+    assert not planner.use_conv2d_kernel((8, 7, 7, 160), (3, 3, 160, 160))
+    assert not planner.use_conv2d_kernel((1, 28, 28, 96), (3, 3, 96, 96))  # 784 pixels
+    assert planner.use_conv2d_kernel((1, 14, 14, 256), (3, 3, 256, 128))
+    assert planner.use_conv2d_kernel((1, 7, 7, 320), (3, 3, 320, 160))
+    assert planner.use_conv2d_kernel((1, 14, 14, 384), (2, 2, 384, 768), 2, "VALID")  # 49 x 768 values
+    assert not planner.use_conv2d_kernel((1, 28, 28, 192), (2, 2, 192, 384), 2, "VALID")  # 196 x 384
+
+
 def test_pointwise_wgmma_kernel_where_it_measured_faster():
     h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
     # Deep 16-bit layers the launch plan gives the Hopper wgmma kernel: the

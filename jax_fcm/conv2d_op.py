@@ -1,0 +1,143 @@
+"""`jax_fcm.conv2d`: a dense kh x kw convolution -> bias -> activation, NHWC,
+in one kernel: for the stems (3x3 stride 2 and ConvNeXt's 4x4 stride 4 over
+3 channels, where XLA's convolutions sit 5-8x above their memory floor), and
+the full 3x3 convs of MobileViT-style blocks. An implicit GEMM on tensor
+cores whose A rows are the output pixels' windows in window order (im2win),
+gathered from x on chip: no im2col tensor, no padding copy."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jax_fcm import _args, _batching, _ffi
+from jax_fcm.activations import activation_code, cotangent_before_activation, normalize_activation
+from jax_fcm.pointwise_op import pointwise_plan
+from jax_fcm.reference import dense_conv
+
+IMPLEMENTATIONS = (None, "kernel", "xla")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+    """Everything about a call that is not an array: hashable for custom_vjp."""
+
+    strides: tuple[int, int]
+    padding: _args.Padding
+    activation: str
+    precision: lax.Precision
+
+    def reference(self, x, kernel, bias):
+        return dense_conv(x, kernel, bias, strides=self.strides, padding=self.padding, activation=self.activation,
+                          precision=self.precision)
+
+
+def _ffi_call(st: _Static, x, kernel, bias):
+    n, h, w, _ = x.shape
+    kh, kw, _, cout = kernel.shape
+    ho = _args.output_size(h, kh, st.strides[0], st.padding[0])
+    wo = _args.output_size(w, kw, st.strides[1], st.padding[1])
+    call = jax.ffi.ffi_call(_ffi.CONV2D_TARGET, jax.ShapeDtypeStruct((n, ho, wo, cout), x.dtype))
+    # float32 at DEFAULT precision multiplies on TF32 tensor cores, as XLA does.
+    full_fp32 = st.precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+    return call(x, kernel, bias, stride_h=np.int64(st.strides[0]), stride_w=np.int64(st.strides[1]),
+                pad_top=np.int64(st.padding[0][0]), pad_bottom=np.int64(st.padding[0][1]),
+                pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),
+                activation=np.int64(activation_code(st.activation)), pw_math=np.int64(1 if full_fp32 else 0))
+
+
+# The FFI call with vmap and batch-sharding rules, per call description.
+_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _kernel_call(st: _Static, x, kernel, bias):
+    return _batched_ffi_call(st)(x, kernel, bias)
+
+
+def _kernel_call_fwd(st, x, kernel, bias):
+    return _kernel_call(st, x, kernel, bias), (x, kernel, bias)
+
+
+def _kernel_call_bwd(st, residuals, g):
+    x, kernel, bias = residuals
+    linear = dataclasses.replace(st, activation="none")
+    d_pre = cotangent_before_activation(st.activation, g, lambda: _kernel_call(linear, x, kernel, bias))
+    # The linear part's gradients are XLA's own transposed convolutions (its
+    # forward recomputation is dead code and removed).
+    _, vjp = jax.vjp(linear.reference, x, kernel, bias)
+    return vjp(d_pre)
+
+
+_kernel_call.defvjp(_kernel_call_fwd, _kernel_call_bwd)
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, precision=None,
+           implementation=None):
+    """Dense kh x kw convolution -> bias -> activation, NHWC, in one kernel.
+
+    The same as ``lax.conv_general_dilated(x, kernel, strides, padding,
+    dimension_numbers=("NHWC", "HWIO", "NHWC"))`` followed by ``+ bias`` and
+    the activation (Flax: ``nn.Conv(Cout, (kh, kw), strides)``).
+
+    Args:
+      x: ``(..., N, H, W, Cin)``; extra leading axes are folded into the batch.
+      kernel: ``(kh, kw, Cin, Cout)`` (HWIO), any window size.
+      bias: ``(Cout,)`` or None.
+      strides: an int or a pair (sh, sw), each >= 1.
+      padding: "SAME" (TF/Flax), "VALID", an int or pair of ints (symmetric,
+        as PyTorch), or ((top, bottom), (left, right)).
+      activation: None, "relu", "relu6", "silu", "gelu_exact", "gelu_tanh" or
+        "hard_swish".
+      precision: as in lax. For float32 the default multiplies on TF32 tensor
+        cores on the GPU (as XLA does); "high"/"highest" ask for full fp32.
+        bfloat16/float16 multiply on tensor cores and accumulate in fp32. The
+        CPU handler always computes in fp32.
+      implementation: None or "kernel" for the jax_fcm kernel (CUDA on GPU,
+        C++ on CPU); "xla" for the same math as plain lax ops.
+
+    Returns:
+      ``(..., N, Ho, Wo, Cout)`` in x's dtype (kernel and bias must share it).
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
+    dtype = _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
+    *lead, h, w, cin = x.shape
+    if kernel.ndim != 4 or kernel.shape[2] != cin:
+        raise ValueError(f"kernel must have shape (kh, kw, Cin={cin}, Cout); got {kernel.shape}")
+    kh, kw, _, cout = kernel.shape
+    if min(cin, cout, kh, kw) == 0:
+        raise ValueError(f"kernel sizes and channel counts must be positive; got x {x.shape}, kernel {kernel.shape}")
+    if bias is not None:
+        _args.check_shape(bias, (cout,), "bias", "(Cout,)")
+    strides, pads, ho, wo = _args.dense_window(strides, padding, h, w, kh, kw)
+    if implementation != "xla":
+        n = math.prod(lead)
+        reach = (n * h + pads[0][0] + kh) * (w + pads[1][0] + kw) * cin  # conv2d_shape_supported in C++
+        if max(reach, n * ho * wo + 128, kh * kw * cin * cout, 128 * kh * kw * cin, 128 * cout) > _args.INT32_MAX:
+            raise ValueError("the input (with padding) or the kernel has more elements than the CUDA kernel indexes "
+                             "(2**31 - 1); use implementation='xla'")
+    st = _Static(strides=strides, padding=pads, activation=normalize_activation(activation, "activation"),
+                 precision=_args.normalize_precision(precision))
+    bias = jnp.zeros((cout,), dtype) if bias is None else bias
+    x4 = x.reshape((math.prod(lead), h, w, cin))
+    if implementation == "xla":
+        y = st.reference(x4, kernel, bias)
+    else:
+        _ffi.check_backend_supported()
+        y = _kernel_call(st, x4, kernel, bias)
+    return y.reshape(tuple(lead) + y.shape[1:])
+
+
+def conv2d_plan(dtype, pixels: int, kh: int, kw: int, cin: int, cout: int, *, sm_count: int,
+                clusters: bool = True) -> dict:
+    """How the CUDA kernel lays out a conv2d with `pixels` (N*Ho*Wo) outputs:
+    the pointwise kernel's plan for the implicit GEMM of K = kh*kw*Cin (see
+    jax_fcm.pointwise_plan; never the wgmma kernel), as plan_conv2d in C++."""
+    return pointwise_plan(dtype, pixels, kh * kw * cin, cout, sm_count=sm_count, clusters=clusters, wgmma=False)
