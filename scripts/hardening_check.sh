@@ -3,7 +3,7 @@
 # scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise | pw_pw]
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise | pw_pw | conv2d]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
 # the others: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
@@ -53,7 +53,14 @@ case "$target" in
     kernel=pw_pw_kernel; tests=tests/test_pw_pw.py
     memcheck_k="layouts or unaligned"
     racecheck_k="layouts and bfloat16";;
-  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise or pw_pw)"; exit 2;;
+  conv2d)
+    # The pointwise kernel over window gathers (its instances for conv2d):
+    # both gather paths, padding on every side, all-padding windows, partial
+    # tiles and chunks, channel splits, 64-channel chunks.
+    kernel=pointwise_kernel; tests=tests/test_conv2d.py
+    memcheck_k="layers or layouts"
+    racecheck_k="layers and bfloat16";;
+  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise, pw_pw or conv2d)"; exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).
 sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)
