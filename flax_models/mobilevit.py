@@ -63,13 +63,16 @@ class MobileViTBlock(nn.Module):
     layers over 2x2 patches -> LayerNorm -> 1x1 back (BN, SiLU) -> concat with
     the input -> 3x3 fusion conv (BN, SiLU). Feature maps whose sides are not
     multiples of the patch are resized bilinearly for the transformer and back
-    (as the reference implementation does)."""
+    (as the reference implementation does). ``fused`` is the three ConvBNs'
+    (as ConvBN.fused: "auto" runs each as jax_fcm.conv2d / jax_fcm.pointwise
+    where the planner says it measured faster)."""
 
     width: int
     depth: int
     patch: int = 2
     heads: int = 4
     dropout_rate: float = 0.1
+    fused: bool | str = False
     momentum: float = 0.9
     epsilon: float = 1e-5
     dtype: Any = None
@@ -78,7 +81,8 @@ class MobileViTBlock(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         n, h, w, channels = x.shape
-        bn = dict(momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype)
+        bn = dict(momentum=self.momentum, epsilon=self.epsilon, fused=self.fused, dtype=self.dtype,
+                  param_dtype=self.param_dtype)
         y = ConvBN(channels, 3, activation="silu", name="local", **bn)(x, not train)
         y = nn.Conv(self.width, (1, 1), use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
                     name="to_width")(y)
@@ -126,8 +130,9 @@ class MobileViT(nn.Module):
                 mv2 += 1
             else:
                 _, width, depth = layer
-                x = MobileViTBlock(width, depth, dropout_rate=self.dropout_rate, name=f"vit_{vit}", **common)(x, train)
+                x = MobileViTBlock(width, depth, dropout_rate=self.dropout_rate, fused=layer_fused(self.fusion),
+                                   name=f"vit_{vit}", **common)(x, train)
                 vit += 1
-        x = ConvBN(head, 1, activation="silu", name="head", **common)(x, not train)
+        x = ConvBN(head, 1, activation="silu", fused=layer_fused(self.fusion), name="head", **common)(x, not train)
         return classify(x, train, num_classes=self.num_classes, dropout_rate=self.dropout_rate, dtype=self.dtype,
                         param_dtype=self.param_dtype)

@@ -42,12 +42,13 @@ class TransformerLayer(nnx.Module):
 class MobileViTBlock(nnx.Module):
     """Local 3x3 conv (BN, SiLU) -> 1x1 to ``width`` -> ``depth`` transformer
     layers over 2x2 patches -> LayerNorm -> 1x1 back (BN, SiLU) -> concat with
-    the input -> 3x3 fusion conv (BN, SiLU), as flax_models.mobilevit.MobileViTBlock."""
+    the input -> 3x3 fusion conv (BN, SiLU), as flax_models.mobilevit.MobileViTBlock
+    (``fused`` too)."""
 
     def __init__(self, channels: int, width: int, depth: int, patch: int = 2, heads: int = 4,
-                 dropout_rate: float = 0.1, *, momentum: float, epsilon: float, dtype: Any, param_dtype: Any,
-                 rngs: nnx.Rngs):
-        bn = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+                 dropout_rate: float = 0.1, fused: bool | str = False, *, momentum: float, epsilon: float, dtype: Any,
+                 param_dtype: Any, rngs: nnx.Rngs):
+        bn = dict(momentum=momentum, epsilon=epsilon, fused=fused, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         common = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.local = ConvBN(channels, channels, 3, activation="silu", **bn)
         self.to_width = nnx.Conv(channels, width, (1, 1), use_bias=False, **common)
@@ -94,7 +95,8 @@ class MobileViT(StemBlocksHead):
                 features, mv2 = channels, mv2 + 1
             else:
                 _, width, depth = layer
-                blocks.append(MobileViTBlock(features, width, depth, dropout_rate=dropout_rate, **common))
+                blocks.append(MobileViTBlock(features, width, depth, dropout_rate=dropout_rate,
+                                             fused=layer_fused(fusion), **common))
         self.blocks = nnx.List(blocks)
-        self.head = ConvBN(features, head, 1, activation="silu", **common)
+        self.head = ConvBN(features, head, 1, activation="silu", fused=layer_fused(fusion), **common)
         self.classifier = Classifier(head, num_classes, dropout_rate, dtype=dtype, param_dtype=param_dtype, rngs=rngs)

@@ -556,12 +556,16 @@ def test_conv_bn_stem_runs_the_conv2d_kernel(platform, rng, fused):
     assert "jax_fcm_conv2d" not in train.lower(variables, x).as_text()
 
 
-@pytest.mark.parametrize("make", [MODELS[1].values[0], MODELS[3].values[0]], ids=["mobilenet_v2", "mobilevit_xxs"])
-def test_models_run_the_stem_as_conv2d(rng, make):
+# MobileNetV2: the stem; MobileViT-XXS at 32x32, N = 2: the stem and, in each of
+# the three MobileViT blocks (4x4, 2x2, 1x1), the local and fusion 3x3 convs,
+# small enough outputs for planner.use_conv2d_kernel.
+@pytest.mark.parametrize("make, convs", [(MODELS[1].values[0], 1), (MODELS[3].values[0], 7)],
+                         ids=["mobilenet_v2", "mobilevit_xxs"])
+def test_models_run_dense_convs_as_conv2d(rng, make, convs):
     x = images(rng, (2, 32, 32, 3))
     auto, stock = make("auto"), make("never")
     variables = stock.init(jax.random.key(0), x)
-    assert jax.jit(lambda v, x: auto.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_conv2d") == 1
+    assert jax.jit(lambda v, x: auto.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_conv2d") == convs
     assert "jax_fcm_conv2d" not in jax.jit(lambda v, x: stock.apply(v, x)).lower(variables, x).as_text()
 
 
