@@ -100,6 +100,37 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
     return pairs
 
 
+def dense_convs(model: str, image_size: int = 224, width_multiplier: float = 1.0):
+    """(name, H, Cin, Cout, k, stride, padding) of every dense k x k convolution
+    the Flax models run through the planner (ConvBN / DenseConv with "auto"),
+    H the input size (square), in network order: the stems, and MobileViT's
+    local (C -> C) and fusion (2C -> C) 3x3 convs in each MobileViT block.
+    ConvNeXt's 2x2 downsamplings stay stock nn.Conv and are not listed."""
+    if model.startswith("convnext_"):
+        convnext_stages(model[len("convnext_"):])  # checks the variant
+        return [("stem", image_size, 3, CONVNEXT_VARIANTS[model[len("convnext_"):]][1][0], 4, 4, "VALID")]
+    if model == "mobilenet_v1":
+        stem = int(32 * width_multiplier)
+    elif model == "mobilenet_v2":
+        stem = make_divisible(32 * width_multiplier)
+    elif model == "efficientnet_lite0":
+        stem = 32
+    elif model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
+        variant = model[len("mobilevit_"):]
+        convs = [("stem", image_size, 3, MOBILEVIT_VARIANTS[variant][0][0], 3, 2, "SAME")]
+        size, c, vit = math.ceil(image_size / 2), None, 0
+        for layer in mobilevit_layers(variant):
+            if layer[0] == "mv2":
+                size, c = math.ceil(size / layer[2]), layer[3]
+            else:
+                convs += [(f"vit{vit}_local", size, c, c, 3, 1, "SAME"), (f"vit{vit}_fusion", size, 2 * c, c, 3, 1, "SAME")]
+                vit += 1
+        return convs
+    else:
+        raise ValueError(f"model must be one of {MODELS + CONVNEXT_MODELS}; got {model!r}")
+    return [("stem", image_size, 3, stem, 3, 2, "SAME")]
+
+
 MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0") + tuple(f"mobilevit_{v}" for v in MOBILEVIT_VARIANTS)
 # ConvNeXt has no depthwise -> pointwise pairs (a LayerNorm sits between): its plan is per stage.
 CONVNEXT_MODELS = tuple(f"convnext_{v}" for v in CONVNEXT_VARIANTS)

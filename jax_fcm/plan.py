@@ -9,7 +9,8 @@ model's times (not yet calibrated), and a total. For ConvNeXt (no such
 pairs: a LayerNorm follows each depthwise conv), per stage: the 7x7
 depthwise conv's kernel and how each block's MLP runs (one jax_fcm.pw_pw
 kernel, or its expansion on jax_fcm.pointwise, or XLA), with its traffic.
-Runs without a GPU (presets); --gpu auto reads the running device."""
+Then, for every model, its dense convolutions (stems; MobileViT's 3x3s):
+jax_fcm.conv2d or XLA's, and why. Runs without a GPU (presets); --gpu auto reads the running device."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def plan_model(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: in
             for name, h, c, cout, k, stride, cin in model_layers.dw_pw_pairs(model, image_size, width_multiplier)]
 
 
-def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
+def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224,
+                width_multiplier: float = 1.0) -> str:
     mb = lambda b: f"{b / 2**20:.2f}"  # noqa: E731
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs, "
              f"{spec.dram_gbs:.0f} GB/s). Choice: where fused measured faster (jax_fcm.planner); µs: traffic "
@@ -52,7 +54,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
                   f"({total_unfused / total_plan:.2f}x).",
               "", block_bytes_line(rows),
               "", f"As a Flax model's plan: fusion={tuple(flax_value(p, cin, spec, model) for _, p, cin in rows)}"]
-    return "\n".join(lines)
+    return "\n".join(lines + dense_conv_lines(model, batch, image_size, width_multiplier))
 
 
 def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> list[dict]:
@@ -72,7 +74,7 @@ def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size:
     return rows
 
 
-def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec) -> str:
+def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> str:
     mb = lambda b: f"{b / 2**20:.1f}"  # noqa: E731
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs). "
              "Per stage, every block alike: its 7x7 depthwise conv (a LayerNorm follows, so it stays unfused) and "
@@ -86,7 +88,19 @@ def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec
     lines += ["", f"MLP DRAM bytes over the model: planned {mb(planned)} MB, two convolutions everywhere "
                   f"{mb(two_convs)} MB.",
               "", f"As a Flax model's plan: ConvNeXt({model[len('convnext_'):]!r}, fusion=\"auto\") runs this."]
-    return "\n".join(lines)
+    return "\n".join(lines + dense_conv_lines(model, batch, image_size))
+
+
+def dense_conv_lines(model: str, batch: int, image_size: int = 224, width_multiplier: float = 1.0) -> list[str]:
+    """A table of the model's dense convolutions (model_layers.dense_convs):
+    jax_fcm.conv2d or XLA's convolution, as planner.conv2d_choice decides
+    for the Flax layers, and why."""
+    lines = ["", "Dense convolutions (jax_fcm.planner.conv2d_choice: jax_fcm.conv2d where it measured faster than XLA's):",
+             "", "| layer | H | Cin → Cout | k/s | runs | reason |", "|---|---|---|---|---|---|"]
+    for name, h, cin, cout, k, stride, padding in model_layers.dense_convs(model, image_size, width_multiplier):
+        kernel, reason = planner.conv2d_choice((batch, h, h, cin), (k, k, cin, cout), stride, padding)
+        lines.append(f"| {name} | {h} | {cin} → {cout} | {k}/{stride} | {'conv2d' if kernel else 'XLA'} | {reason} |")
+    return lines
 
 
 def pair_choice(p: planner.PairPlan) -> str:
@@ -142,10 +156,10 @@ def main(argv=None) -> int:
         if args.width_multiplier != 1.0:
             parser.error("--width-multiplier applies to the MobileNets and MobileViT, not ConvNeXt")
         print(format_convnext_plan(plan_convnext(args.model, args.batch, args.dtype, spec, args.image_size),
-                                   args.model, args.batch, args.dtype, spec))
+                                   args.model, args.batch, args.dtype, spec, args.image_size))
         return 0
     rows = plan_model(args.model, args.batch, args.dtype, spec, args.image_size, args.width_multiplier)
-    print(format_plan(rows, args.model, args.batch, args.dtype, spec))
+    print(format_plan(rows, args.model, args.batch, args.dtype, spec, args.image_size, args.width_multiplier))
     return 0
 
 

@@ -284,34 +284,45 @@ def use_pointwise_kernel(x_shape, cout: int, dtype, gpu: GpuSpec | None = None) 
     return cin <= POINTWISE_MAX_CIN and plan["splits"] == 1
 
 
-# Where jax_fcm.conv2d measured faster than XLA's convolution: H100, commit
-# of the first conv2d kernel (docs/benchmarks.md, "Dense convolutions"), the
-# zoo's 12 dense layers x N = 1, 8, 64 x bfloat16, float32. XLA runs the
-# stems (Cin = 3) on cuDNN's CUDA-core engine plus a padding copy, 5-8x above
-# the memory floor: the kernel took every stem at every N (1.3-2.5x). On
-# the full 3x3 convs and the 2x2 downsamplings cuDNN's implicit GEMMs
-# (200-360 TFLOP/s at N = 64) beat the mma.sync GEMM (0.4-0.7x) except on
-# small outputs, where one cuDNN launch is latency-bound and channel splits
-# spread the kernel's K over the GPU: N = 1 at 14x14 and 7x7 with at most
-# 160 x 196 ... 768 x 49 output values (1.07-1.39x); 196 pixels x 384
-# channels was already slower (0.82-0.84x).
+# Where jax_fcm.conv2d measured faster than XLA's convolution: H100, tree of
+# 26c057b (docs/benchmarks.md, "Dense convolutions"), the zoo's 12 dense
+# layers x N = 1, 8, 64 x bfloat16, float32. XLA runs the stems (Cin = 3) on
+# cuDNN's CUDA-core engine plus a padding copy, 7-11x above the memory floor:
+# the kernel took every stem at every N (1.2-2.8x). On the full 3x3 convs and
+# the 2x2 downsamplings cuDNN's implicit GEMMs beat the mma.sync GEMM from
+# N = 8 (0.3-0.95x) except on small outputs, where one cuDNN launch is
+# latency-bound and channel splits spread the kernel's K over the GPU: N = 1
+# at 14x14 and 7x7 with at most 160 x 196 ... 768 x 49 output values
+# (1.07-1.47x); 196 pixels x 384 channels was already slower (0.85x), and so
+# was N = 8 at 7x7 (392 pixels, 0.84-0.95x).
 CONV2D_MAX_WINDOW = 64             # kh*kw*Cin of the layers it always takes (stems: 27, 48)
 CONV2D_SMALL_OUTPUT_PIXELS = 256   # N*Ho*Wo ...
 CONV2D_SMALL_OUTPUT_VALUES = 40_960  # ... and N*Ho*Wo*Cout of the small layers it takes
 
 
-def use_conv2d_kernel(x_shape, kernel_shape, strides=1, padding="SAME") -> bool:
-    """Whether a dense convolution of an NHWC input (extra leading axes fold
-    into N) with an HWIO kernel runs as jax_fcm.conv2d rather than XLA's (see
-    CONV2D_MAX_WINDOW and the measurements above it), as the Flax layers ask
-    it at trace time."""
+def conv2d_choice(x_shape, kernel_shape, strides=1, padding="SAME") -> tuple[bool, str]:
+    """(run jax_fcm.conv2d rather than XLA's convolution, the one-line reason)
+    for a dense convolution of an NHWC input (extra leading axes fold into N)
+    with an HWIO kernel (see CONV2D_MAX_WINDOW and the measurements above it)."""
     *lead, h, w, cin = x_shape
     kh, kw, _, cout = kernel_shape
-    if kh * kw * cin <= CONV2D_MAX_WINDOW:
-        return True
+    window = kh * kw * cin
+    if window <= CONV2D_MAX_WINDOW:
+        return True, (f"window of {window} values (<= {CONV2D_MAX_WINDOW}): XLA's CUDA-core convolution + padding copy "
+                      "measured slower at every N")
     _, _, ho, wo = _args.dense_window(strides, padding, h, w, kh, kw)
     pixels = math.prod(lead) * ho * wo
-    return pixels <= CONV2D_SMALL_OUTPUT_PIXELS and pixels * cout <= CONV2D_SMALL_OUTPUT_VALUES
+    if pixels <= CONV2D_SMALL_OUTPUT_PIXELS and pixels * cout <= CONV2D_SMALL_OUTPUT_VALUES:
+        return True, (f"{pixels} output pixels x {cout} channels: small enough that split channels fill the GPU "
+                      "and XLA's single launch is latency-bound (measured faster at N = 1)")
+    return False, (f"window of {window} values over {pixels} output pixels: XLA's tensor-core implicit GEMM measured "
+                   "faster")
+
+
+def use_conv2d_kernel(x_shape, kernel_shape, strides=1, padding="SAME") -> bool:
+    """Whether a dense convolution runs as jax_fcm.conv2d rather than XLA's
+    (conv2d_choice), as the Flax layers ask it at trace time."""
+    return conv2d_choice(x_shape, kernel_shape, strides, padding)[0]
 
 
 # jax_fcm.pw_pw (two 1x1 convs, the intermediate kept on chip) vs XLA's two

@@ -14,7 +14,7 @@ import pytest
 from conftest import run_on
 
 import flax_models as fm
-from jax_fcm import planner
+from jax_fcm import model_layers, planner
 
 # Fused vs stock, max-normalized as in conftest.assert_matches. The two differ by
 # where BatchNorm's scale is applied (folded into the weights) and, for 16-bit
@@ -567,6 +567,17 @@ def test_models_run_dense_convs_as_conv2d(rng, make, convs):
     variables = stock.init(jax.random.key(0), x)
     assert jax.jit(lambda v, x: auto.apply(v, x)).lower(variables, x).as_text().count("jax_fcm_conv2d") == convs
     assert "jax_fcm_conv2d" not in jax.jit(lambda v, x: stock.apply(v, x)).lower(variables, x).as_text()
+
+
+def test_mobilevit_runs_conv2d_where_the_plan_says():
+    # At 224x224, N = 1: the stem and the 14x14 and 7x7 MobileViT blocks' 3x3
+    # convs (model_layers.dense_convs, as `python -m jax_fcm.plan` lists them).
+    model, x = fm.MobileViT("xxs", num_classes=10), jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    planned = sum(planner.use_conv2d_kernel((1, h, h, cin), (k, k, cin, cout), s, pad)
+                  for _, h, cin, cout, k, s, pad in model_layers.dense_convs("mobilevit_xxs"))
+    assert planned == 5
+    assert jax.jit(model.apply).lower(variables, x).as_text().count("jax_fcm_conv2d") == planned
 
 
 def test_dense_conv_is_a_drop_in_for_nn_conv(platform, rng):

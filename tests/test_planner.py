@@ -105,6 +105,26 @@ def test_conv2d_kernel_where_it_measured_faster():
     assert not planner.use_conv2d_kernel((1, 28, 28, 192), (2, 2, 192, 384), 2, "VALID")  # 196 x 384
 
 
+def test_conv2d_choice_says_why():
+    stem = planner.conv2d_choice((8, 224, 224, 3), (3, 3, 3, 32), 2, "SAME")
+    small = planner.conv2d_choice((1, 7, 7, 320), (3, 3, 320, 160))
+    large = planner.conv2d_choice((64, 28, 28, 96), (3, 3, 96, 96))
+    assert stem[0] and "window of 27 values" in stem[1]
+    assert small[0] and "49 output pixels x 160 channels" in small[1]
+    assert not large[0] and "over 50176 output pixels" in large[1]
+
+
+def test_dense_convs_follow_the_architectures():
+    # (name, H, Cin, Cout, k, stride, padding)
+    assert model_layers.dense_convs("mobilenet_v2", 224, 0.5) == [("stem", 224, 3, 16, 3, 2, "SAME")]
+    assert model_layers.dense_convs("convnext_tiny", 256) == [("stem", 256, 3, 96, 4, 4, "VALID")]
+    vit = model_layers.dense_convs("mobilevit_s")
+    assert [c[0] for c in vit] == ["stem"] + [f"vit{i}_{kind}" for i in range(3) for kind in ("local", "fusion")]
+    assert vit[1][1:4] == (28, 96, 96) and vit[2][1:4] == (28, 192, 96) and vit[-1][1:4] == (7, 320, 160)
+    with pytest.raises(ValueError, match="model must be one of"):
+        model_layers.dense_convs("resnet50")
+
+
 def test_pointwise_wgmma_kernel_where_it_measured_faster():
     h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
     # Deep 16-bit layers the launch plan gives the Hopper wgmma kernel: the
@@ -160,6 +180,7 @@ def test_cli_runs_for_every_preset(capsys, preset, model):
     assert plan.main(["--gpu", preset, "--model", model, "--batch", "8"]) == 0
     out = capsys.readouterr().out
     assert "Total over the pairs" in out and out.count("| block") == len(model_layers.dw_pw_pairs(model))
+    assert_dense_conv_rows(out, model)
 
 
 @pytest.mark.parametrize("preset", sorted(gpu.PRESETS))
@@ -168,6 +189,14 @@ def test_convnext_cli_runs_for_every_preset(capsys, preset, model):
     assert plan.main(["--gpu", preset, "--model", model, "--batch", "8"]) == 0
     out = capsys.readouterr().out
     assert out.count("| jax_fcm.depthwise (") == 4 and "MLP DRAM bytes over the model" in out
+    assert_dense_conv_rows(out, model)
+
+
+def assert_dense_conv_rows(out: str, model: str):
+    """The CLI's dense-convolution table: one row per layer, each run by one of the two."""
+    rows = [line for line in out.splitlines() if line.startswith(("| stem |", "| vit"))]
+    assert len(rows) == len(model_layers.dense_convs(model)) and all(
+        "| conv2d |" in r or "| XLA |" in r for r in rows)
 
 
 def test_convnext_stages_follow_the_architecture():
