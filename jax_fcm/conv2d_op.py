@@ -8,7 +8,6 @@ gathered from x on chip: no im2col tensor, no padding copy."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -16,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi
-from jax_fcm.activations import activation_code, cotangent_before_activation, normalize_activation
+from jax_fcm import _args, _ffi
+from jax_fcm._kernel_call import differentiable_kernel_call
+from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.pointwise_op import pointwise_plan
 from jax_fcm.reference import dense_conv
 
@@ -52,30 +52,9 @@ def _ffi_call(st: _Static, x, kernel, bias):
                 activation=np.int64(activation_code(st.activation)), pw_math=np.int64(1 if full_fp32 else 0))
 
 
-# The FFI call with vmap and batch-sharding rules, per call description.
-_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _kernel_call(st: _Static, x, kernel, bias):
-    return _batched_ffi_call(st)(x, kernel, bias)
-
-
-def _kernel_call_fwd(st, x, kernel, bias):
-    return _kernel_call(st, x, kernel, bias), (x, kernel, bias)
-
-
-def _kernel_call_bwd(st, residuals, g):
-    x, kernel, bias = residuals
-    linear = dataclasses.replace(st, activation="none")
-    d_pre = cotangent_before_activation(st.activation, g, lambda: _kernel_call(linear, x, kernel, bias))
-    # The linear part's gradients are XLA's own transposed convolutions (its
-    # forward recomputation is dead code and removed).
-    _, vjp = jax.vjp(linear.reference, x, kernel, bias)
-    return vjp(d_pre)
-
-
-_kernel_call.defvjp(_kernel_call_fwd, _kernel_call_bwd)
+# The FFI call with vmap and batch-sharding rules and a custom VJP: the
+# linear part's gradients are XLA's own transposed convolutions.
+_kernel_call = differentiable_kernel_call(_ffi_call)
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, precision=None,

@@ -7,7 +7,6 @@ adds a padding pass."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -15,8 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi, depthwise_backward
-from jax_fcm.activations import activation_code, cotangent_before_activation, normalize_activation
+from jax_fcm import _args, _ffi, depthwise_backward
+from jax_fcm._kernel_call import differentiable_kernel_call, pre_activation_cotangent
+from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import depthwise_conv
 
 IMPLEMENTATIONS = (None, "kernel", "xla")
@@ -48,31 +48,19 @@ def _ffi_call(st: _Static, x, kernel, bias):
                 activation=np.int64(activation_code(st.activation)))
 
 
-# The FFI call with vmap and batch-sharding rules, per call description.
-_batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _kernel_call(st: _Static, x, kernel, bias):
-    return _batched_ffi_call(st)(x, kernel, bias)
-
-
-def _kernel_call_fwd(st, x, kernel, bias):
-    return _kernel_call(st, x, kernel, bias), (x, kernel, bias)
-
-
-def _kernel_call_bwd(st, residuals, g):
-    x, kernel, bias = residuals
-    k = kernel.shape[0]
-    if not depthwise_backward.use_kernel(k, st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
+def _backward(call, st, residuals, g):
+    """The depthwise backward kernel where it pays (depthwise_backward.use_kernel), from the
+    cotangent before the activation; XLA's backward of the reference elsewhere."""
+    x, kernel, _ = residuals
+    if not depthwise_backward.use_kernel(kernel.shape[0], st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
-    d_pre = cotangent_before_activation(
-        st.activation, g, lambda: _kernel_call(dataclasses.replace(st, activation="none"), x, kernel, bias))
+    d_pre = pre_activation_cotangent(call, st, residuals, g)
     return depthwise_backward.depthwise_gradients(x, d_pre, kernel, stride=st.stride, padding=st.padding)
 
 
-_kernel_call.defvjp(_kernel_call_fwd, _kernel_call_bwd)
+# The FFI call with vmap and batch-sharding rules and the custom VJP above.
+_kernel_call = differentiable_kernel_call(_ffi_call, _backward)
 
 
 def depthwise(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, precision=None,

@@ -57,6 +57,22 @@ def run_on(platform: str, fn, *args):
     return jax.jit(fn)(*jax.device_put(args, device))
 
 
+def check_ffi_rejects(platform: str, target: str, attrs: dict, good: tuple, bad: list):
+    """Calls the FFI target directly, past the Python checks: ``good`` (result
+    shape, operands) must run; every (result shape, operands, attribute
+    changes, message) in ``bad`` must come back as an error with that message
+    (the handler's ffi::Error), not a crash."""
+
+    def run(result, operands, changes):
+        call = jax.ffi.ffi_call(target, result)
+        return jax.block_until_ready(run_on(platform, lambda *a: call(*a, **{**attrs, **changes}), *operands))
+
+    assert run(*good, {}).shape == good[0].shape
+    for result, operands, changes, match in bad:
+        with pytest.raises(Exception, match=match):
+            run(result, operands, changes)
+
+
 @pytest.fixture
 def rng(request):
     # Fresh inputs per test, reproducible per test id.

@@ -1,0 +1,51 @@
+"""The FFI call of a single-convolution op (operands x, kernel, bias; a
+hashable call description ``st`` with ``activation`` and ``reference``) as a
+differentiable, batchable JAX function: jax_fcm.depthwise, pointwise and
+conv2d share it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+
+from jax_fcm import _batching
+from jax_fcm.activations import cotangent_before_activation
+
+
+def differentiable_kernel_call(ffi_call: Callable, backward: Callable | None = None) -> Callable:
+    """(st, x, kernel, bias) -> ffi_call(st, x, kernel, bias) with vmap and
+    batch-sharding rules (_batching) and a custom VJP: by default
+    linear_backward; an op with a backward of its own passes
+    ``backward(call, st, residuals, g)``, ``call`` being this function."""
+    batched = _batching.per_call_description(ffi_call, weight_ranks=(4, 1))
+    backward = backward or linear_backward
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def call(st, x, kernel, bias):
+        return batched(st)(x, kernel, bias)
+
+    def forward(st, x, kernel, bias):
+        return call(st, x, kernel, bias), (x, kernel, bias)
+
+    call.defvjp(forward, lambda st, residuals, g: backward(call, st, residuals, g))
+    return call
+
+
+def pre_activation_cotangent(call: Callable, st, residuals, g):
+    """g through the activation's derivative, at the pre-activation the
+    kernel recomputes without its activation (no stored intermediate)."""
+    x, kernel, bias = residuals
+    linear = dataclasses.replace(st, activation="none")
+    return cotangent_before_activation(st.activation, g, lambda: call(linear, x, kernel, bias))
+
+
+def linear_backward(call: Callable, st, residuals, g):
+    """The activation's derivative (pre_activation_cotangent), then XLA's
+    own backward of the linear convolution + bias (``st.reference`` without
+    the activation; its forward recomputation is dead code and removed)."""
+    d_pre = pre_activation_cotangent(call, st, residuals, g)
+    _, vjp = jax.vjp(dataclasses.replace(st, activation="none").reference, *residuals)
+    return vjp(d_pre)
