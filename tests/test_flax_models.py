@@ -611,42 +611,27 @@ def test_pointwise_dense_is_a_drop_in_for_nn_dense(platform, rng):
     assert max_normalized_error(run_on(platform, xla.apply, variables, x), ref) <= LAYER_TOLERANCE[platform, "float32"]
 
 
-def test_nnx_conv_bn_1x1_runs_the_pointwise_kernel(platform, rng):
+# (input shape, ConvBN arguments, the kernel its inference runs): a 1x1 layer
+# on jax_fcm.pointwise, a stride-2 3x3 stem on jax_fcm.conv2d.
+NNX_CONV_BNS = [((2, 9, 7, 24), (24, 40, 1), "jax_fcm_pointwise"), ((2, 17, 15, 3), (3, 16, 3, 2), "jax_fcm_conv2d")]
+
+
+@pytest.mark.parametrize("shape,layer,target", NNX_CONV_BNS, ids=["1x1_pointwise", "stem_conv2d"])
+def test_nnx_conv_bn_runs_its_kernel(platform, rng, shape, layer, target):
     from flax import nnx
 
     from flax_models import nnx as fnnx
 
-    x = images(rng, (2, 9, 7, 24))
-    stock = fnnx.ConvBN(24, 40, 1, activation="silu", rngs=nnx.Rngs(0))
-    mine = fnnx.ConvBN(24, 40, 1, activation="silu", fused="auto", rngs=nnx.Rngs(0))
+    x, features = images(rng, shape), layer[1]
+    stock = fnnx.ConvBN(*layer, activation="silu", rngs=nnx.Rngs(0))
+    mine = fnnx.ConvBN(*layer, activation="silu", fused="auto", rngs=nnx.Rngs(0))
     for model in (stock, mine):
-        model.bn.mean[...] = jnp.asarray(rng.standard_normal(40) * 0.1, jnp.float32)
-        model.bn.var[...] = jnp.asarray(rng.uniform(0.5, 1.5, 40), jnp.float32)
+        model.bn.mean[...] = jnp.asarray(rng.standard_normal(features) * 0.1, jnp.float32)
+        model.bn.var[...] = jnp.asarray(rng.uniform(0.5, 1.5, features), jnp.float32)
         model.eval()
     mine.bn.mean[...], mine.bn.var[...] = stock.bn.mean[...], stock.bn.var[...]
     graph, state = nnx.split(mine)
-    assert "jax_fcm_pointwise" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
-    out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
-    stock_graph, stock_state = nnx.split(stock)
-    ref = run_on(platform, lambda s, x: nnx.merge(stock_graph, s)(x), stock_state, x)
-    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
-
-
-def test_nnx_conv_bn_stem_runs_the_conv2d_kernel(platform, rng):
-    from flax import nnx
-
-    from flax_models import nnx as fnnx
-
-    x = images(rng, (2, 17, 15, 3))
-    stock = fnnx.ConvBN(3, 16, 3, 2, activation="silu", rngs=nnx.Rngs(0))
-    mine = fnnx.ConvBN(3, 16, 3, 2, activation="silu", fused="auto", rngs=nnx.Rngs(0))
-    for model in (stock, mine):
-        model.bn.mean[...] = jnp.asarray(rng.standard_normal(16) * 0.1, jnp.float32)
-        model.bn.var[...] = jnp.asarray(rng.uniform(0.5, 1.5, 16), jnp.float32)
-        model.eval()
-    mine.bn.mean[...], mine.bn.var[...] = stock.bn.mean[...], stock.bn.var[...]
-    graph, state = nnx.split(mine)
-    assert "jax_fcm_conv2d" in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
+    assert target in jax.jit(lambda s, x: nnx.merge(graph, s)(x)).lower(state, x).as_text()
     out = run_on(platform, lambda s, x: nnx.merge(graph, s)(x), state, x)
     stock_graph, stock_state = nnx.split(stock)
     ref = run_on(platform, lambda s, x: nnx.merge(stock_graph, s)(x), stock_state, x)
