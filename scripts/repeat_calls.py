@@ -1,6 +1,8 @@
-"""Calls the fused op many times and reports device-memory growth; optionally
-writes a digest of its outputs, so runs under different XLA flags (command
-buffers on/off) can be compared bit for bit.
+"""Calls every op's kernels many times (round robin over a few layers of
+each op's benchmark suite, chosen to reach each op's kernel variants) and
+reports device-memory growth; optionally writes a digest of the outputs, so
+runs under different XLA flags (command buffers on/off) can be compared bit
+for bit.
 
     python3 -P scripts/repeat_calls.py --calls 10000
     XLA_FLAGS=--xla_gpu_enable_command_buffer= python3 -P scripts/repeat_calls.py --calls 10 --digest off.txt
@@ -17,9 +19,17 @@ import sys
 import jax
 import numpy as np
 
-from jax_fcm import bench
+from jax_fcm import bench, bench_blocks, bench_conv2d, bench_depthwise, bench_pointwise, bench_pw_pw
 
-LAYERS = ("mv1_112_32_64", "mv2_7_960_160", "mv2_56s2_144_32", "convnext_56_96_384_k7")
+# op -> (benchmark module, the implementation that forces its kernel, layers).
+OPS = {
+    "dw_pw": (bench, "fused", ("mv1_112_32_64", "mv2_7_960_160", "mv2_56s2_144_32", "convnext_56_96_384_k7")),
+    "depthwise": (bench_depthwise, "kernel", ("mv2_112s2_96", "convnext_14_384_k7", "effb0_14_672_k5")),
+    "pointwise": (bench_pointwise, "kernel", ("mv2_56_24_144", "convnext_7_768_3072")),  # mma.sync; wgmma (16-bit)
+    "pw_pw": (bench_pw_pw, "kernel", ("mv2_56_144_24_144", "convnext_56_96_384_96")),  # mma.sync; wgmma (16-bit)
+    "mbconv": (bench_blocks, "fused", ("mv2_56_24_24", "effl_14_112_112_k5")),
+    "conv2d": (bench_conv2d, "kernel", ("mv2_stem_224", "mvit_local_14_128")),  # element-wise; vector gathers
+}
 
 
 def bytes_in_use() -> int | None:
@@ -34,13 +44,17 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--digest", help="write one sha256 per layer of its output to this file")
     parser.add_argument("--max-growth", type=int, default=0, help="bytes of growth allowed (default 0)")
+    parser.add_argument("--ops", nargs="+", default=list(OPS), choices=list(OPS), help="the ops to call (default: all)")
     args = parser.parse_args(argv)
 
-    suite = {layer.name: layer for layer in bench.SUITE}
     calls = []
-    for name in LAYERS:
-        layer = suite[name]
-        calls.append((name, jax.jit(bench.op(layer, None)), bench.make_args(layer, args.batch, args.dtype, 0)))
+    for op_name in args.ops:
+        module, implementation, names = OPS[op_name]
+        suite = {layer.name: layer for layer in module.SUITE}
+        for name in names:
+            layer = suite[name]
+            calls.append((f"{op_name}:{name}", jax.jit(module.op(layer, implementation)),
+                          module.make_args(layer, args.batch, args.dtype, 0)))
     outputs = {name: jax.block_until_ready(fn(*inputs)) for name, fn, inputs in calls}  # compile, warm up
     before = bytes_in_use()
     for i in range(args.calls):

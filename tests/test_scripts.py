@@ -22,8 +22,14 @@ def test_repeat_calls_digest_is_deterministic(monkeypatch, tmp_path, capsys):
     assert run_repeat_calls(monkeypatch, "--calls", "8", "--batch", "1", "--digest", str(first)) == 0
     assert run_repeat_calls(monkeypatch, "--calls", "4", "--batch", "1", "--digest", str(second)) == 0
     lines = first.read_text().splitlines()
-    assert len(lines) == 4 and first.read_text() == second.read_text()
+    layers = sum(len(names) for _, _, names in repeat_calls_ops().values())
+    assert len(lines) == layers and first.read_text() == second.read_text()
+    assert {line.split(":")[0] for line in lines} == {"dw_pw", "depthwise", "pointwise", "pw_pw", "mbconv", "conv2d"}
     assert "8 calls" in capsys.readouterr().out
+
+
+def repeat_calls_ops():
+    return runpy.run_path(str(SCRIPTS / "repeat_calls.py"))["OPS"]
 
 
 def test_model_plans_times_each_plan(monkeypatch, capsys):
