@@ -4,7 +4,9 @@ convolutions) against the planner's prediction and pick. On a GPU
 `python -m jax_fcm.bench --validate-planner FILE` measures and reports; from
 recorded measurements (no GPU) `python -m jax_fcm.planner_validation --sweep
 SWEEP.csv --layers LAYERS.csv --gpu h100` reports (the CSVs of
-`bench --sweep` and `bench --csv`)."""
+`bench --sweep` and `bench --csv`); `--calibrate FUSED.csv UNFUSED.csv`
+refits the time model's calibration (planner.FUSED_CALIBRATION,
+UNFUSED_CALIBRATION) to recorded layer times."""
 
 from __future__ import annotations
 
@@ -26,7 +28,41 @@ def pair_layer(layer, n: int, itemsize: int) -> planner.PairLayer:
 
 def predicted_fused_us(layer, n: int, itemsize: int, cfg: tiling.DwPwConfig, spec: GpuSpec) -> float:
     pl = pair_layer(layer, n, itemsize)
-    return planner.predicted_us(planner.fused_traffic(pl, cfg), spec, True, itemsize)
+    return planner.predicted_us(planner.fused_traffic(pl, cfg), spec, True, itemsize, planner.FUSED_CALIBRATION)
+
+
+def calibration_samples(rows: list[dict], column: str, fused: bool, layers, spec: GpuSpec) -> list[tuple]:
+    """(memory µs, compute µs, launches, measured µs) per bench CSV row: the
+    roofline terms of the fused kernel at its chosen configuration (fused) or
+    of the unfused pair, and the row's measured `column`."""
+    by_name = {layer.name: layer for layer in layers}
+    samples = []
+    for row in rows:
+        itemsize = 4 if row["dtype"] == "float32" else 2
+        plan = planner.plan_pair(pair_layer(by_name[row["layer"]], int(row["n"]), itemsize), spec)
+        traffic = plan.fused if fused else plan.unfused
+        samples.append((*planner.roofline_terms(traffic, spec, True, itemsize), traffic.launches, float(row[column])))
+    return samples
+
+
+def fit_calibration(samples) -> tuple[planner.Calibration, float]:
+    """The Calibration minimising the squared log error of the predicted times
+    over (memory µs, compute µs, launches, measured µs) samples (grid search:
+    bandwidth fraction 0.10-1.00 step 0.02, compute fraction 0.005-1 on a
+    log grid, launch 0-8 µs step 0.25), and its rms log error."""
+    memory, compute, launches, measured = (np.array(column, dtype=float) for column in zip(*samples))
+    launch_grid = np.linspace(0.0, 8.0, 33)[:, None]
+    best = (math.inf, None)
+    for bandwidth in np.linspace(0.1, 1.0, 46):
+        for compute_fraction in np.geomspace(0.005, 1.0, 60):
+            roof = np.maximum(memory / bandwidth, compute / compute_fraction)
+            errors = np.log((roof + launches * launch_grid) / measured)
+            sse = (errors**2).sum(axis=1)
+            i = int(sse.argmin())
+            if sse[i] < best[0]:
+                best = (sse[i], planner.Calibration(round(float(bandwidth), 3), round(float(compute_fraction), 3),
+                                                    float(launch_grid[i, 0])))
+    return best[1], math.sqrt(best[0] / len(measured))
 
 
 @dataclasses.dataclass
@@ -177,19 +213,32 @@ def main(argv=None) -> int:
     from jax_fcm import bench  # the layer suite (bench imports this module)
 
     parser = argparse.ArgumentParser(prog="python -m jax_fcm.planner_validation",
-                                     description="The planner's picks against recorded measurements.")
-    parser.add_argument("--sweep", required=True, help="every fused configuration's time (bench --sweep CSV)")
-    parser.add_argument("--layers", required=True, help="each layer's split_us and xla_us (bench --csv)")
+                                     description="The planner against recorded measurements: its picks (--sweep with "
+                                                 "--layers), or a refit of its time model (--calibrate).")
+    parser.add_argument("--sweep", help="every fused configuration's time (bench --sweep CSV)")
+    parser.add_argument("--layers", help="each layer's split_us and xla_us (bench --csv)")
+    parser.add_argument("--calibrate", nargs=2, metavar=("FUSED_CSV", "UNFUSED_CSV"),
+                        help="fit the fused kernel's calibration to fused_us of the first bench CSV and the unfused "
+                             "path's to split_us of the second")
     parser.add_argument("--gpu", default="h100", choices=sorted(PRESETS), help="the GPU the times were measured on")
     parser.add_argument("--plot", help="predicted vs measured scatter plot (PNG; needs matplotlib)")
     args = parser.parse_args(argv)
-    v = validate(read_rows(args.sweep), read_rows(args.layers), bench.SUITE, PRESETS[args.gpu],
-                 {"float32": 4, "bfloat16": 2, "float16": 2})
-    if not v.regrets:
-        parser.error("no layer of --layers has rows in --sweep")
-    print(v.markdown())
-    if args.plot and not scatter_plot(v.points, args.plot, f"fused configurations on {PRESETS[args.gpu].name}"):
-        print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+    spec = PRESETS[args.gpu]
+    if not (args.calibrate or (args.sweep and args.layers)):
+        parser.error("give --sweep and --layers, or --calibrate")
+    if args.calibrate:
+        for path, column, fused in ((args.calibrate[0], "fused_us", True), (args.calibrate[1], "split_us", False)):
+            samples = calibration_samples(list(csv.DictReader(open(path))), column, fused, bench.SUITE, spec)
+            fit, rms = fit_calibration(samples)
+            print(f"{'fused' if fused else 'unfused'} ({len(samples)} rows of {path}): {fit}, rms log error {rms:.3f}")
+    if args.sweep and args.layers:
+        v = validate(read_rows(args.sweep), read_rows(args.layers), bench.SUITE, spec,
+                     {"float32": 4, "bfloat16": 2, "float16": 2})
+        if not v.regrets:
+            parser.error("no layer of --layers has rows in --sweep")
+        print(v.markdown())
+        if args.plot and not scatter_plot(v.points, args.plot, f"fused configurations on {spec.name}"):
+            print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
     return 0
 
 

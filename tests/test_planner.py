@@ -341,6 +341,35 @@ def test_planner_meets_the_h100_targets_on_recorded_measurements(capsys):
     assert f"within 5 % of the measured best on {v.within_5_percent}/32 layers" in capsys.readouterr().out
 
 
+def test_calibration_is_the_fit_of_the_recorded_measurements():
+    # FUSED_CALIBRATION / UNFUSED_CALIBRATION are what fit_calibration gives on
+    # the recorded H100 times, and with them every recorded layer's predicted
+    # time is within 1.6x of its measured one.
+    h100 = gpu.PRESETS["h100"]
+    for path, column, fused, constants in (("bench_h100_345ccd7.csv", "fused_us", True, planner.FUSED_CALIBRATION),
+                                           ("bench_h100_split_n8_n64.csv", "split_us", False,
+                                            planner.UNFUSED_CALIBRATION)):
+        samples = planner_validation.calibration_samples(list(csv.DictReader(open(DATA / path))), column, fused,
+                                                         bench.SUITE, h100)
+        fit, rms = planner_validation.fit_calibration(samples)
+        assert fit == constants and rms < 0.17
+        for memory, compute, launches, measured in samples:
+            predicted = max(memory / fit.bandwidth, compute / fit.compute) + launches * fit.launch_us
+            assert 1 / 1.6 < predicted / measured < 1.6
+
+
+def test_calibrated_times_scale_with_the_gpu():
+    # The fused kernel's calibrated time is bound by its compute (the H100 fit:
+    # instruction issue), the unfused pair's by memory: an H200 (same compute,
+    # more bandwidth) speeds up only the latter, an A100 slows down both.
+    layer = planner.PairLayer(64, 56, 56, 144, 24, 3, 1, 2)
+    h100, h200, a100 = (planner.plan_pair(layer, gpu.PRESETS[g]) for g in ("h100", "h200", "a100"))
+    assert h200.fused_us == h100.fused_us < a100.fused_us
+    assert h200.unfused_us < h100.unfused_us < a100.unfused_us
+    raw = planner.predicted_us(h100.fused, gpu.PRESETS["h100"])
+    assert h100.fused_us > raw  # the calibrated kernel reaches a fraction of the peaks
+
+
 def test_rank_correlation():
     rho = planner_validation.rank_correlation
     assert rho([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
