@@ -62,6 +62,17 @@ def device_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
     return total
 
 
+def copy_bandwidth_gbs(timer, nbytes: int = 256 * 2**20) -> float:
+    """Read + write bandwidth (GB/s) of an elementwise pass over nbytes of
+    float32, timed by timer(fn, arg_sets) like the ops (the benchmarks' HBM
+    floor, the planner's measured DRAM bandwidth)."""
+    import jax.numpy as jnp
+
+    x = jnp.ones((nbytes // 4,), jnp.float32)
+    us = timer(lambda a: a * 2.0 + 1.0, [(x,)])
+    return 2 * x.nbytes / (us * 1e-6) / 1e9
+
+
 def wall_time_us(fn, arg_sets, iters: int = 30, warmup: int = 3) -> float:
     """Host wall-clock per call (for the CPU backend, where there are no device events)."""
     jitted = jax.jit(fn)

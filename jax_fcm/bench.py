@@ -12,7 +12,6 @@ import argparse
 import csv
 import dataclasses
 import sys
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -99,13 +98,6 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
     return rows
 
 
-def copy_bandwidth_gbs(timer: Callable) -> float:
-    """Read+write bandwidth of a large elementwise pass, measured like the ops."""
-    x = jnp.ones((256 * 2**20 // 4,), jnp.float32)
-    us = timer(lambda a: a * 2.0 + 1.0, [(x,)])
-    return 2 * x.nbytes / (us * 1e-6) / 1e9
-
-
 def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:
     """The DW -> PW pair in cuDNN (torch_net_time_us)."""
 
@@ -159,7 +151,7 @@ def run_blocks(args) -> int:
     if blocks is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
-    bandwidth = copy_bandwidth_gbs(timer)
+    bandwidth = _timing.copy_bandwidth_gbs(timer)
     rows = bench_blocks.time_blocks(blocks, args.batch or [1, 8, 64], args.dtype, timer, bandwidth,
                                     on_row=lambda rows: save_partial(rows, args))
     table = bench_blocks.format_table(rows, jax.devices()[0].device_kind, bandwidth,
@@ -174,7 +166,7 @@ def run_op_suite(args, suite, names) -> int:
     if layers is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
-    bandwidth = copy_bandwidth_gbs(timer)
+    bandwidth = _timing.copy_bandwidth_gbs(timer)
 
     def torch_timer(layer, n, dtype):
         return None if args.no_torch or not on_gpu else suite.torch_time_us(layer, n, dtype, args.iters)
@@ -272,7 +264,7 @@ def main(argv=None) -> int:
         return run_training(args, layers)
     on_gpu, timer = make_timer(args.iters)
     device = jax.devices()[0].device_kind
-    bandwidth = copy_bandwidth_gbs(timer)
+    bandwidth = _timing.copy_bandwidth_gbs(timer)
     print(f"# device: {device}; jax {jax.__version__}; timing: {'device (profiler)' if on_gpu else 'host wall-clock'}; "
           f"copy bandwidth {bandwidth:.0f} GB/s", file=sys.stderr)
 

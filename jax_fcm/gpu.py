@@ -57,11 +57,33 @@ def cuda_attributes(device) -> dict | None:
 
 
 @functools.lru_cache(maxsize=None)
-def detect(platform: str = "gpu") -> GpuSpec:
+def measured_copy_gbs(platform: str = "gpu", nbytes: int = 256 * 2**20) -> float:
+    """The copy bandwidth (read + write GB/s of a large elementwise pass) of
+    the platform's first device, measured once per process and platform:
+    device time (JAX profiler) on a GPU, host wall-clock elsewhere."""
+    import jax
+
+    from jax_fcm import _timing
+
+    device = jax.devices(platform)[0]
+
+    def timer(fn, arg_sets):
+        arg_sets = [jax.device_put(args, device) for args in arg_sets]
+        if platform == "gpu":
+            return _timing.device_time_us(fn, arg_sets, iters=10)
+        return _timing.wall_time_us(fn, arg_sets, iters=10)
+
+    return _timing.copy_bandwidth_gbs(timer, nbytes)
+
+
+@functools.lru_cache(maxsize=None)
+def detect(platform: str = "gpu", measure_bandwidth: bool = False) -> GpuSpec:
     """The running GPU: its preset (bandwidths and matrix rates, matched by
     name) with what the device itself reports — from the CUDA runtime where
     the CUDA kernels are built, else the SM count and compute capability JAX
-    reports; the H100 preset when there is no GPU (planning on a CPU)."""
+    reports; with measure_bandwidth, the DRAM bandwidth measured on it
+    (measured_copy_gbs) instead of the preset's; the H100 preset when there is
+    no GPU (planning on a CPU)."""
     import jax
 
     try:
@@ -83,4 +105,6 @@ def detect(platform: str = "gpu") -> GpuSpec:
                        smem_per_sm=attrs["smem_per_sm"], l2_bytes=attrs["l2_bytes"],
                        clusters=tuple(attrs["compute_capability"]) >= (9, 0),
                        wgmma=tuple(attrs["compute_capability"])[0] == 9)
+    if measure_bandwidth:
+        changes["dram_gbs"] = measured_copy_gbs(platform)
     return dataclasses.replace(spec, **changes)

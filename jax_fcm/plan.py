@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--width-multiplier", type=float, default=1.0)
     args = parser.parse_args(argv)
-    spec = gpus.detect() if args.gpu == "auto" else gpus.PRESETS[args.gpu]
+    # auto: the running device's attributes and its measured copy bandwidth (the calibrated times use it).
+    spec = gpus.detect(measure_bandwidth=True) if args.gpu == "auto" else gpus.PRESETS[args.gpu]
     if args.model in model_layers.CONVNEXT_MODELS:
         if args.width_multiplier != 1.0:
             parser.error("--width-multiplier applies to the MobileNets and MobileViT, not ConvNeXt")

@@ -160,6 +160,14 @@ def test_presets_and_detection_without_a_gpu():
     assert gpu.detect("cpu").sm_count > 0
 
 
+def test_measured_bandwidth_replaces_the_presets_once_per_process():
+    # On the CPU backend the copy is timed by the host clock (on a GPU: device time).
+    gbs = gpu.measured_copy_gbs("cpu", 8 * 2**20)
+    assert gbs > 0 and gpu.measured_copy_gbs("cpu", 8 * 2**20) == gbs  # cached
+    assert gpu.detect("cpu", measure_bandwidth=True).dram_gbs == gpu.measured_copy_gbs("cpu")
+    assert gpu.detect("cpu").dram_gbs == gpu.PRESETS["h100"].dram_gbs
+
+
 def test_model_pairs_follow_the_architectures():
     # (name, H, C, Cout, k, stride, block input channels before the expansion)
     pairs = model_layers.dw_pw_pairs("mobilenet_v2")
@@ -397,3 +405,5 @@ def test_detect_reads_the_device():
     spec = gpu.detect()
     assert (spec.sm_count, spec.smem_per_block, spec.l2_bytes) == (
         attrs["sm_count"], attrs["smem_per_block"], attrs["l2_bytes"])
+    # An H100/H200's copy bandwidth is within the range the presets span.
+    assert 1000 < gpu.detect(measure_bandwidth=True).dram_gbs < 5000
