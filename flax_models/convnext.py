@@ -84,7 +84,8 @@ class PointwiseDense(nn.Module):
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         if dense_runs_pointwise(self.use_kernel, x.shape, self.features, x.dtype):
-            return jax_fcm.pointwise(x, kernel.reshape((1, 1, c, self.features)), bias, activation=self.activation)
+            return jax_fcm.pointwise(x, kernel.reshape((1, 1, c, self.features)), bias, activation=self.activation,
+                                     implementation="kernel")
         return activation_fn(self.activation)(jnp.dot(x, kernel) + bias)
 
 
@@ -156,7 +157,7 @@ class DenseConv(nn.Module):
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         use = conv_runs_conv2d(self.use_kernel, x.shape, shape, self.strides, self.padding)
         return jax_fcm.conv2d(x, kernel, bias, strides=self.strides, padding=self.padding, activation=self.activation,
-                              implementation=None if use else "xla")
+                              implementation="kernel" if use else "xla")
 
 
 def dense_runs_pointwise(use_kernel: bool | str, x_shape, features: int, dtype) -> bool:

@@ -49,7 +49,7 @@ def folded_pointwise(x, kernel, bn, *, epsilon: float, dtype=None, activation=No
     kernel, bias = fold_batch_norm(kernel, *bn, epsilon)
     dtype = dtype if dtype is not None else x.dtype
     cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    return jax_fcm.pointwise(cast(x), cast(kernel), cast(bias), activation=activation)
+    return jax_fcm.pointwise(cast(x), cast(kernel), cast(bias), activation=activation, implementation="kernel")
 
 
 def folded_conv(x, kernel, bn, *, epsilon: float, dtype=None, strides=1, padding="SAME", activation=None):
@@ -58,7 +58,8 @@ def folded_conv(x, kernel, bn, *, epsilon: float, dtype=None, strides=1, padding
     kernel, bias = fold_batch_norm(kernel, *bn, epsilon)
     dtype = dtype if dtype is not None else x.dtype
     cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    return jax_fcm.conv2d(cast(x), cast(kernel), cast(bias), strides=strides, padding=padding, activation=activation)
+    return jax_fcm.conv2d(cast(x), cast(kernel), cast(bias), strides=strides, padding=padding, activation=activation,
+                          implementation="kernel")
 
 
 def conv_bn_kernel(fused, x, features: int, kernel_size: int, strides: int, padding="SAME",

@@ -63,7 +63,8 @@ class ConvNeXtBlock(nnx.Module):
             return nnx.gelu(self.pwconv1(y), approximate=False)
         y, kernel, bias = nnx.nn.dtypes.promote_dtype((y, self.pwconv1.kernel[...], self.pwconv1.bias[...]),
                                                       dtype=self.dtype)
-        return jax_fcm.pointwise(y, kernel.reshape((1, 1) + kernel.shape), bias, activation="gelu_exact")
+        return jax_fcm.pointwise(y, kernel.reshape((1, 1) + kernel.shape), bias, activation="gelu_exact",
+                                 implementation="kernel")
 
 
 class Downsample(nnx.Module):
@@ -110,7 +111,7 @@ class ConvNeXt(nnx.Module):
         if not conv_runs_conv2d(self.dense, x.shape, conv.kernel.shape, 4, "VALID"):
             return conv(x)
         x, kernel, bias = nnx.nn.dtypes.promote_dtype((x, conv.kernel[...], conv.bias[...]), dtype=conv.dtype)
-        return jax_fcm.conv2d(x, kernel, bias, strides=4, padding="VALID")
+        return jax_fcm.conv2d(x, kernel, bias, strides=4, padding="VALID", implementation="kernel")
 
     def __call__(self, x):
         x = self.stem_norm(self.stem(x))

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi
+from jax_fcm import _args, _ffi, planner
 from jax_fcm._kernel_call import differentiable_kernel_call
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.pointwise_op import pointwise_plan
@@ -78,8 +78,11 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, 
         cores on the GPU (as XLA does); "high"/"highest" ask for full fp32.
         bfloat16/float16 multiply on tensor cores and accumulate in fp32. The
         CPU handler always computes in fp32.
-      implementation: None or "kernel" for the jax_fcm kernel (CUDA on GPU,
-        C++ on CPU); "xla" for the same math as plain lax ops.
+      implementation: None (the default) runs the jax_fcm kernel where
+        ``jax_fcm.planner.use_conv2d_kernel`` says it measured faster than
+        XLA's convolution (the stems; small outputs), else XLA's; "kernel"
+        always runs the jax_fcm kernel (CUDA on GPU, C++ on CPU); "xla" the
+        same math as plain lax ops.
 
     Returns:
       ``(..., N, Ho, Wo, Cout)`` in x's dtype (kernel and bias must share it).
@@ -96,12 +99,15 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, 
     if bias is not None:
         _args.check_shape(bias, (cout,), "bias", "(Cout,)")
     strides, pads, ho, wo = _args.dense_window(strides, padding, h, w, kh, kw)
-    if implementation != "xla":
-        n = math.prod(lead)
-        reach = (n * h + pads[0][0] + kh) * (w + pads[1][0] + kw) * cin  # conv2d_shape_supported in C++
-        if max(reach, n * ho * wo + 128, kh * kw * cin * cout, 128 * kh * kw * cin, 128 * cout) > _args.INT32_MAX:
-            raise ValueError("the input (with padding) or the kernel has more elements than the CUDA kernel indexes "
-                             "(2**31 - 1); use implementation='xla'")
+    n = math.prod(lead)
+    reach = (n * h + pads[0][0] + kh) * (w + pads[1][0] + kw) * cin  # conv2d_shape_supported in C++
+    fits = max(reach, n * ho * wo + 128, kh * kw * cin * cout, 128 * kh * kw * cin, 128 * cout) <= _args.INT32_MAX
+    if implementation is None:
+        fast = fits and planner.use_conv2d_kernel(x.shape, kernel.shape, strides, pads)
+        implementation = "kernel" if fast else "xla"
+    elif implementation == "kernel" and not fits:
+        raise ValueError("the input (with padding) or the kernel has more elements than the CUDA kernel indexes "
+                         "(2**31 - 1); use implementation='xla'")
     st = _Static(strides=strides, padding=pads, activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
     bias = jnp.zeros((cout,), dtype) if bias is None else bias

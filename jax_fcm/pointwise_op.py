@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi
+from jax_fcm import _args, _ffi, planner
 from jax_fcm._kernel_call import differentiable_kernel_call
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import pointwise_conv
@@ -69,8 +69,11 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
         tensor cores on the GPU (as XLA does); "high"/"highest" ask for full
         fp32. bfloat16/float16 multiply on tensor cores and accumulate in fp32.
         The CPU handler always computes in fp32.
-      implementation: None or "kernel" for the jax_fcm kernel (CUDA on GPU,
-        C++ on CPU); "xla" for the same math as plain lax ops.
+      implementation: None (the default) runs the jax_fcm kernel where
+        ``jax_fcm.planner.use_pointwise_kernel`` says it measured faster than
+        XLA's 1x1 convolution on this GPU, else XLA's; "kernel" always runs the
+        jax_fcm kernel (CUDA on GPU, C++ on CPU); "xla" the same math as
+        plain lax ops.
 
     Returns:
       ``(..., N, H, W, Cout)`` in x's dtype (kernel and bias must share it).
@@ -84,7 +87,10 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
         raise ValueError(f"channel counts must be positive; got Cin={cin}, Cout={cout}")
     if bias is not None:
         _args.check_shape(bias, (cout,), "bias", "(Cout,)")
-    if implementation != "xla" and max(cin * cout, 128 * cin, 128 * cout) > _args.INT32_MAX:
+    fits = max(cin * cout, 128 * cin, 128 * cout) <= _args.INT32_MAX
+    if implementation is None:
+        implementation = "kernel" if fits and planner.use_pointwise_kernel(x.shape, cout, dtype) else "xla"
+    elif implementation == "kernel" and not fits:
         raise ValueError(f"Cin*Cout = {cin * cout} (or 128*Cin, 128*Cout) is more than the kernel indexes "
                          "(2**31 - 1); use implementation='xla'")
     st = _Static(activation=normalize_activation(activation, "activation"),

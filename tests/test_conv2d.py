@@ -50,7 +50,7 @@ def check(platform, rng, *, n=3, h=9, w=11, cin=8, cout=24, window=(3, 3), dtype
           **kw):
     x, kernel, b = random_conv(rng, n, h, w, cin, cout, *window, dtype, lead)
     args = (x, kernel, b if bias else None)
-    out = run_on(platform, lambda *a: jax_fcm.conv2d(*a, **kw), *args)
+    out = run_on(platform, lambda *a: jax_fcm.conv2d(*a, **{"implementation": "kernel", **kw}), *args)
     ref = xla_reference(jax_fcm.conv2d, args, **kw)
     assert out.dtype == jnp.dtype(dtype)
     assert out.shape == ref.shape
@@ -115,7 +115,7 @@ def test_without_bias_and_extra_leading_axes(platform, rng):
 
 def test_lowering_names_the_ffi_target(rng):
     x, kernel, b = random_conv(rng, 1, 8, 8, 3, 8, 3, 3, jnp.float32)
-    text = jax.jit(lambda *a: jax_fcm.conv2d(*a)).lower(x, kernel, b).as_text()
+    text = jax.jit(lambda *a: jax_fcm.conv2d(*a, implementation="kernel")).lower(x, kernel, b).as_text()
     assert "jax_fcm_conv2d" in text
     xla_text = jax.jit(lambda *a: jax_fcm.conv2d(*a, implementation="xla")).lower(x, kernel, b).as_text()
     assert "jax_fcm_conv2d" not in xla_text
@@ -147,13 +147,14 @@ def test_grad_matches_reference(platform, rng, dtype, act):
 
 def test_check_grads_first_and_second_order(rng):
     x, kernel, b = random_conv(rng, 2, 5, 6, 3, 4, 3, 3, jnp.float32)
-    f = lambda *a: jax_fcm.conv2d(*a, strides=2, activation="silu")  # noqa: E731
+    f = lambda *a: jax_fcm.conv2d(*a, strides=2, activation="silu", implementation="kernel")  # noqa: E731
     check_grads(f, (x, kernel, b), order=2, modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
 def test_vmap_folds_into_batch_and_maps_weights(platform, rng):
     x, kernel, b = random_conv(rng, 2, 7, 6, 5, 12, 3, 3, jnp.float32, lead=(3,))
-    f = lambda x, k, b: jax_fcm.conv2d(x, k, b, activation="relu", precision="highest")  # noqa: E731
+    f = lambda x, k, b: jax_fcm.conv2d(x, k, b, activation="relu", precision="highest",  # noqa: E731
+                                       implementation="kernel")
     ref = lambda *a: xla_reference(jax_fcm.conv2d, a, activation="relu")  # noqa: E731
     out = run_on(platform, jax.vmap(f, in_axes=(0, None, None)), x, kernel, b)
     assert max_normalized_error(out, ref(x, kernel, b)) <= TOLERANCES["float32"]
@@ -167,12 +168,12 @@ def test_batch_sharding_and_shard_map(mesh, rng):
     x, kernel, b = random_conv(rng, 8, 9, 9, 3, 16, 3, 3, jnp.float32)
     ref = xla_reference(jax_fcm.conv2d, (x, kernel, b), strides=2)
     xs = jax.device_put(x, NamedSharding(mesh, P("batch")))
-    jitted = jax.jit(lambda *a: jax_fcm.conv2d(*a, strides=2))
+    jitted = jax.jit(lambda *a: jax_fcm.conv2d(*a, strides=2, implementation="kernel"))
     out = jitted(xs, kernel, b)
     assert out.sharding.spec[0] == "batch"
     assert "all-gather" not in jitted.lower(xs, kernel, b).compile().as_text()
     assert max_normalized_error(out, ref) <= TOLERANCES["float32"]
-    mapped = jax.shard_map(lambda *a: jax_fcm.conv2d(*a, strides=2), mesh=mesh, in_specs=(P("batch"), P(), P()),
+    mapped = jax.shard_map(lambda *a: jax_fcm.conv2d(*a, strides=2, implementation="kernel"), mesh=mesh, in_specs=(P("batch"), P(), P()),
                            out_specs=P("batch"))
     assert max_normalized_error(jax.jit(mapped)(xs, kernel, b), ref) <= TOLERANCES["float32"]
 
@@ -211,8 +212,8 @@ BAD_INPUTS = [
     (dict(activation="tanh"), ValueError, "activation must be None or one of"),
     (dict(precision="ultra"), ValueError, "precision must be"),
     (dict(implementation="fused"), ValueError, "implementation must be one of"),
-    (dict(x=jax.ShapeDtypeStruct((1, 8, 8, 2**12), jnp.float32),
-          kernel=jax.ShapeDtypeStruct((3, 3, 2**12, 2**16), jnp.float32)), ValueError, "more elements than"),
+    (dict(x=jax.ShapeDtypeStruct((1, 8, 8, 2**12), jnp.float32), kernel=jax.ShapeDtypeStruct((3, 3, 2**12, 2**16),
+          jnp.float32), implementation="kernel"), ValueError, "more elements than"),
 ]
 
 
@@ -224,6 +225,19 @@ def call_with(change):
 def test_bad_input(change, error, match):
     with pytest.raises(error, match=match):
         call_with(change)
+
+
+def test_default_runs_the_kernel_where_the_planner_picks_it():
+    # Stems: the kernel; a full 3x3 conv at N = 64: XLA's (planner.use_conv2d_kernel);
+    # beyond the kernel's 32-bit offsets: XLA's, where "kernel" raises.
+    def lowered(x_shape, kernel_shape, **kw):
+        x, kernel = jax.ShapeDtypeStruct(x_shape, jnp.bfloat16), jax.ShapeDtypeStruct(kernel_shape, jnp.bfloat16)
+        return jax.jit(lambda x, k: jax_fcm.conv2d(x, k, **kw)).lower(x, kernel).as_text()
+
+    assert "jax_fcm_conv2d" in lowered((8, 224, 224, 3), (3, 3, 3, 32), strides=2)
+    assert "jax_fcm_conv2d" not in lowered((64, 28, 28, 96), (3, 3, 96, 96))
+    assert "jax_fcm_conv2d" in lowered((64, 28, 28, 96), (3, 3, 96, 96), implementation="kernel")
+    assert "jax_fcm_conv2d" not in lowered((1, 8, 8, 2**12), (3, 3, 2**12, 2**16))
 
 
 def test_direct_ffi_call_with_bad_shapes_is_an_error(platform, rng):

@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jax_fcm
+from jax_fcm import gpu, planner
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 H100_SMS = 132
@@ -51,7 +52,7 @@ def f32_reference(args, **kw):
 def check(platform, rng, *, n=3, h=5, w=7, cin=24, cout=40, dtype=jnp.float32, lead=(), bias=True, **kw):
     x, kernel, b = random_pointwise(rng, n, h, w, cin, cout, dtype, lead)
     args = (x, kernel, b if bias else None)
-    out = run_on(platform, lambda *a: jax_fcm.pointwise(*a, **kw), *args)
+    out = run_on(platform, lambda *a: jax_fcm.pointwise(*a, **{"implementation": "kernel", **kw}), *args)
     assert out.dtype == jnp.dtype(dtype)
     assert out.shape == tuple(lead) + (n, h, w, cout)
     err = max_normalized_error(out, f32_reference(args, **kw))
@@ -111,7 +112,7 @@ def test_unaligned_operands(platform, rng):
 
 def test_lowering_names_the_ffi_target(rng):
     x, kernel, b = random_pointwise(rng, 1, 8, 8, 16, 8, jnp.float32)
-    text = jax.jit(lambda *a: jax_fcm.pointwise(*a)).lower(x, kernel, b).as_text()
+    text = jax.jit(lambda *a: jax_fcm.pointwise(*a, implementation="kernel")).lower(x, kernel, b).as_text()
     assert "jax_fcm_pointwise" in text
     xla_text = jax.jit(lambda *a: jax_fcm.pointwise(*a, implementation="xla")).lower(x, kernel, b).as_text()
     assert "jax_fcm_pointwise" not in xla_text
@@ -142,13 +143,14 @@ def test_grad_matches_reference(platform, rng, dtype, act):
 
 def test_check_grads_first_and_second_order(rng):
     x, kernel, b = random_pointwise(rng, 2, 3, 4, 5, 6, jnp.float32)
-    f = lambda *a: jax_fcm.pointwise(*a, activation="silu")  # noqa: E731
+    f = lambda *a: jax_fcm.pointwise(*a, activation="silu", implementation="kernel")  # noqa: E731
     check_grads(f, (x, kernel, b), order=2, modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
 def test_vmap_folds_into_batch_and_maps_weights(platform, rng):
     x, kernel, b = random_pointwise(rng, 2, 5, 4, 12, 20, jnp.float32, lead=(3,))
-    f = lambda x, k, b: jax_fcm.pointwise(x, k, b, activation="relu", precision="highest")  # noqa: E731
+    f = lambda x, k, b: jax_fcm.pointwise(x, k, b, activation="relu", precision="highest",  # noqa: E731
+                                          implementation="kernel")
     out = run_on(platform, jax.vmap(f, in_axes=(0, None, None)), x, kernel, b)
     assert max_normalized_error(out, f32_reference((x, kernel, b), activation="relu")) <= TOLERANCES["float32"]
     kernels = jnp.stack([kernel, 2 * kernel, -kernel])
@@ -162,12 +164,12 @@ def test_batch_sharding_and_shard_map(mesh, rng):
     x, kernel, b = random_pointwise(rng, 8, 5, 5, 16, 24, jnp.float32)
     ref = f32_reference((x, kernel, b))
     xs = jax.device_put(x, NamedSharding(mesh, P("batch")))
-    jitted = jax.jit(lambda *a: jax_fcm.pointwise(*a))
+    jitted = jax.jit(lambda *a: jax_fcm.pointwise(*a, implementation="kernel"))
     out = jitted(xs, kernel, b)
     assert out.sharding.spec[0] == "batch"
     assert "all-gather" not in jitted.lower(xs, kernel, b).compile().as_text()
     assert max_normalized_error(out, ref) <= TOLERANCES["float32"]
-    mapped = jax.shard_map(lambda *a: jax_fcm.pointwise(*a), mesh=mesh, in_specs=(P("batch"), P(), P()),
+    mapped = jax.shard_map(lambda *a: jax_fcm.pointwise(*a, implementation="kernel"), mesh=mesh, in_specs=(P("batch"), P(), P()),
                            out_specs=P("batch"))
     assert max_normalized_error(jax.jit(mapped)(xs, kernel, b), ref) <= TOLERANCES["float32"]
 
@@ -247,8 +249,8 @@ BAD_INPUTS = [
     (dict(activation="tanh"), ValueError, "activation must be None or one of"),
     (dict(precision="ultra"), ValueError, "precision must be"),
     (dict(implementation="fused"), ValueError, "implementation must be one of"),
-    (dict(x=jax.ShapeDtypeStruct((1, 1, 1, 2**16), jnp.float32),
-          kernel=jax.ShapeDtypeStruct((1, 1, 2**16, 2**16), jnp.float32)), ValueError, "more than the kernel indexes"),
+    (dict(x=jax.ShapeDtypeStruct((1, 1, 1, 2**16), jnp.float32), kernel=jax.ShapeDtypeStruct((1, 1, 2**16, 2**16),
+          jnp.float32), implementation="kernel"), ValueError, "more than the kernel indexes"),
 ]
 
 
@@ -260,6 +262,23 @@ def call_with(change):
 def test_bad_input(change, error, match):
     with pytest.raises(error, match=match):
         call_with(change)
+
+
+def test_default_runs_the_kernel_where_the_planner_picks_it():
+    # planner.use_pointwise_kernel (the H100 preset without a GPU): a deep
+    # bf16 expansion at N = 64 on the kernel, float32 at N = 8 on XLA's; beyond
+    # the kernel's 32-bit offsets: XLA's, where "kernel" raises.
+    def lowered(x_shape, cout, dtype, **kw):
+        x, kernel = jax.ShapeDtypeStruct(x_shape, dtype), jax.ShapeDtypeStruct((1, 1, x_shape[-1], cout), dtype)
+        return jax.jit(lambda x, k: jax_fcm.pointwise(x, k, **kw)).lower(x, kernel).as_text()
+
+    deep_bf16, f32_n8 = ((64, 14, 14, 96), 576, jnp.bfloat16), ((8, 14, 14, 576), 96, jnp.float32)
+    for shape, cout, dtype in (deep_bf16, f32_n8):
+        assert ("jax_fcm_pointwise" in lowered(shape, cout, dtype)) == planner.use_pointwise_kernel(shape, cout, dtype)
+        assert "jax_fcm_pointwise" in lowered(shape, cout, dtype, implementation="kernel")
+    h100 = gpu.PRESETS["h100"]
+    assert planner.use_pointwise_kernel(*deep_bf16, h100) and not planner.use_pointwise_kernel(*f32_n8, h100)
+    assert "jax_fcm_pointwise" not in lowered((1, 1, 1, 2**16), 2**16, jnp.float32)
 
 
 def test_direct_ffi_call_with_bad_shapes_is_an_error(platform, rng):
