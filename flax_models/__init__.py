@@ -3,6 +3,7 @@ trees of the stock unfused definitions: Linen here, NNX in flax_models.nnx."""
 
 from flax_models.convnext import ConvNeXt, ConvNeXtBlock, DenseConv, DepthwiseConv, PointwiseDense
 from flax_models.folding import fold_batch_norm
+from flax_models.intercept import jax_fcm_convs
 from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
 from flax_models.torchvision import mobilenet_v2_from_torchvision, mobilenet_v2_to_torchvision, read_safetensors
 from flax_models.mobilenet import FUSION_CHOICES, EfficientNetLite0, MobileNetV1, MobileNetV2
@@ -11,5 +12,5 @@ from flax_models.mobilevit import MobileViT, MobileViTBlock
 __all__ = [
     "FUSION_CHOICES", "ConvBN", "ConvNeXt", "ConvNeXtBlock", "DenseConv", "DepthwiseConv", "EfficientNetLite0",
     "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT", "MobileViTBlock", "PointwiseDense", "SeparableConv",
-    "fold_batch_norm", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"
+    "fold_batch_norm", "jax_fcm_convs", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"
 ]
