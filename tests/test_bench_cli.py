@@ -25,7 +25,7 @@ def test_model_table(tmp_path, capsys):
                        "--iters", "2", "--csv", str(out_csv)]) == 0
     assert "| mobilenet_v1 | float32 | 1 |" in capsys.readouterr().out
     row = next(csv.DictReader(open(out_csv)))
-    assert float(row["fused_ms"]) > 0 and float(row["stock_ms"]) > 0
+    assert float(row["fused_ms"]) > 0 and float(row["stock_ms"]) > 0 and float(row["intercepted_ms"]) > 0
 
 
 def test_validate_planner(tmp_path, capsys):

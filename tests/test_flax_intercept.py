@@ -107,3 +107,14 @@ def test_init_inside_is_the_stock_init(model_and_variables):
 ])
 def test_which_op_takes_a_conv(conv, x_shape, op):
     assert conv_op(conv, x_shape, {"depthwise", "pointwise", "dense"}) == op
+
+
+def test_benchmark_times_the_stock_model_on_jax_fcm_ops(model_and_variables):
+    # bench --models' "stock + jax_fcm_convs" column: the context entered while the timed function is traced.
+    import functools
+
+    from flax_models import benchmark
+
+    model, variables, x = model_and_variables
+    text = jax.jit(functools.partial(benchmark.intercepted, model)).lower(variables, x).as_text()
+    assert targets(text)["depthwise"] == 2
