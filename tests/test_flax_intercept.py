@@ -12,7 +12,7 @@ import pytest
 from conftest import max_normalized_error, run_on
 
 import flax_models
-from flax_models.intercept import conv_op
+from flax_models.intercept import conv_op, linen_call
 from jax_fcm import planner
 
 
@@ -106,7 +106,7 @@ def test_init_inside_is_the_stock_init(model_and_variables):
     (nn.Conv(8, (3, 3), mask=np.ones((3, 3, 8, 8))), (1, 9, 9, 8), None),
 ])
 def test_which_op_takes_a_conv(conv, x_shape, op):
-    assert conv_op(conv, x_shape, {"depthwise", "pointwise", "dense"}) == op
+    assert conv_op(linen_call(conv), x_shape, {"depthwise", "pointwise", "dense"}) == op
 
 
 def test_benchmark_times_the_stock_model_on_jax_fcm_ops(model_and_variables):
@@ -118,3 +118,54 @@ def test_benchmark_times_the_stock_model_on_jax_fcm_ops(model_and_variables):
     model, variables, x = model_and_variables
     text = jax.jit(functools.partial(benchmark.intercepted, model)).lower(variables, x).as_text()
     assert targets(text)["depthwise"] == 2
+
+
+class UserNnxNet:
+    """UserNet's layers in NNX (built lazily: flax.nnx is imported in the tests)."""
+
+    @staticmethod
+    def make():
+        from flax import nnx
+
+        class Net(nnx.Module):
+            def __init__(self, rngs):
+                self.stem = nnx.Conv(3, 16, (3, 3), strides=2, rngs=rngs)
+                self.dw1 = nnx.Conv(16, 16, (3, 3), feature_group_count=16, rngs=rngs)
+                self.pw1 = nnx.Conv(16, 24, (1, 1), rngs=rngs)
+                self.dw2 = nnx.Conv(24, 24, (5, 5), strides=2, padding=((2, 2), (2, 2)), feature_group_count=24,
+                                    use_bias=False, rngs=rngs)
+                self.grouped = nnx.Conv(24, 24, (3, 3), feature_group_count=4, rngs=rngs)
+                self.head = nnx.Conv(24, 40, (1, 1), rngs=rngs)
+
+            def __call__(self, x):
+                x = nnx.relu(self.stem(x))
+                x = nnx.relu(self.pw1(self.dw1(x)))
+                return self.head(self.grouped(self.dw2(x)))
+
+        return Net(nnx.Rngs(0))
+
+
+def test_nnx_convs_run_on_their_ops(platform, rng):
+    from flax import nnx
+
+    model, x = UserNnxNet.make(), jnp.asarray(rng.standard_normal((2, 17, 15, 3)), jnp.float32)
+    graph, state = nnx.split(model)
+
+    def apply():  # a new function each time: jit would reuse a trace made outside the context
+        return lambda s, x: nnx.merge(graph, s)(x)
+
+    def grads():
+        f = apply()
+        return jax.jit(jax.grad(lambda s: jnp.sum(f(s, x) ** 2)))(state)
+
+    stock, stock_grads = run_on(platform, apply(), state, x), grads()
+    with flax_models.jax_fcm_convs():
+        mine, mine_grads = run_on(platform, apply(), state, x), grads()
+        text = jax.jit(apply()).lower(state, x).as_text()
+    pointwise = sum(planner.use_pointwise_kernel(shape, cout, jnp.float32)
+                    for shape, cout in (((2, 9, 8, 16), 24), ((2, 5, 4, 24), 40)))
+    assert targets(text) == {"depthwise": 2, "pointwise": pointwise, "conv2d": 1}
+    assert max_normalized_error(mine, stock) <= (1e-5 if platform == "cpu" else 5e-3)
+    assert targets(jax.jit(apply()).lower(state, x).as_text())["depthwise"] == 0  # restored on exit
+    for a, b in zip(jax.tree_util.tree_leaves(stock_grads), jax.tree_util.tree_leaves(mine_grads)):
+        assert max_normalized_error(b, a) <= 1e-5
