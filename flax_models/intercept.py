@@ -156,7 +156,8 @@ def jax_fcm_convs(depthwise: bool = True, pointwise: bool = True, dense: bool = 
     kinds = frozenset(name for name, on in (("depthwise", depthwise), ("pointwise", pointwise), ("dense", dense))
                       if on)
     original = nnx.Conv.__call__
-    nnx.Conv.__call__ = _nnx_conv_call(original, kinds)  # restored on exit; the class attribute, so every instance
+    # The class attribute (every instance, process-wide while the context is open), restored on exit.
+    nnx.Conv.__call__ = _nnx_conv_call(original, kinds)
     try:
         with nn.intercept_methods(functools.partial(_linen_interceptor, kinds)):
             yield
