@@ -25,3 +25,14 @@ def test_sharded_mobilenet_v2_example(monkeypatch, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| 8 |"))
     assert "4 x cpu" in out and float(row.split("|")[-2]) < 1e-4
+
+
+def test_existing_model_example(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["existing_model_jax_fcm_convs.py", "--batch", "2", "--size", "32", "--dtype",
+                                      "float32"])
+    runpy.run_path(str(EXAMPLES / "existing_model_jax_fcm_convs.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    line = out.split("logit difference ")[1].split(")")[0]  # "<diff> (largest logit <scale>"
+    diff, scale = float(line.split()[0]), float(line.split()[-1])
+    assert diff <= 1e-5 * scale, out  # float32 on the CPU handlers: ~1e-6 relative
+    assert "under jax_fcm_convs" in out
