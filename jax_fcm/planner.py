@@ -112,6 +112,36 @@ def whole_block_bytes(layer: PairLayer, cin: int) -> int:
     return (activations + weights) * layer.itemsize
 
 
+def pw_dw_traffic(layer: PairLayer, cin: int, tile: int = 8) -> Traffic:
+    """The 1x1 expansion Cin -> C fused into the depthwise conv (the PW -> DW
+    module of issue 5; no kernel yet), tile x tile depthwise outputs per
+    block: each block reads its input window with halo (clipped to the
+    image) over Cin channels and both layers' weights, recomputes the
+    expansion over the whole window (halo included) on tensor cores, and
+    writes the depthwise result; the expanded tensor never reaches memory."""
+    b = layer.itemsize
+    tiles = layer.n * math.ceil(layer.ho / tile) * math.ceil(layer.wo / tile)
+    in_h = min((tile - 1) * layer.stride + layer.k, layer.h)
+    in_w = min((tile - 1) * layer.stride + layer.k, layer.w)
+    weights = (cin * layer.c + layer.c + (layer.k * layer.k + 1) * layer.c) * b
+    out = layer.n * layer.ho * layer.wo * layer.c * b
+    issued = tiles * (in_h * in_w * cin * b + weights) + out
+    unique = layer.n * layer.h * layer.w * cin * b + weights + out
+    return Traffic(issued=issued, unique=unique, fp32_flops=dw_flops(layer),
+                   tensor_flops=2 * tiles * in_h * in_w * cin * layer.c, launches=1)
+
+
+def unfused_pw_dw_traffic(layer: PairLayer, cin: int) -> Traffic:
+    """The 1x1 expansion and the depthwise conv as two kernels: the expanded
+    tensor written once and read once."""
+    b = layer.itemsize
+    expanded = layer.n * layer.h * layer.w * layer.c * b
+    weights = (cin * layer.c + layer.c + (layer.k * layer.k + 1) * layer.c) * b
+    total = layer.n * layer.h * layer.w * cin * b + 2 * expanded + weights + layer.n * layer.ho * layer.wo * layer.c * b
+    return Traffic(issued=total, unique=total, fp32_flops=dw_flops(layer),
+                   tensor_flops=2 * layer.n * layer.h * layer.w * cin * layer.c, launches=2)
+
+
 def dw_flops(layer: PairLayer) -> int:
     return 2 * layer.n * layer.ho * layer.wo * layer.c * layer.k * layer.k
 
