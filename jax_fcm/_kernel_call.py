@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
-from jax_fcm import _batching
+from jax_fcm import _batching, _ffi
 from jax_fcm.activations import cotangent_before_activation
 
 
@@ -49,3 +51,18 @@ def linear_backward(call: Callable, st, residuals, g):
     d_pre = pre_activation_cotangent(call, st, residuals, g)
     _, vjp = jax.vjp(dataclasses.replace(st, activation="none").reference, *residuals)
     return vjp(d_pre)
+
+
+def run(call: Callable, st, x, kernel, bias, implementation: str):
+    """The op on x (extra leading axes folded into the batch and restored),
+    bias None as zeros: XLA's reference with implementation "xla", else the
+    kernel call (differentiable_kernel_call's function)."""
+    *lead, h, w, c = x.shape
+    bias = jnp.zeros((kernel.shape[-1],), x.dtype) if bias is None else bias
+    x4 = x.reshape((math.prod(lead), h, w, c))
+    if implementation == "xla":
+        y = st.reference(x4, kernel, bias)
+    else:
+        _ffi.check_backend_supported()
+        y = call(st, x4, kernel, bias)
+    return y.reshape(tuple(lead) + y.shape[1:])

@@ -11,12 +11,10 @@ import dataclasses
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, planner
-from jax_fcm._kernel_call import differentiable_kernel_call
+from jax_fcm import _args, _ffi, _kernel_call, planner
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.pointwise_op import pointwise_plan
 from jax_fcm.reference import dense_conv
@@ -54,7 +52,7 @@ def _ffi_call(st: _Static, x, kernel, bias):
 
 # The FFI call with vmap and batch-sharding rules and a custom VJP: the
 # linear part's gradients are XLA's own transposed convolutions.
-_kernel_call = differentiable_kernel_call(_ffi_call)
+_call = _kernel_call.differentiable_kernel_call(_ffi_call)
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, precision=None,
@@ -89,7 +87,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, 
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
-    dtype = _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
+    _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
     *lead, h, w, cin = x.shape
     if kernel.ndim != 4 or kernel.shape[2] != cin:
         raise ValueError(f"kernel must have shape (kh, kw, Cin={cin}, Cout); got {kernel.shape}")
@@ -110,14 +108,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, 
                          "(2**31 - 1); use implementation='xla'")
     st = _Static(strides=strides, padding=pads, activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
-    bias = jnp.zeros((cout,), dtype) if bias is None else bias
-    x4 = x.reshape((math.prod(lead), h, w, cin))
-    if implementation == "xla":
-        y = st.reference(x4, kernel, bias)
-    else:
-        _ffi.check_backend_supported()
-        y = _kernel_call(st, x4, kernel, bias)
-    return y.reshape(tuple(lead) + y.shape[1:])
+    return _kernel_call.run(_call, st, x, kernel, bias, implementation)
 
 
 def conv2d_plan(dtype, pixels: int, kh: int, kw: int, cin: int, cout: int, *, sm_count: int,

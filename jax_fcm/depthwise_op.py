@@ -7,15 +7,12 @@ adds a padding pass."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, depthwise_backward
-from jax_fcm._kernel_call import differentiable_kernel_call, pre_activation_cotangent
+from jax_fcm import _args, _ffi, _kernel_call, depthwise_backward
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import depthwise_conv
 
@@ -55,12 +52,12 @@ def _backward(call, st, residuals, g):
     if not depthwise_backward.use_kernel(kernel.shape[0], st.stride, st.padding, g.shape[1], g.shape[2], x.dtype):
         _, vjp = jax.vjp(st.reference, *residuals)
         return vjp(g)
-    d_pre = pre_activation_cotangent(call, st, residuals, g)
+    d_pre = _kernel_call.pre_activation_cotangent(call, st, residuals, g)
     return depthwise_backward.depthwise_gradients(x, d_pre, kernel, stride=st.stride, padding=st.padding)
 
 
 # The FFI call with vmap and batch-sharding rules and the custom VJP above.
-_kernel_call = differentiable_kernel_call(_ffi_call, _backward)
+_call = _kernel_call.differentiable_kernel_call(_ffi_call, _backward)
 
 
 def depthwise(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, precision=None,
@@ -92,7 +89,7 @@ def depthwise(x, kernel, bias=None, *, strides=1, padding="SAME", activation=Non
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
-    dtype = _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
+    _args.check_operands({"x": x, "kernel": kernel}, {"bias": bias})
     *lead, h, w, c = x.shape
     if c == 0:
         raise ValueError(f"x must have at least one channel; got shape {x.shape}")
@@ -105,11 +102,4 @@ def depthwise(x, kernel, bias=None, *, strides=1, padding="SAME", activation=Non
                          "(2**31 - 1); use implementation='xla'")
     st = _Static(stride=stride, padding=pads, activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
-    bias = jnp.zeros((c,), dtype) if bias is None else bias
-    x4 = x.reshape((math.prod(lead), h, w, c))
-    if implementation == "xla":
-        y = st.reference(x4, kernel, bias)
-    else:
-        _ffi.check_backend_supported()
-        y = _kernel_call(st, x4, kernel, bias)
-    return y.reshape(tuple(lead) + y.shape[1:])
+    return _kernel_call.run(_call, st, x, kernel, bias, implementation)

@@ -7,15 +7,13 @@ few pixel tiles still spread over the whole GPU."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _ffi, planner
-from jax_fcm._kernel_call import differentiable_kernel_call
+from jax_fcm import _args, _ffi, _kernel_call, planner
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import pointwise_conv
 
@@ -49,7 +47,7 @@ def _ffi_call(st: _Static, x, kernel, bias):
 
 # The FFI call with vmap and batch-sharding rules and a custom VJP: the
 # linear part's gradients are two GEMMs (g . W^T and x^T . g) and a sum, XLA's own.
-_kernel_call = differentiable_kernel_call(_ffi_call)
+_call = _kernel_call.differentiable_kernel_call(_ffi_call)
 
 
 def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implementation=None):
@@ -95,14 +93,7 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
                          "(2**31 - 1); use implementation='xla'")
     st = _Static(activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
-    bias = jnp.zeros((cout,), dtype) if bias is None else bias
-    x4 = x.reshape((math.prod(lead), h, w, cin))
-    if implementation == "xla":
-        y = st.reference(x4, kernel, bias)
-    else:
-        _ffi.check_backend_supported()
-        y = _kernel_call(st, x4, kernel, bias)
-    return y.reshape(tuple(lead) + y.shape[1:])
+    return _kernel_call.run(_call, st, x, kernel, bias, implementation)
 
 
 def pointwise_plan(dtype, pixels: int, cin: int, cout: int, *, sm_count: int, clusters: bool = True,
