@@ -176,7 +176,7 @@ def scatter_plot(points, path: str, title: str) -> bool:
     ax.loglog(predicted, measured, ".", alpha=0.5)
     low, high = min(predicted + measured), max(predicted + measured)
     ax.plot([low, high], [low, high], "k-", lw=0.8)
-    ax.set_xlabel("predicted µs (traffic model)")
+    ax.set_xlabel("predicted µs (calibrated traffic model)")
     ax.set_ylabel("measured µs")
     ax.set_title(title)
     fig.tight_layout()
