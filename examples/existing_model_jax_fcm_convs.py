@@ -13,14 +13,13 @@ in one kernel.) Times are host wall-clock medians around jitted calls;
 """
 
 import argparse
-import statistics
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 import flax_models
+from flax_models.benchmark import median_ms
 
 
 class UserMobileNet(nn.Module):
@@ -42,16 +41,6 @@ class UserMobileNet(nn.Module):
             x = conv_bn(x, x.shape[-1], 3, strides, groups=x.shape[-1])  # depthwise
             x = conv_bn(x, features, 1)  # pointwise
         return nn.Dense(self.num_classes, dtype=self.dtype)(jnp.mean(x, axis=(1, 2)))
-
-
-def median_ms(fn, *args, repeats=20):
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def main():

@@ -13,23 +13,12 @@ device time per layer.
 """
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
 import flax_models
-
-
-def median_ms(fn, *args, repeats=20):
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from flax_models.benchmark import median_ms
 
 
 def main():

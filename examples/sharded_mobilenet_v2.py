@@ -13,8 +13,6 @@ jitted calls (each call a whole batch)."""
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -23,16 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import flax_models
-
-
-def median_ms(fn, *args, repeats=10):
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from flax_models.benchmark import median_ms
 
 
 def main(argv=None):
@@ -63,8 +52,8 @@ def main(argv=None):
         assert out.sharding.spec[0] == "batch", out.sharding
         diff = float(jnp.max(jnp.abs(jnp.asarray(out, jnp.float32) - jax.device_put(jnp.asarray(ref, jnp.float32),
                                                                                       out.sharding))))
-        t_one = median_ms(run, local, one)
-        t_all = median_ms(run, replicated, sharded)
+        t_one = median_ms(run, local, one, repeats=10)
+        t_all = median_ms(run, replicated, sharded, repeats=10)
         print(f"| {batch} | {t_one:.2f} | {t_all:.2f} | {t_one / t_all:.2f}x | {diff:.2e} |")
 
 

@@ -8,7 +8,9 @@ of images."""
 from __future__ import annotations
 
 import functools
+import statistics
 import sys
+import time
 from typing import Callable
 
 import jax
@@ -58,6 +60,18 @@ def time_models(names, batches, dtypes, timer: Callable, image_size: int = 224, 
                 if on_row:
                     on_row(rows)
     return rows
+
+
+def median_ms(fn, *args, repeats: int = 20) -> float:
+    """Host wall-clock median (ms) of fn(*args) after one warm-up call (the
+    examples' quick timing; the benchmarks measure device time)."""
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def intercepted(model, variables, images):
