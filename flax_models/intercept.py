@@ -29,9 +29,7 @@ from flax import nnx
 from jax import lax
 
 import jax_fcm
-
-DEPTHWISE_KERNELS = (3, 5, 7)
-
+from jax_fcm import _args
 
 @dataclasses.dataclass(frozen=True)
 class ConvCall:
@@ -93,7 +91,7 @@ def conv_op(call: ConvCall, x_shape, kinds) -> str | None:
     if call.feature_group_count == c == call.features and c > 1:
         k = kernel_size[0]
         square = kernel_size == (k, k) and strides[0] == strides[1] in (1, 2)
-        return "depthwise" if "depthwise" in kinds and square and k in DEPTHWISE_KERNELS else None
+        return "depthwise" if "depthwise" in kinds and square and k in _args.SUPPORTED_KERNEL_SIZES else None
     if call.feature_group_count != 1:
         return None
     if kernel_size == (1, 1) and strides == (1, 1) and padding in ("SAME", "VALID", ((0, 0), (0, 0))):

@@ -3,7 +3,7 @@ ValueError/TypeError naming the argument, before anything reaches the FFI."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax.numpy as jnp
 from jax import lax
@@ -13,6 +13,18 @@ SUPPORTED_KERNEL_SIZES = (3, 5, 7)
 SUPPORTED_STRIDES = (1, 2)
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
+
+
+def resolve_implementation(implementation, refusal: str | None, kernel_faster: Callable[[], bool]) -> str:
+    """"kernel" or "xla" for an op whose default (None) runs its kernel only
+    where the kernel takes the call (``refusal`` None) and the planner says it
+    measured faster (``kernel_faster()``, asked only then); "kernel" with a
+    refusal raises it as a ValueError."""
+    if implementation is None:
+        return "kernel" if refusal is None and kernel_faster() else "xla"
+    if implementation == "kernel" and refusal is not None:
+        raise ValueError(refusal)
+    return implementation
 
 
 def check_dtype(x, name: str) -> jnp.dtype:

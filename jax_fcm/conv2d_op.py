@@ -100,12 +100,10 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="SAME", activation=None, 
     n = math.prod(lead)
     reach = (n * h + pads[0][0] + kh) * (w + pads[1][0] + kw) * cin  # conv2d_shape_supported in C++
     fits = max(reach, n * ho * wo + 128, kh * kw * cin * cout, 128 * kh * kw * cin, 128 * cout) <= _args.INT32_MAX
-    if implementation is None:
-        fast = fits and planner.use_conv2d_kernel(x.shape, kernel.shape, strides, pads)
-        implementation = "kernel" if fast else "xla"
-    elif implementation == "kernel" and not fits:
-        raise ValueError("the input (with padding) or the kernel has more elements than the CUDA kernel indexes "
-                         "(2**31 - 1); use implementation='xla'")
+    refusal = None if fits else ("the input (with padding) or the kernel has more elements than the CUDA kernel "
+                                 "indexes (2**31 - 1); use implementation='xla'")
+    implementation = _args.resolve_implementation(
+        implementation, refusal, lambda: planner.use_conv2d_kernel(x.shape, kernel.shape, strides, pads))
     st = _Static(strides=strides, padding=pads, activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
     return _kernel_call.run(_call, st, x, kernel, bias, implementation)

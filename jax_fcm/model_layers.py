@@ -68,36 +68,48 @@ def dw_pw_pairs(model: str, image_size: int = 224, width_multiplier: float = 1.0
     """(name, H, C, Cout, k, stride, Cin) of every depthwise -> pointwise pair,
     H the depthwise input size (square), Cin the block's input channels before
     its 1x1 expansion (== C where there is none), in network order."""
+    c = stem_channels(model, width_multiplier)
+    if c is None:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
     size = math.ceil(image_size / 2)  # every stem has stride 2
     pairs = []
     if model == "mobilenet_v1":
-        c = int(32 * width_multiplier)
         for i, (out, s) in enumerate(MOBILENET_V1_BLOCKS):
             out = int(out * width_multiplier)
             pairs.append((f"block{i}", size, c, out, 3, s, c))
             size, c = math.ceil(size / s), out
     elif model in ("mobilenet_v2", "efficientnet_lite0"):
         if model == "mobilenet_v2":
-            stages = [(t, 3, s, make_divisible(c * width_multiplier), n) for t, c, n, s in MOBILENET_V2_STAGES]
-            c = make_divisible(32 * width_multiplier)
+            stages = [(t, 3, s, make_divisible(out * width_multiplier), n) for t, out, n, s in MOBILENET_V2_STAGES]
         else:
-            stages, c = EFFICIENTNET_LITE0_STAGES, 32
+            stages = EFFICIENTNET_LITE0_STAGES
         index = 0
         for t, k, s, out, n in stages:
             for j in range(n):
                 stride = s if j == 0 else 1
                 pairs.append((f"block{index}", size, c * t, out, k, stride, c))
                 size, c, index = math.ceil(size / stride), out, index + 1
-    elif model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
-        variant = model[len("mobilevit_"):]
-        c = MOBILEVIT_VARIANTS[variant][0][0]
-        mv2 = [layer for layer in mobilevit_layers(variant) if layer[0] == "mv2"]
+    else:  # MobileViT
+        mv2 = [layer for layer in mobilevit_layers(model[len("mobilevit_"):]) if layer[0] == "mv2"]
         for index, (_, t, stride, out) in enumerate(mv2):
             pairs.append((f"block{index}", size, c * t, out, 3, stride, c))
             size, c = math.ceil(size / stride), out
-    else:
-        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
     return pairs
+
+
+def stem_channels(model: str, width_multiplier: float = 1.0) -> int | None:
+    """Output channels of the stride-2 3x3 stem of the MobileNets,
+    EfficientNet-Lite0 and MobileViT (as the Flax models build it); None for
+    other models."""
+    if model == "mobilenet_v1":
+        return int(32 * width_multiplier)
+    if model == "mobilenet_v2":
+        return make_divisible(32 * width_multiplier)
+    if model == "efficientnet_lite0":
+        return 32
+    if model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
+        return MOBILEVIT_VARIANTS[model[len("mobilevit_"):]][0][0]
+    return None
 
 
 def dense_convs(model: str, image_size: int = 224, width_multiplier: float = 1.0):
@@ -109,26 +121,19 @@ def dense_convs(model: str, image_size: int = 224, width_multiplier: float = 1.0
     if model.startswith("convnext_"):
         convnext_stages(model[len("convnext_"):])  # checks the variant
         return [("stem", image_size, 3, CONVNEXT_VARIANTS[model[len("convnext_"):]][1][0], 4, 4, "VALID")]
-    if model == "mobilenet_v1":
-        stem = int(32 * width_multiplier)
-    elif model == "mobilenet_v2":
-        stem = make_divisible(32 * width_multiplier)
-    elif model == "efficientnet_lite0":
-        stem = 32
-    elif model.startswith("mobilevit_") and model[len("mobilevit_"):] in MOBILEVIT_VARIANTS:
-        variant = model[len("mobilevit_"):]
-        convs = [("stem", image_size, 3, MOBILEVIT_VARIANTS[variant][0][0], 3, 2, "SAME")]
+    stem = stem_channels(model, width_multiplier)
+    if stem is None:
+        raise ValueError(f"model must be one of {MODELS + CONVNEXT_MODELS}; got {model!r}")
+    convs = [("stem", image_size, 3, stem, 3, 2, "SAME")]
+    if model.startswith("mobilevit_"):
         size, c, vit = math.ceil(image_size / 2), None, 0
-        for layer in mobilevit_layers(variant):
+        for layer in mobilevit_layers(model[len("mobilevit_"):]):
             if layer[0] == "mv2":
                 size, c = math.ceil(size / layer[2]), layer[3]
             else:
                 convs += [(f"vit{vit}_local", size, c, c, 3, 1, "SAME"), (f"vit{vit}_fusion", size, 2 * c, c, 3, 1, "SAME")]
                 vit += 1
-        return convs
-    else:
-        raise ValueError(f"model must be one of {MODELS + CONVNEXT_MODELS}; got {model!r}")
-    return [("stem", image_size, 3, stem, 3, 2, "SAME")]
+    return convs
 
 
 MODELS = ("mobilenet_v1", "mobilenet_v2", "efficientnet_lite0") + tuple(f"mobilevit_{v}" for v in MOBILEVIT_VARIANTS)

@@ -112,6 +112,11 @@ def whole_block_bytes(layer: PairLayer, cin: int) -> int:
     return (activations + weights) * layer.itemsize
 
 
+def _pw_dw_weight_bytes(layer: PairLayer, cin: int) -> int:
+    """The expansion's (Cin x C + C) and the depthwise conv's ((k*k + 1) x C) weights and biases."""
+    return (cin * layer.c + layer.c + (layer.k * layer.k + 1) * layer.c) * layer.itemsize
+
+
 def pw_dw_traffic(layer: PairLayer, cin: int, tile: int = 8) -> Traffic:
     """The 1x1 expansion Cin -> C fused into the depthwise conv (the PW -> DW
     module of issue 5; no kernel yet), tile x tile depthwise outputs per
@@ -123,7 +128,7 @@ def pw_dw_traffic(layer: PairLayer, cin: int, tile: int = 8) -> Traffic:
     tiles = layer.n * math.ceil(layer.ho / tile) * math.ceil(layer.wo / tile)
     in_h = min((tile - 1) * layer.stride + layer.k, layer.h)
     in_w = min((tile - 1) * layer.stride + layer.k, layer.w)
-    weights = (cin * layer.c + layer.c + (layer.k * layer.k + 1) * layer.c) * b
+    weights = _pw_dw_weight_bytes(layer, cin)
     out = layer.n * layer.ho * layer.wo * layer.c * b
     issued = tiles * (in_h * in_w * cin * b + weights) + out
     unique = layer.n * layer.h * layer.w * cin * b + weights + out
@@ -136,8 +141,8 @@ def unfused_pw_dw_traffic(layer: PairLayer, cin: int) -> Traffic:
     tensor written once and read once."""
     b = layer.itemsize
     expanded = layer.n * layer.h * layer.w * layer.c * b
-    weights = (cin * layer.c + layer.c + (layer.k * layer.k + 1) * layer.c) * b
-    total = layer.n * layer.h * layer.w * cin * b + 2 * expanded + weights + layer.n * layer.ho * layer.wo * layer.c * b
+    total = (layer.n * layer.h * layer.w * cin * b + 2 * expanded + _pw_dw_weight_bytes(layer, cin)
+             + layer.n * layer.ho * layer.wo * layer.c * b)
     return Traffic(issued=total, unique=total, fp32_flops=dw_flops(layer),
                    tensor_flops=2 * layer.n * layer.h * layer.w * cin * layer.c, launches=2)
 
@@ -296,7 +301,7 @@ def use_depthwise_kernel(k: int, stride: int) -> bool:
     suite (H100, commit 2431d77, docs/benchmarks.md "Standalone depthwise";
     15 MobileNetV2 / ConvNeXt / EfficientNet layers x N = 1, 8, 64 x float32
     and bfloat16: 1.09-3.6x), so wherever the kernel exists."""
-    return k in (3, 5, 7) and stride in (1, 2)
+    return k in _args.SUPPORTED_KERNEL_SIZES and stride in _args.SUPPORTED_STRIDES
 
 
 def depthwise_kernel(n: int, ho: int, wo: int, c: int, k: int, stride: int, gpu: GpuSpec | None = None) -> str:

@@ -86,11 +86,10 @@ def pointwise(x, kernel, bias=None, *, activation=None, precision=None, implemen
     if bias is not None:
         _args.check_shape(bias, (cout,), "bias", "(Cout,)")
     fits = max(cin * cout, 128 * cin, 128 * cout) <= _args.INT32_MAX
-    if implementation is None:
-        implementation = "kernel" if fits and planner.use_pointwise_kernel(x.shape, cout, dtype) else "xla"
-    elif implementation == "kernel" and not fits:
-        raise ValueError(f"Cin*Cout = {cin * cout} (or 128*Cin, 128*Cout) is more than the kernel indexes "
-                         "(2**31 - 1); use implementation='xla'")
+    refusal = None if fits else (f"Cin*Cout = {cin * cout} (or 128*Cin, 128*Cout) is more than the kernel indexes "
+                                 "(2**31 - 1); use implementation='xla'")
+    implementation = _args.resolve_implementation(
+        implementation, refusal, lambda: planner.use_pointwise_kernel(x.shape, cout, dtype))
     st = _Static(activation=normalize_activation(activation, "activation"),
                  precision=_args.normalize_precision(precision))
     return _kernel_call.run(_call, st, x, kernel, bias, implementation)

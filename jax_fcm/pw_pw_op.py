@@ -136,12 +136,10 @@ def pw_pw(x, pw1_kernel, pw2_kernel, pw1_bias=None, pw2_bias=None, *, pw1_activa
     st = _Static(pw1_activation=normalize_activation(pw1_activation, "pw1_activation"),
                  pw2_activation=normalize_activation(pw2_activation, "pw2_activation"),
                  precision=_args.normalize_precision(precision))
-    refusal = None if implementation == "xla" else kernel_refusal(dtype, cin, hidden, cout, st.precision)
-    if implementation is None:
-        fast = not refusal and planner.use_pw_pw_kernel(x.shape, hidden, cout, dtype)
-        implementation = "kernel" if fast else "xla"
-    elif refusal:
-        raise ValueError(refusal + "; implementation=None runs XLA's two convolutions instead")
+    refusal = kernel_refusal(dtype, cin, hidden, cout, st.precision)
+    implementation = _args.resolve_implementation(
+        implementation, refusal and refusal + "; implementation=None runs XLA's two convolutions instead",
+        lambda: planner.use_pw_pw_kernel(x.shape, hidden, cout, dtype))
     b1 = jnp.zeros((hidden,), dtype) if pw1_bias is None else pw1_bias
     b2 = jnp.zeros((cout,), dtype) if pw2_bias is None else pw2_bias
     x4 = x.reshape((math.prod(lead), h, w, cin))
