@@ -90,6 +90,16 @@ struct Elem16 {
     const float2 lo = Pair<T>::unpack(raw.x), hi = Pair<T>::unpack(raw.y);
     v[0] = lo.x, v[1] = lo.y, v[2] = hi.x, v[3] = hi.y;
   }
+  // 8 values from a 16-byte aligned address (global or shared).
+  static __device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = Pair<T>::unpack(words[i]);
+      v[2 * i] = f.x, v[2 * i + 1] = f.y;
+    }
+  }
   // 4 values to an 8-byte aligned shared-memory address.
   static __device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
     store_shared_u32x2(p, pack2(v[0], v[1]), pack2(v[2], v[3]));

@@ -40,13 +40,16 @@ cudaError_t dispatch_pw_pw(ElementType type, const PwPwShape& s, const PwPwPoint
   if (s.m == 0) return cudaSuccess;
 #ifdef JAX_FCM_WGMMA
   // Built for sm_90a (CMakeLists.txt defines JAX_FCM_WGMMA): 16-bit types on
-  // a compute capability 9.x device, for the calls pw_pw_use_wgmma picks.
+  // a compute capability 9.x device, for the calls pw_pw_use_wgmma picks
+  // and every call with ConvNeXt's block ends (only this kernel has them).
   DeviceLimits limits;
   if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
-  if (type != ElementType::kF32 && limits.major == 9 && pw_pw_use_wgmma(s, p))
+  const bool wgmma_device = type != ElementType::kF32 && limits.major == 9;
+  if (wgmma_device && (p.block.active() ? pw_pw_wgmma_operands_ok(s, p) : pw_pw_use_wgmma(s, p)))
     return type == ElementType::kF16 ? wgmma_tile_n<__half>(s, p, act1, act2, stream)
                                      : wgmma_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);
 #endif
+  if (p.block.active()) return cudaErrorNotSupported;
   switch (type) {
     case ElementType::kF32: return by_tile_n<float>(s, p, act1, act2, stream);
     case ElementType::kBF16: return by_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);

@@ -15,6 +15,19 @@ struct PwPwShape {
   int64_t cin = 0, hidden = 0, cout = 0;
 };
 
+// ConvNeXt's block around its MLP (jax_fcm.convnext_block; all null for a
+// plain PW -> PW call): each pixel row of x is layer-normalized over its Cin
+// channels (ln_scale, ln_bias, eps) before the first GEMM, and
+// y = residual + layer_scale * (h . w2 + b2), with Cout == Cin and no act2.
+struct PwPwBlockEnds {
+  const void* ln_scale = nullptr;     // (Cin,)
+  const void* ln_bias = nullptr;      // (Cin,)
+  const void* layer_scale = nullptr;  // (Cout,)
+  const void* residual = nullptr;     // (N, H, W, Cout) == [M][Cout]
+  float eps = 0.f;
+  bool active() const { return residual != nullptr; }
+};
+
 struct PwPwPointers {
   const void* x = nullptr;   // (N, H, W, Cin) == [M][Cin]
   const void* w1 = nullptr;  // (1, 1, Cin, hidden) == [Cin][hidden]
@@ -22,6 +35,7 @@ struct PwPwPointers {
   const void* w2 = nullptr;  // (1, 1, hidden, Cout) == [hidden][Cout]
   const void* b2 = nullptr;  // (Cout,)
   void* y = nullptr;         // (N, H, W, Cout) == [M][Cout]
+  PwPwBlockEnds block;       // only the wgmma kernel takes these
 };
 
 // The widest input the CUDA kernel takes: a block keeps its 128 input rows

@@ -21,6 +21,13 @@
 // them idle then). Rows and channels past the matrices come back from the
 // copy engine as zeros. The epilogue is the pointwise wgmma kernel's
 // (wgmma_epilogue.cuh).
+//
+// With kBlock (jax_fcm.convnext_block) the kernel is the rest of a ConvNeXt
+// block after its depthwise conv: each warpgroup layer-normalizes its input
+// rows in shared memory before the first GEMM (they are resident anyway, and
+// only its own wgmmas read them), and the epilogue adds the layer-scaled
+// result to the block's input. XLA runs each of those as a pass over the
+// whole tensor.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -39,9 +46,10 @@
 namespace jax_fcm {
 namespace pw_pw_wgmma_detail {
 
-template <typename T_, int TN_>
+template <typename T_, int TN_, bool kBlock_ = false>
 struct Traits {
   using T = T_;
+  static constexpr bool kBlock = kBlock_;
   static_assert(sizeof(T) == 2, "wgmma path: 16-bit element types");
   static_assert(TN_ == 64 || TN_ == 96 || TN_ == 128, "wgmma N");
   static constexpr int TN = TN_;
@@ -77,6 +85,63 @@ struct Layout {
   }
 };
 
+// ConvNeXt's LayerNorm of this warpgroup's 64 rows of x in shared memory, in
+// place: two threads per row, each on four 16-byte chunks of every
+// 64-channel box (rotated by the row, so a quarter warp's rows hit
+// different banks); mean and variance in fp32 (two passes over the resident
+// row), the normalized values rounded to T as the LayerNorm's output is.
+// Cin is a multiple of 8, so a chunk is all channels or all padding (the
+// copy engine's zeros, left as they are).
+// Not inlined: inlined, its divergent loops made ptxas serialize the
+// kernel's wgmmas (C7520); a call once per block costs nothing.
+template <class Tr, typename T = typename Tr::T>
+__device__ __noinline__ void layer_norm_rows(unsigned char* x_s, int kboxes, int cin, const T* scale, const T* shift,
+                                             float eps) {
+  const int i = threadIdx.x % 128, row = threadIdx.x / 128 * 64 + i / 2, half = i % 2;
+  auto position = [&](int j) { return 4 * half + (j + row) % 4; };
+  // The 128-byte swizzle stores a row's chunk c at position c ^ (row % 8).
+  auto channel = [&](int kb, int j) { return 64 * kb + 8 * (position(j) ^ (row % 8)); };
+  auto chunk = [&](int kb, int j) { return reinterpret_cast<T*>(x_s + kb * Tr::kXBoxBytes + row * 128 + 16 * position(j)); };
+  float sum = 0.f;
+  for (int kb = 0; kb < kboxes; ++kb)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      float v[8];
+      Elem<T>::load8(chunk(kb, j), v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sum += v[e];
+    }
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  const float mean = sum / float(cin);
+  float squares = 0.f;
+  for (int kb = 0; kb < kboxes; ++kb)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (channel(kb, j) >= cin) continue;
+      float v[8];
+      Elem<T>::load8(chunk(kb, j), v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) squares += (v[e] - mean) * (v[e] - mean);
+    }
+  squares += __shfl_xor_sync(0xffffffffu, squares, 1);
+  const float rstd = rsqrtf(squares / float(cin) + eps);
+  for (int kb = 0; kb < kboxes; ++kb)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int c = channel(kb, j);
+      if (c >= cin) continue;
+      float v[8], g[8], s[8];
+      T* const p = chunk(kb, j);
+      Elem<T>::load8(p, v);
+      Elem<T>::load8(scale + c, g);
+      Elem<T>::load8(shift + c, s);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = (v[e] - mean) * rstd * g[e] + s[e];
+      *reinterpret_cast<uint4*>(p) = make_uint4(Elem<T>::pack2(v[0], v[1]), Elem<T>::pack2(v[2], v[3]),
+                                                Elem<T>::pack2(v[4], v[5]), Elem<T>::pack2(v[6], v[7]));
+    }
+}
+
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     pw_pw_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w1_map,
@@ -107,8 +172,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     mbarrier_init_fence();
   }
   const T* const b2 = static_cast<const T*>(p.b2);
+  // (kBlock: b2 goes in before the layer scale, in the epilogue's finish.)
   for (int c = threadIdx.x; c < Tr::TN; c += Tr::kThreads)
-    bias_s[c] = co0 + c < cout ? b2[co0 + c] : Elem<T>::from_float(0.f);
+    bias_s[c] = co0 + c < cout && !Tr::kBlock ? b2[co0 + c] : Elem<T>::from_float(0.f);
   __syncthreads();
 
   // Thread 0 loads step g's slot (once every warp released its previous use).
@@ -130,6 +196,13 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   }
 
   const int warpgroup = threadIdx.x / 128, t = lane % 4;
+  if constexpr (Tr::kBlock) {
+    mbarrier_wait(x_full, 0);
+    layer_norm_rows<Tr>(x_s, L.kboxes, int(s.cin), static_cast<const T*>(p.block.ln_scale),
+                        static_cast<const T*>(p.block.ln_bias), p.block.eps);
+    fence_proxy_async_shared();  // the normalized rows are read by wgmma (async proxy)
+    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + warpgroup) : "memory");  // this warpgroup's rows are done
+  }
   const T* const b1 = static_cast<const T*>(p.b1);
   float y[Tr::TN / 2];
 #pragma unroll
@@ -193,18 +266,39 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // Every copy has landed and every wgmma has run; once all warps are here
   // the input rows and the ring become the epilogue's scratch.
   __syncthreads();
-  wgmma_store_tile<Tr::TN, Tr::kTileM, Tr::kThreads>(
-      y, reinterpret_cast<float*>(x_s), [] { __syncthreads(); }, static_cast<T*>(p.y) + m0 * cout, bias_s, rows, co0,
-      cout, act2);
+  T* const y_tile = static_cast<T*>(p.y) + m0 * cout;
+  const auto sync = [] { __syncthreads(); };
+  if constexpr (Tr::kBlock) {
+    // y = residual + layer_scale * (h . w2 + b2); Cout is a multiple of 8,
+    // so a group's 8 channels are all in range (16-byte loads).
+    const T* const residual = static_cast<const T*>(p.block.residual) + m0 * cout;
+    const T* const layer_scale = static_cast<const T*>(p.block.layer_scale);
+    wgmma_store_tile<Tr::TN, Tr::kTileM, Tr::kThreads>(
+        y, reinterpret_cast<float*>(x_s), sync, y_tile, bias_s, rows, co0, cout, act2,
+        [&](int row, int col, float(&v)[8]) {
+          float r[8], g[8], b[8];
+          Elem<T>::load8(residual + int64_t(row) * cout + co0 + col, r);
+          Elem<T>::load8(layer_scale + co0 + col, g);
+          Elem<T>::load8(b2 + co0 + col, b);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) v[e] = r[e] + g[e] * (v[e] + b[e]);
+        });
+  } else {
+    wgmma_store_tile<Tr::TN, Tr::kTileM, Tr::kThreads>(y, reinterpret_cast<float*>(x_s), sync, y_tile, bias_s, rows,
+                                                       co0, cout, act2);
+  }
 #endif
 }
 
 }  // namespace pw_pw_wgmma_detail
 
-template <typename T, int TN>
-cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
-  using Tr = pw_pw_wgmma_detail::Traits<T, TN>;
-  constexpr auto kernel = pw_pw_wgmma_detail::pw_pw_wgmma_kernel<Tr>;
+namespace pw_pw_wgmma_detail {
+
+template <class Tr>
+cudaError_t launch(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
+  using T = typename Tr::T;
+  constexpr int TN = Tr::TN;
+  constexpr auto kernel = pw_pw_wgmma_kernel<Tr>;
   if (s.m == 0) return cudaSuccess;
   if (!pw_pw_wgmma_operands_ok(s, p)) return cudaErrorInvalidValue;
   const int64_t m_tiles = (s.m + Tr::kTileM - 1) / Tr::kTileM, co_tiles = (s.cout + TN - 1) / TN;
@@ -214,12 +308,21 @@ cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int ac
       !make_tensor_map_2d<T>(&w1_map, p.w1, uint64_t(s.cin), uint64_t(s.hidden), 64, 64) ||
       !make_tensor_map_2d<T>(&w2_map, p.w2, uint64_t(s.hidden), uint64_t(s.cout), 64, 64))
     return cudaErrorNotSupported;
-  const pw_pw_wgmma_detail::Layout<Tr> layout(int(s.cin));
+  const Layout<Tr> layout(int(s.cin));
   if (layout.stages < 2) return cudaErrorInvalidValue;
   if (cudaError_t err = allow_dynamic_smem<kernel>(layout.bytes); err != cudaSuccess) return err;
   kernel<<<dim3(unsigned(m_tiles), unsigned(co_tiles)), Tr::kThreads, layout.bytes, stream>>>(x_map, w1_map, w2_map,
                                                                                                s, p, act1, act2);
   return cudaGetLastError();
+}
+
+}  // namespace pw_pw_wgmma_detail
+
+template <typename T, int TN>
+cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
+  using namespace pw_pw_wgmma_detail;
+  return p.block.active() ? launch<Traits<T, TN, true>>(s, p, act1, act2, stream)
+                          : launch<Traits<T, TN, false>>(s, p, act1, act2, stream);
 }
 
 }  // namespace jax_fcm

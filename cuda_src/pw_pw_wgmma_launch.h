@@ -19,10 +19,14 @@ cudaError_t launch_pw_pw_wgmma(const PwPwShape& shape, const PwPwPointers& ptrs,
 // Operands the wgmma kernel takes: channel counts multiples of 8 (the tensor
 // maps' row strides are then 16-byte multiples), Cin up to 192 (three
 // 64-channel boxes of input rows stay in shared memory), and x, the two
-// kernels and y 16-byte aligned (XLA's buffers are).
+// kernels and y 16-byte aligned (XLA's buffers are); with ConvNeXt's block
+// ends (p.block) also those operands and b2, and Cout == Cin.
 inline bool pw_pw_wgmma_operands_ok(const PwPwShape& s, const PwPwPointers& p) {
+  const PwPwBlockEnds& b = p.block;
+  const bool block_ok = !b.active() || (aligned16(b.ln_scale) && aligned16(b.ln_bias) && aligned16(b.layer_scale) &&
+                                        aligned16(b.residual) && aligned16(p.b2) && s.cout == s.cin);
   return s.cin % 8 == 0 && s.hidden % 8 == 0 && s.cout % 8 == 0 && s.cin <= 192 && aligned16(p.x) &&
-         aligned16(p.w1) && aligned16(p.w2) && aligned16(p.y);
+         aligned16(p.w1) && aligned16(p.w2) && aligned16(p.y) && block_ok;
 }
 
 // Whether a call runs the wgmma kernel rather than the mma.sync one (on an

@@ -23,9 +23,13 @@ constexpr int kWgmmaScratchLd = TN + 8;
 // be free (every thread past its last read of what it overlays); sync() is
 // the barrier over those threads. y_tile is the tile's first pixel row of
 // the output, rows of `cout` channels, this block's starting at co0.
-template <int TN, int TileM, int Threads, typename T, class Sync>
+// finish(row, col, v) may change a group's 8 values (tile row, column of
+// the block's first) before bias and activation: ConvNeXt's layer scale and
+// residual (pw_pw_wgmma_kernel.cuh).
+template <int TN, int TileM, int Threads, typename T, class Sync, class Finish>
 __device__ __forceinline__ void wgmma_store_tile(const float (&acc)[TN / 2], float* scratch, Sync&& sync, T* y_tile,
-                                                 const T* bias_s, int rows, int co0, int cout, int activation) {
+                                                 const T* bias_s, int rows, int co0, int cout, int activation,
+                                                 Finish&& finish) {
   constexpr int kLd = kWgmmaScratchLd<TN>;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int r0 = threadIdx.x / 128 * 64 + warp % 4 * 16 + lane / 4, c0 = 2 * (lane % 4);
@@ -42,10 +46,18 @@ __device__ __forceinline__ void wgmma_store_tile(const float (&acc)[TN / 2], flo
       if (row >= rows || co0 + col >= cout) continue;
       const float4* src = reinterpret_cast<const float4*>(scratch + row * kLd + col);
       const float4 lo = src[0], hi = src[1];
-      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      finish(row, col, v);
       dw_pw_detail::store_outputs<kind.value>(y_tile + row * cout + co0 + col, bias_s + col, v, co0 + col, cout, true);
     }
   });
+}
+
+template <int TN, int TileM, int Threads, typename T, class Sync>
+__device__ __forceinline__ void wgmma_store_tile(const float (&acc)[TN / 2], float* scratch, Sync&& sync, T* y_tile,
+                                                 const T* bias_s, int rows, int co0, int cout, int activation) {
+  wgmma_store_tile<TN, TileM, Threads>(acc, scratch, sync, y_tile, bias_s, rows, co0, cout, activation,
+                                       [](int, int, float(&)[8]) {});
 }
 
 }  // namespace jax_fcm

@@ -9,6 +9,7 @@ extern "C" XLA_FFI_Error* JaxFcmMbconvCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCpu(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmConvNextMlpCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConv2dCpu(XLA_FFI_CallFrame* call_frame);
 #ifdef JAX_FCM_WITH_CUDA
 extern "C" XLA_FFI_Error* JaxFcmDwPwCuda(XLA_FFI_CallFrame* call_frame);
@@ -17,5 +18,6 @@ extern "C" XLA_FFI_Error* JaxFcmMbconvCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCuda(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmConvNextMlpCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConv2dCuda(XLA_FFI_CallFrame* call_frame);
 #endif

@@ -34,6 +34,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCpu);
+    d["jax_fcm_convnext_mlp"] = handler_capsule(JaxFcmConvNextMlpCpu);
     d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCpu);
     return d;
   });
@@ -46,6 +47,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCuda);
+    d["jax_fcm_convnext_mlp"] = handler_capsule(JaxFcmConvNextMlpCuda);
     d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCuda);
 #endif
     return d;
@@ -118,5 +120,11 @@ NB_MODULE(_jax_fcm, m) {
   m.attr("built_with_cuda") = true;
 #else
   m.attr("built_with_cuda") = false;
+#endif
+  // The Hopper warpgroup-MMA kernels (an sm_90a build): jax_fcm_convnext_mlp runs only on them.
+#ifdef JAX_FCM_WGMMA
+  m.attr("built_with_wgmma") = true;
+#else
+  m.attr("built_with_wgmma") = false;
 #endif
 }

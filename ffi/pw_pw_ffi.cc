@@ -46,4 +46,31 @@ ffi::Error decode_pw_pw(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer b1, 
   return ffi::Error::Success();
 }
 
+ffi::Error decode_convnext_mlp(ffi::AnyBuffer x, ffi::AnyBuffer residual, ffi::AnyBuffer ln_scale,
+                               ffi::AnyBuffer ln_bias, ffi::AnyBuffer w1, ffi::AnyBuffer b1, ffi::AnyBuffer w2,
+                               ffi::AnyBuffer b2, ffi::AnyBuffer layer_scale, ffi::Result<ffi::AnyBuffer>& y,
+                               const ConvNextMlpAttrs& a, bool cuda, PwPwCall* call) {
+  auto bad_block = [](const std::string& what) {
+    return ffi::Error::InvalidArgument("jax_fcm convnext_mlp: " + what);
+  };
+  const PwPwAttrs pw_attrs{a.pw1_activation, kActNone};
+  if (ffi::Error err = decode_pw_pw(x, w1, b1, w2, b2, y, pw_attrs, cuda, call); err.failure()) return err;
+  const PwPwShape& s = call->shape;
+  if (s.cout != s.cin)
+    return bad_block("pw2_kernel must map back to C=" + std::to_string(s.cin) + " channels, got " + dims_str(w2));
+  for (ffi::AnyBuffer b : {residual, ln_scale, ln_bias, layer_scale})
+    if (b.element_type() != x.element_type()) return bad_block("every operand must share x's dtype");
+  const auto xd = x.dimensions();
+  if (!has_dims(residual, {xd[0], xd[1], xd[2], xd[3]}))
+    return bad_block("residual must be x's shape " + dims_str(x) + ", got " + dims_str(residual));
+  for (ffi::AnyBuffer b : {ln_scale, ln_bias, layer_scale})
+    if (!has_dims(b, {s.cin})) return bad_block("ln_scale, ln_bias and layer_scale must be (C,), got " + dims_str(b));
+  if (!(a.eps > 0.f) || a.eps > 1e30f) return bad_block("eps must be a positive finite number");
+  if (cuda && (call->type == ElementType::kF32 || s.cin % 8 != 0 || s.hidden % 8 != 0))
+    return bad_block("the CUDA kernel takes bfloat16 or float16 with C and hidden multiples of 8 (Hopper wgmma)");
+  call->ptrs.block = PwPwBlockEnds{ln_scale.untyped_data(), ln_bias.untyped_data(), layer_scale.untyped_data(),
+                                   residual.untyped_data(), a.eps};
+  return ffi::Error::Success();
+}
+
 }  // namespace jax_fcm

@@ -1,4 +1,5 @@
-// FFI plumbing of the fused PW -> PW target (jax_fcm_pw_pw): one binding for
+// FFI plumbing of the fused PW -> PW targets (jax_fcm_pw_pw, and
+// jax_fcm_convnext_mlp: the same MLP inside a ConvNeXt block): one binding for
 // the CPU and CUDA handlers and the checks both run first, so a direct call
 // with wrong shapes or attributes is an ffi::Error, not a crash.
 #pragma once
@@ -44,7 +45,44 @@ ffi::Error decode_pw_pw(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer b1, 
                         ffi::AnyBuffer b2, ffi::Result<ffi::AnyBuffer>& y, const PwPwAttrs& attrs, bool cuda,
                         PwPwCall* call);
 
+// The ConvNeXt block's tail around the MLP (jax_fcm_convnext_mlp):
+// y = residual + layer_scale * (gelu(LayerNorm(x) . w1 + b1) . w2 + b2).
+struct ConvNextMlpAttrs {
+  int64_t pw1_activation;
+  float eps;
+};
+
+// Arguments: x (N, H, W, C) (the depthwise conv's output), residual
+// (N, H, W, C) (the block's input), ln_scale (C,), ln_bias (C,), pw1_kernel
+// (1, 1, C, hidden), pw1_bias (hidden,), pw2_kernel (1, 1, hidden, C),
+// pw2_bias (C,), layer_scale (C,); result: y (N, H, W, C).
+template <typename Binding>
+auto bind_convnext_mlp(Binding binding) {
+  return std::move(binding)
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Arg<ffi::AnyBuffer>()
+      .template Ret<ffi::AnyBuffer>()
+      .template Attrs<ConvNextMlpAttrs>();
+}
+
+// The pw_pw checks (decode_pw_pw) plus the block ends' operands; fills
+// call->ptrs.block. `cuda`: also what the CUDA kernel takes (16-bit types,
+// channel counts multiples of 8).
+ffi::Error decode_convnext_mlp(ffi::AnyBuffer x, ffi::AnyBuffer residual, ffi::AnyBuffer ln_scale,
+                               ffi::AnyBuffer ln_bias, ffi::AnyBuffer w1, ffi::AnyBuffer b1, ffi::AnyBuffer w2,
+                               ffi::AnyBuffer b2, ffi::AnyBuffer layer_scale, ffi::Result<ffi::AnyBuffer>& y,
+                               const ConvNextMlpAttrs& attrs, bool cuda, PwPwCall* call);
+
 }  // namespace jax_fcm
 
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(jax_fcm::ConvNextMlpAttrs, ::xla::ffi::StructMember<int64_t>("pw1_activation"),
+                                      ::xla::ffi::StructMember<float>("eps"));
 XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(jax_fcm::PwPwAttrs, ::xla::ffi::StructMember<int64_t>("pw1_activation"),
                                       ::xla::ffi::StructMember<int64_t>("pw2_activation"));

@@ -15,6 +15,7 @@ MBCONV_TARGET = "jax_fcm_mbconv"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
 PW_PW_TARGET = "jax_fcm_pw_pw"
+CONVNEXT_MLP_TARGET = "jax_fcm_convnext_mlp"
 CONV2D_TARGET = "jax_fcm_conv2d"
 
 # The C++ ElementType codes (cuda_src/dw_pw_params.h) the native helpers take.

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_conv2d, bench_depthwise, bench_pointwise,
-                     bench_pw_pw, bench_train, gpu, planner_validation, tiling)
+from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_conv2d, bench_convnext, bench_depthwise,
+                     bench_pointwise, bench_pw_pw, bench_train, gpu, planner_validation, tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pw-pw", nargs="*", default=None,
                         help="time fused PW->PW pairs (jax_fcm.pw_pw vs XLA's and cuDNN's two 1x1 convs) instead of "
                              "DW->PW layers: " + " ".join(l.name for l in bench_pw_pw.SUITE) + " (default: all)")
+    parser.add_argument("--convnext", nargs="*", default=None,
+                        help="time whole ConvNeXt blocks (jax_fcm.convnext_block vs XLA and PyTorch) instead of DW->PW "
+                             "layers: " + " ".join(b.name for b in bench_convnext.SUITE) + " (default: all)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -256,6 +259,8 @@ def main(argv=None) -> int:
         return run_op_suite(args, bench_pw_pw, args.pw_pw)
     if args.conv2d is not None:
         return run_op_suite(args, bench_conv2d, args.conv2d)
+    if args.convnext is not None:
+        return run_op_suite(args, bench_convnext, args.convnext)
     args.batch = args.batch or [1, 8, 64]
     layers = [l for l in SUITE if args.layers is None or l.name in args.layers]
     if not layers:

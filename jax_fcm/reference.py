@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from jax import lax
 
 from jax_fcm.activations import apply_activation
@@ -60,3 +61,22 @@ def pw_pw_reference(x, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, *, pw1_activa
     """Two 1x1 convolutions, each + bias -> activation."""
     mid = pointwise_conv(x, pw1_kernel, pw1_bias, activation=pw1_activation, precision=precision)
     return pointwise_conv(mid, pw2_kernel, pw2_bias, activation=pw2_activation, precision=precision)
+
+
+def layer_norm(x, scale, bias, *, eps: float):
+    """LayerNorm over the channel (last) axis, statistics and affine in
+    float32 as flax.linen.LayerNorm computes them, the result in x's dtype."""
+    xf = x.astype(jnp.float32)
+    mean = xf.mean(axis=-1, keepdims=True)
+    var = jnp.square(xf - mean).mean(axis=-1, keepdims=True)
+    y = (xf - mean) * lax.rsqrt(var + eps) * scale.astype(jnp.float32) + bias.astype(jnp.float32)
+    return y.astype(x.dtype)
+
+
+def convnext_mlp_reference(x, residual, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, layer_scale, *,
+                           activation, eps, precision):
+    """What follows a ConvNeXt block's depthwise conv: LayerNorm -> 1x1 ->
+    activation -> 1x1 -> layer scale -> + residual (the block's input)."""
+    y = pw_pw_reference(layer_norm(x, ln_scale, ln_bias, eps=eps), pw1_kernel, pw1_bias, pw2_kernel, pw2_bias,
+                        pw1_activation=activation, pw2_activation="none", precision=precision)
+    return residual + y * layer_scale
