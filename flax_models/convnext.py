@@ -1,14 +1,15 @@
 """ConvNeXt (Liu et al. 2022) in Linen, with its 7x7 depthwise convolutions a
 ``DepthwiseConv``: a drop-in for ``nn.Conv(C, (k, k), feature_group_count=C)``
 (same parameters, same initializers) that runs ``jax_fcm.depthwise`` (in
-training too: the op has its own backward). A LayerNorm follows each
-depthwise conv, so there is no pointwise partner to fuse with; the MLP
+training too: the op has its own backward). Where the planner picks it (16-bit on Hopper,
+C <= 192: the first two stages) a whole block is one ``jax_fcm.convnext_block``
+call: the depthwise kernel, then LayerNorm, MLP and layer-scaled residual in
+one kernel. Elsewhere a LayerNorm follows each depthwise conv; the MLP
 (1x1 to 4C, GELU, 1x1 to C) runs as one ``jax_fcm.pw_pw`` kernel where the
-planner measured that faster than XLA's two 1x1s (16-bit, the 96-channel
-first stage from N = 8), else its expansion is a ``PointwiseDense``, which
-runs ``jax_fcm.pointwise`` where the planner measured it faster than XLA's,
-and its projection an XLA Dense. The parameter tree is the stock model's
-either way.
+planner measured that faster than XLA's two 1x1s, else its expansion is a
+``PointwiseDense``, which runs ``jax_fcm.pointwise`` where the planner
+measured it faster than XLA's, and its projection an XLA Dense. The
+parameter tree is the stock model's either way.
 
 ``fusion``: "auto" runs the depthwise kernel (faster than XLA's on every
 ConvNeXt layer measured, docs/benchmarks.md) and the MLP kernels where the
@@ -106,6 +107,49 @@ class DenseParams(nn.Module):
                 self.param("bias", self.bias_init, (self.features,), self.param_dtype))
 
 
+class DepthwiseParams(nn.Module):
+    """The parameters of ``DepthwiseConv(kernel_size)`` over ``c`` channels
+    ("kernel" (k, k, 1, c), "bias" (c,), its initializers), returned instead
+    of applied: for a block whose math runs as one jax_fcm.convnext_block."""
+
+    kernel_size: int = 7
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, c: int):
+        k = self.kernel_size
+        return (self.param("kernel", self.kernel_init, (k, k, 1, c), self.param_dtype),
+                self.param("bias", self.bias_init, (c,), self.param_dtype))
+
+
+class LayerNormParams(nn.Module):
+    """The parameters of ``nn.LayerNorm()`` over ``c`` features ("scale"
+    ones, "bias" zeros), returned instead of applied."""
+
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, c: int):
+        return (self.param("scale", nn.initializers.ones_init(), (c,), self.param_dtype),
+                self.param("bias", nn.initializers.zeros_init(), (c,), self.param_dtype))
+
+
+def block_as_convnext_block(x_shape, c: int, dtype, use_kernel: bool, pointwise: bool | str) -> bool:
+    """Whether a whole ConvNeXt block runs as one jax_fcm.convnext_block call
+    (the depthwise kernel, then LayerNorm, MLP and layer-scaled residual in
+    one kernel): with the depthwise kernel on (``use_kernel``) and
+    ``pointwise`` True wherever the fused kernel takes the block on this
+    backend, "auto" where jax_fcm.planner.convnext_block_choice also picks
+    it (what the plan CLI prints), never with ``pointwise=False``."""
+    from jax_fcm.convnext_block_op import kernel_refusal as block_refusal
+
+    if not use_kernel or pointwise is False or len(x_shape) < 4 or block_refusal(dtype, c, 4 * c) is not None:
+        return False
+    return pointwise is True or planner.convnext_block_choice(x_shape, c, dtype)[0]
+
+
 def mlp_as_pw_pw(x_shape, c: int, dtype, pointwise: bool | str) -> bool:
     """Whether the block's MLP (C -> 4C, GELU -> C) runs as one jax_fcm.pw_pw
     kernel: with ``pointwise=True`` wherever the kernel takes it, with "auto"
@@ -172,9 +216,11 @@ def dense_runs_pointwise(use_kernel: bool | str, x_shape, features: int, dtype) 
 
 class ConvNeXtBlock(nn.Module):
     """7x7 depthwise conv -> LayerNorm -> 1x1 to 4C (Dense) -> GELU -> 1x1 to C
-    -> layer scale -> + x. The MLP runs as one jax_fcm.pw_pw kernel where
-    mlp_as_pw_pw picks it, else its expansion as PointwiseDense(use_kernel=
-    pointwise) and its projection as nn.Dense (both nn.Dense with pointwise=False)."""
+    -> layer scale -> + x. The whole block runs as one jax_fcm.convnext_block
+    call where block_as_convnext_block picks it; else the MLP runs as one
+    jax_fcm.pw_pw kernel where mlp_as_pw_pw picks it, else its expansion as
+    PointwiseDense(use_kernel=pointwise) and its projection as nn.Dense (both
+    nn.Dense with pointwise=False)."""
 
     use_kernel: bool = True
     pointwise: bool | str = "auto"  # the MLP's kernels (see above): "auto", True (wherever they take it), False
@@ -186,6 +232,9 @@ class ConvNeXtBlock(nn.Module):
     def __call__(self, x):
         c = x.shape[-1]
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        dtype = self.dtype if self.dtype is not None else jnp.promote_types(x.dtype, self.param_dtype)
+        if block_as_convnext_block(x.shape, c, dtype, self.use_kernel, self.pointwise):
+            return self._as_one_call(x, c)
         if self.use_kernel:
             y = DepthwiseConv(7, padding=3, use_kernel=True, name="dwconv", **common)(x)
         else:  # the stock layer itself
@@ -206,6 +255,22 @@ class ConvNeXtBlock(nn.Module):
             y = nn.Dense(c, name="pwconv2", **common)(y)
         gamma = self.param("gamma", nn.initializers.constant(self.layer_scale_init), (c,), self.param_dtype)
         return x + (y * gamma.astype(y.dtype)).astype(x.dtype)
+
+    def _as_one_call(self, x, c: int):
+        """The block as one jax_fcm.convnext_block call on the stock layers' parameters."""
+        pd = self.param_dtype
+        dw_kernel, dw_bias = DepthwiseParams(7, pd, name="dwconv")(c)
+        ln_scale, ln_bias = LayerNormParams(pd, name="norm")(c)
+        k1, b1 = DenseParams(4 * c, pd, name="pwconv1")(c)
+        k2, b2 = DenseParams(c, pd, name="pwconv2")(4 * c)
+        gamma = self.param("gamma", nn.initializers.constant(self.layer_scale_init), (c,), pd)
+        args = nn.dtypes.promote_dtype(x, dw_kernel, dw_bias, ln_scale, ln_bias, k1, b1, k2, b2, gamma,
+                                       dtype=self.dtype)
+        y, dw_kernel, dw_bias, ln_scale, ln_bias, k1, b1, k2, b2, gamma = args
+        y = jax_fcm.convnext_block(y, dw_kernel, dw_bias, ln_scale, ln_bias, k1.reshape((1, 1, c, 4 * c)), b1,
+                                   k2.reshape((1, 1, 4 * c, c)), b2, gamma, eps=1e-6, activation="gelu_exact",
+                                   implementation="kernel")
+        return y.astype(x.dtype)
 
 
 class ConvNeXt(nn.Module):

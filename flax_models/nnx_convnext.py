@@ -1,8 +1,9 @@
 """NNX ConvNeXt (flax_models.nnx): the block and model of flax_models.convnext
 with the stock NNX state (an ``nnx.Conv``-shaped depthwise conv, ``nnx.LayerNorm``,
 two ``nnx.Linear``, the layer scale ``gamma``), so one state loads into either.
-``fusion`` as in the Linen model: "auto" runs the 7x7 depthwise conv as
-``jax_fcm.depthwise`` and each MLP as one ``jax_fcm.pw_pw`` kernel where the
+``fusion`` as in the Linen model: "auto" runs a whole block as one
+``jax_fcm.convnext_block`` where the planner picks it, else the 7x7 depthwise
+conv as ``jax_fcm.depthwise`` and each MLP as one ``jax_fcm.pw_pw`` kernel where the
 planner picks it (flax_models.convnext.mlp_as_pw_pw), else its expansion as
 ``jax_fcm.pointwise`` where that measured faster; "always" the kernels wherever
 they take the layer; "never" the stock layers. No BatchNorm: train and eval
@@ -16,7 +17,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 import jax_fcm
-from flax_models.convnext import CONVNEXT_FUSION, conv_runs_conv2d, dense_runs_pointwise, mlp_as_pw_pw
+from flax_models.convnext import (CONVNEXT_FUSION, block_as_convnext_block, conv_runs_conv2d, dense_runs_pointwise,
+                                  mlp_as_pw_pw)
 from flax_models.nnx_layers import DepthwiseConv
 from jax_fcm import planner
 from jax_fcm.model_layers import CONVNEXT_VARIANTS
@@ -44,6 +46,9 @@ class ConvNeXtBlock(nnx.Module):
 
     def __call__(self, x):
         c = x.shape[-1]
+        dtype = self.dtype if self.dtype is not None else jnp.promote_types(x.dtype, self.param_dtype)
+        if block_as_convnext_block(x.shape, c, dtype, isinstance(self.dwconv, DepthwiseConv), self.pointwise):
+            return self._as_one_call(x, c)
         y = self.norm(self.dwconv(x))
         dtype = self.dtype if self.dtype is not None else jnp.promote_types(y.dtype, self.param_dtype)
         if mlp_as_pw_pw(y.shape, c, dtype, self.pointwise):  # the two Linear layers' parameters, one kernel
@@ -55,6 +60,18 @@ class ConvNeXtBlock(nnx.Module):
         else:
             y = self.pwconv2(self._expansion(y, dtype))
         return x + (y * self.gamma[...].astype(y.dtype)).astype(x.dtype)
+
+    def _as_one_call(self, x, c: int):
+        """The block as one jax_fcm.convnext_block call on the stock layers' state."""
+        state = (x, self.dwconv.kernel[...], self.dwconv.bias[...], self.norm.scale[...], self.norm.bias[...],
+                 self.pwconv1.kernel[...], self.pwconv1.bias[...], self.pwconv2.kernel[...], self.pwconv2.bias[...],
+                 self.gamma[...])
+        y, dw_kernel, dw_bias, ln_scale, ln_bias, k1, b1, k2, b2, gamma = nnx.nn.dtypes.promote_dtype(
+            state, dtype=self.dtype)
+        y = jax_fcm.convnext_block(y, dw_kernel, dw_bias, ln_scale, ln_bias, k1.reshape((1, 1, c, 4 * c)), b1,
+                                   k2.reshape((1, 1, 4 * c, c)), b2, gamma, eps=1e-6, activation="gelu_exact",
+                                   implementation="kernel")
+        return y.astype(x.dtype)
 
     def _expansion(self, y, dtype):
         """pwconv1 + GELU: as one jax_fcm.pointwise call where ``pointwise``

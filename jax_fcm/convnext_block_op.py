@@ -24,6 +24,7 @@ from jax import lax
 from jax_fcm import _args, _batching, _ffi
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.depthwise_op import depthwise
+from jax_fcm.gpu import GpuSpec, detect
 from jax_fcm.pw_pw_op import MAX_CIN
 from jax_fcm.pw_pw_op import pw_pw as _pw_pw
 from jax_fcm.reference import convnext_mlp_reference, depthwise_conv, layer_norm
@@ -76,16 +77,18 @@ def _mlp_kernel_call_bwd(st, operands, g):
 _mlp_kernel_call.defvjp(_mlp_kernel_call_fwd, _mlp_kernel_call_bwd)
 
 
-def kernel_refusal(dtype, c: int, hidden: int) -> str | None:
+def kernel_refusal(dtype, c: int, hidden: int, gpu: GpuSpec | None = None) -> str | None:
     """Why the fused LayerNorm + MLP + residual kernel does not take a block
-    with C channels and a hidden width (on the default backend), or None when
-    it does. The CPU handler takes every block; on a GPU it is the Hopper
-    warpgroup-MMA kernel: bfloat16/float16, C and hidden multiples of 8,
-    C <= 192 (a tile's pixel rows stay in shared memory), a compute
-    capability 9.x device and an sm_90a build."""
+    with C channels and a hidden width, or None when it does: on the default
+    backend (gpu None) or, for planning, on a described GPU. The CPU handler
+    takes every block; on a GPU it is the Hopper warpgroup-MMA kernel:
+    bfloat16/float16, C and hidden multiples of 8, C <= 192 (a tile's pixel
+    rows stay in shared memory), a compute capability 9.x device and (when
+    running) an sm_90a build."""
     if max(c * hidden, 128 * c) > _args.INT32_MAX:
         return "the convnext_block kernel needs C*hidden and 128*C below 2**31 (32-bit offsets)"
-    if jax.default_backend() != "gpu":
+    running = gpu is None
+    if running and jax.default_backend() != "gpu":
         return None
     dtype = jnp.dtype(dtype)
     if dtype == jnp.float32:
@@ -94,9 +97,8 @@ def kernel_refusal(dtype, c: int, hidden: int) -> str | None:
         return f"the convnext_block kernel needs C and hidden multiples of 8; got C={c}, hidden={hidden}"
     if c > MAX_CIN[dtype]:
         return f"the convnext_block kernel takes C <= {MAX_CIN[dtype]} (a tile's rows in shared memory); got C={c}"
-    from jax_fcm.gpu import detect  # the device's compute capability, read once per call site
-
-    if not (_ffi.native().built_with_wgmma and detect().wgmma):
+    gpu = gpu or detect()
+    if not gpu.wgmma or (running and not _ffi.native().built_with_wgmma):
         return "the convnext_block kernel needs a Hopper GPU (compute capability 9.x) and an sm_90a build of jax_fcm"
     return None
 

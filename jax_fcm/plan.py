@@ -59,34 +59,45 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec, image_s
 
 def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> list[dict]:
     """One row per stage: blocks, H, C, the depthwise conv's kernel (and which
-    CUDA kernel runs it), the MLP's choice (planner.convnext_mlp_plan) and the MLP's DRAM bytes as planned
-    and as two convolutions, for every block of the stage together."""
+    CUDA kernel runs it), how the rest of the block runs (one convnext_block
+    kernel, planner.convnext_block_choice, else the MLP as
+    planner.convnext_mlp_plan says) and the DRAM bytes of that rest
+    (LayerNorm, MLP, residual) as planned and as XLA's, for every block of
+    the stage together."""
     itemsize = jnp.dtype(dtype).itemsize
     rows = []
     for blocks, h, c in model_layers.convnext_stages(model[len("convnext_"):], image_size):
         x_shape = (batch, h, h, c)
-        mlp, reason = planner.convnext_mlp_plan(x_shape, c, dtype, spec)
-        rows.append(dict(blocks=blocks, h=h, c=c, mlp=mlp, reason=reason,
+        whole, reason = planner.convnext_block_choice(x_shape, c, dtype, spec)
+        if whole:
+            tail = "convnext_block"
+        else:
+            tail, mlp_reason = planner.convnext_mlp_plan(x_shape, c, dtype, spec)
+            reason = f"{reason}; MLP: {mlp_reason}"
+        rows.append(dict(blocks=blocks, h=h, c=c, tail=tail, reason=reason,
                          depthwise=(f"jax_fcm.depthwise ({planner.depthwise_kernel(batch, h, h, c, 7, 1, spec)})"
                                     if planner.use_depthwise_kernel(7, 1) else "XLA"),
-                         planned=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=mlp == "pw_pw"),
-                         two_convs=blocks * planner.mlp_bytes(x_shape, c, itemsize, fused=False)))
+                         planned=blocks * planner.convnext_tail_bytes(x_shape, c, itemsize, tail),
+                         xla=blocks * planner.convnext_tail_bytes(x_shape, c, itemsize, "XLA")))
     return rows
 
 
 def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> str:
     mb = lambda b: f"{b / 2**20:.1f}"  # noqa: E731
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs). "
-             "Per stage, every block alike: its 7x7 depthwise conv (a LayerNorm follows, so it stays unfused) and "
-             "its MLP (C -> 4C, GELU, -> C; jax_fcm.planner.convnext_mlp_plan: where the kernels measured faster).",
-             "", "| stage | blocks | H | C | 7x7 depthwise | MLP | MLP DRAM MB (planned / two convs) | reason |",
+             "Per stage, every block alike: its 7x7 depthwise conv, then the rest of the block (LayerNorm, "
+             "MLP C -> 4C, GELU, -> C, layer-scaled residual): one jax_fcm.convnext_block kernel where "
+             "jax_fcm.planner.convnext_block_choice picks it, else XLA's LayerNorm and residual around the MLP as "
+             "jax_fcm.planner.convnext_mlp_plan says (where the kernels measured faster).",
+             "", "| stage | blocks | H | C | 7x7 depthwise | LayerNorm + MLP + residual | DRAM MB (planned / XLA) "
+             "| reason |",
              "|---|---|---|---|---|---|---|---|"]
     for stage, r in enumerate(rows):
         lines.append(f"| {stage} | {r['blocks']} | {r['h']} | {r['c']} → {4 * r['c']} → {r['c']} | {r['depthwise']} | "
-                     f"{r['mlp']} | {mb(r['planned'])} / {mb(r['two_convs'])} | {r['reason']} |")
-    planned, two_convs = sum(r["planned"] for r in rows), sum(r["two_convs"] for r in rows)
-    lines += ["", f"MLP DRAM bytes over the model: planned {mb(planned)} MB, two convolutions everywhere "
-                  f"{mb(two_convs)} MB.",
+                     f"{r['tail']} | {mb(r['planned'])} / {mb(r['xla'])} | {r['reason']} |")
+    planned, xla = sum(r["planned"] for r in rows), sum(r["xla"] for r in rows)
+    lines += ["", f"DRAM bytes after the depthwise convs over the model: planned {mb(planned)} MB, XLA's "
+                  f"{mb(xla)} MB.",
               "", f"As a Flax model's plan: ConvNeXt({model[len('convnext_'):]!r}, fusion=\"auto\") runs this."]
     return "\n".join(lines + dense_conv_lines(model, batch, image_size))
 

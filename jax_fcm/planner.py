@@ -464,6 +464,32 @@ def convnext_mlp_plan(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tup
     return expansion, f"no pw_pw: {reason}"
 
 
+def convnext_block_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tuple[bool, str]:
+    """Whether a ConvNeXt block over its NHWC input runs as one
+    jax_fcm.convnext_block (the depthwise kernel, then LayerNorm, MLP and the
+    layer-scaled residual in one kernel) in flax_models.ConvNeXt(fusion=
+    "auto"), and why; else the depthwise conv and the MLP as
+    convnext_mlp_plan says, LayerNorm and residual XLA's."""
+    from jax_fcm.convnext_block_op import kernel_refusal  # the native kernel limits; imported here, like pw_pw's
+
+    refusal = kernel_refusal(dtype, c, 4 * c, gpu or detect())
+    if refusal is not None:
+        return False, refusal
+    return True, "LayerNorm, MLP and residual in one kernel (the kernel takes the block)"
+
+
+def convnext_tail_bytes(x_shape, c: int, itemsize: int, option: str) -> int:
+    """DRAM bytes of what follows a ConvNeXt block's depthwise conv
+    (LayerNorm, MLP, layer-scaled residual) run as `option`: "convnext_block"
+    reads the depthwise output and the block input and writes the output
+    once; otherwise XLA's LayerNorm (a read and a write), the MLP
+    (mlp_bytes; fused for "pw_pw") and XLA's residual (two reads, a write)."""
+    pixels = math.prod(x_shape[:-1])
+    if option == "convnext_block":  # the MLP's fused bytes + the residual's read
+        return pixels * c * itemsize + mlp_bytes(x_shape, c, itemsize, fused=True)
+    return 5 * pixels * c * itemsize + mlp_bytes(x_shape, c, itemsize, fused=option == "pw_pw")
+
+
 def mlp_bytes(x_shape, c: int, itemsize: int, fused: bool) -> int:
     """DRAM bytes of a ConvNeXt MLP: input, output and both weights once,
     plus, as two convolutions, the 4C intermediate written and read back."""
