@@ -395,8 +395,9 @@ def test_nnx_models_match_stock_and_linen(platform, rng, name, options, pairs):
 
 @pytest.mark.parametrize("dtype,fusion,mlp_target,mlps", [
     pytest.param(jnp.float32, "auto", "jax_fcm_pointwise", 5, id="float32-auto"),  # the expansions (test above)
-    pytest.param(jnp.bfloat16, "auto", "jax_fcm_pw_pw", 5, id="bfloat16-auto"),  # light MLPs: one kernel each
-    pytest.param(jnp.bfloat16, "always", "jax_fcm_pw_pw", 5, id="bfloat16-always"),
+    # 16-bit: every block (C <= 192) as one jax_fcm.convnext_block (depthwise + the fused rest)
+    pytest.param(jnp.bfloat16, "auto", "jax_fcm_convnext_mlp", 5, id="bfloat16-auto"),
+    pytest.param(jnp.bfloat16, "always", "jax_fcm_convnext_mlp", 5, id="bfloat16-always"),
 ])
 def test_nnx_convnext_matches_stock_and_linen(platform, rng, dtype, fusion, mlp_target, mlps):
     from flax import nnx
@@ -488,10 +489,11 @@ def test_convnext_matches_stock(platform, rng):
         fm.ConvNeXt(fusion="block").init(jax.random.key(0), x)
 
 
-def test_convnext_mlp_as_one_pw_pw_kernel(platform, rng):
-    # bfloat16: the planner runs each block's MLP (C -> 4C, GELU -> C) as one
-    # jax_fcm.pw_pw call (light pairs: every size), with the stock model's
-    # parameters; float32 keeps the unfused MLP (test above).
+def test_convnext_blocks_as_one_convnext_block_call(platform, rng):
+    # bfloat16: the planner runs each block (C <= 192, multiples of 8) as one
+    # jax_fcm.convnext_block call (the depthwise kernel, then LayerNorm, MLP
+    # and residual in one kernel), with the stock model's parameters; float32
+    # keeps the depthwise kernel and the unfused MLP (test above).
     make = lambda fusion: fm.ConvNeXt(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48),  # noqa: E731
                                       fusion=fusion, dtype=jnp.bfloat16)
     x = images(rng, (2, 64, 64, 3)).astype(jnp.bfloat16)
@@ -500,7 +502,32 @@ def test_convnext_mlp_as_one_pw_pw_kernel(platform, rng):
     assert tree_signature(variables) == tree_signature(fused.init(jax.random.key(0), x))
     variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
     text = jax.jit(fused.apply).lower(variables, x).as_text()
-    assert text.count("jax_fcm_pw_pw") == 5 and "jax_fcm_pointwise" not in text
+    assert text.count("jax_fcm_convnext_mlp") == text.count("jax_fcm_depthwise") == 5
+    assert "jax_fcm_pw_pw" not in text and "jax_fcm_pointwise" not in text
+    for shape, dtype in (((64, 56, 56, 96), jnp.bfloat16), ((64, 14, 14, 384), jnp.bfloat16),
+                         ((64, 56, 56, 96), jnp.float32)):
+        # the plan CLI (jax_fcm.plan) shows what the block does
+        planned = planner.convnext_block_choice(shape, shape[-1], dtype)[0]
+        assert fm.convnext.block_as_convnext_block(shape, shape[-1], dtype, True, "auto") == planned
+    assert not fm.convnext.block_as_convnext_block((64, 56, 56, 96), 96, jnp.bfloat16, False, "auto")
+    assert not fm.convnext.block_as_convnext_block((64, 56, 56, 96), 96, jnp.bfloat16, True, False)
+    out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
+    assert out.shape == (2, 10) and max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "bfloat16"]
+
+
+def test_convnext_block_mlp_as_one_pw_pw_kernel(platform, rng):
+    # Without the whole-block kernel (stock depthwise conv), the planner runs
+    # the block's MLP (C -> 4C, GELU -> C) as one jax_fcm.pw_pw call, with
+    # the stock block's parameters.
+    make = lambda pointwise: fm.convnext.ConvNeXtBlock(use_kernel=False, pointwise=pointwise,  # noqa: E731
+                                                       dtype=jnp.bfloat16)
+    x = images(rng, (2, 16, 16, 32)).astype(jnp.bfloat16)
+    stock, fused = make(False), make("auto")
+    variables = stock.init(jax.random.key(0), x)
+    assert tree_signature(variables) == tree_signature(fused.init(jax.random.key(0), x))
+    variables = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), variables)
+    text = jax.jit(fused.apply).lower(variables, x).as_text()
+    assert text.count("jax_fcm_pw_pw") == 1 and "jax_fcm_convnext_mlp" not in text
     assert fm.convnext.mlp_as_pw_pw((64, 56, 56, 96), 96, jnp.bfloat16, "auto")
     assert not fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, "auto")  # one partial wave: XLA's
     assert fm.convnext.mlp_as_pw_pw((1, 56, 56, 96), 96, jnp.bfloat16, True)
@@ -511,7 +538,7 @@ def test_convnext_mlp_as_one_pw_pw_kernel(platform, rng):
         planned = planner.convnext_mlp_plan(shape, shape[-1], dtype)[0] == "pw_pw"
         assert fm.convnext.mlp_as_pw_pw(shape, shape[-1], dtype, "auto") == planned
     out, ref = run_on(platform, fused.apply, variables, x), run_on(platform, stock.apply, variables, x)
-    assert out.shape == (2, 10) and max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "bfloat16"]
+    assert out.shape == x.shape and max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "bfloat16"]
 
 
 @pytest.mark.parametrize("fused", [True, "auto"])
