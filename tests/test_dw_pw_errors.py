@@ -11,6 +11,7 @@ import pytest
 
 import jax_fcm
 import test_conv2d
+import test_convnext_block
 import test_depthwise
 import test_mbconv
 import test_pointwise
@@ -122,6 +123,15 @@ def errors_markdown() -> str:
               "dtypes, strides, padding, activation code or pw_math (and for inputs, weights or outputs past the",
               "kernel's 32-bit offsets).", "", "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_conv2d.BAD_INPUTS, test_conv2d.call_with)
+    lines += ["", "# Inputs `jax_fcm.convnext_block` rejects", "",
+              "From tests/test_convnext_block.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+              "`dw_kernel` (7, 7, 1, 16), `ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 64), `pw2_kernel`",
+              "(1, 1, 64, 16)). With `implementation=\"kernel\"` on a GPU, the blocks the fused kernel does not take",
+              "(float32, C above 192, C or hidden not multiples of 8, a GPU other than Hopper) raise a ValueError;",
+              "`implementation=None` runs them as the depthwise kernel, XLA's LayerNorm, `jax_fcm.pw_pw`'s default and",
+              "XLA's residual. The FFI target `jax_fcm_convnext_mlp` returns an `ffi::Error` for bad shapes, dtypes,",
+              "eps or activation codes.", "", "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_convnext_block.BAD_INPUTS, test_convnext_block.call_with)
     return "\n".join(lines) + "\n"
 
 
