@@ -230,6 +230,29 @@ def test_convnext_mlp_plan_follows_the_measurements():
     assert choice != "pw_pw" and "Cin <= 192" in reason
 
 
+def test_convnext_block_choice_follows_the_kernel_and_the_gpu():
+    # One convnext_block kernel for the 16-bit stages of C <= 192 on Hopper;
+    # float32, wider stages and GPUs without wgmma keep the depthwise conv and
+    # the MLP plan.
+    h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
+    assert planner.convnext_block_choice((64, 56, 56, 96), 96, jnp.bfloat16, h100)[0]
+    assert planner.convnext_block_choice((8, 28, 28, 192), 192, jnp.float16, h100)[0]
+    for shape, dtype, spec, why in (((64, 56, 56, 96), jnp.float32, h100, "not float32"),
+                                    ((64, 14, 14, 384), jnp.bfloat16, h100, "C <= 192"),
+                                    ((64, 56, 56, 96), jnp.bfloat16, a100, "Hopper")):
+        choice, reason = planner.convnext_block_choice(shape, shape[-1], dtype, spec)
+        assert not choice and why in reason
+
+
+def test_convnext_tail_bytes_by_hand():
+    # 4 pixels of 8 channels (2 bytes), hidden 32: weights 2 * 8 * 32 + 32 + 8 = 552 elements.
+    # One kernel: the depthwise output and x read, y written: 3 * 32 + 552. XLA: LayerNorm 2 * 32,
+    # the MLP as two convolutions 2 * 32 + 552 + 2 * 4 * 32, the residual 3 * 32.
+    assert planner.convnext_tail_bytes((1, 2, 2, 8), 8, 2, "convnext_block") == (96 + 552) * 2
+    assert planner.convnext_tail_bytes((1, 2, 2, 8), 8, 2, "XLA") == (64 + 64 + 552 + 256 + 96) * 2
+    assert planner.convnext_tail_bytes((1, 2, 2, 8), 8, 2, "pw_pw") == (64 + 64 + 552 + 96) * 2
+
+
 def test_depthwise_kernel_as_the_launcher_picks_it():
     # The 7x7 large-batch kernel where it measured faster (H100: ConvNeXt's 56-,
     # 28- and 14-wide layers at N = 64), the general kernel elsewhere.
