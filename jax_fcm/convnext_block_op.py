@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi
+from jax_fcm import _args, _batching, _ffi, planner
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.depthwise_op import depthwise
 from jax_fcm.gpu import GpuSpec, detect
@@ -129,7 +129,9 @@ def convnext_block(x, dw_kernel, dw_bias, ln_scale, ln_bias, pw1_kernel, pw1_bia
         types on tensor cores with fp32 accumulation).
       implementation: None: the depthwise kernel, then the fused kernel where
         it takes the block (kernel_refusal; on a GPU: Hopper, bfloat16/float16,
-        C <= 192 and channel counts multiples of 8), else XLA's LayerNorm,
+        C <= 192 and channel counts multiples of 8) and
+        jax_fcm.planner.convnext_block_choice says it measured faster (light
+        blocks, or a wave of 192-pixel blocks), else XLA's LayerNorm,
         jax_fcm.pw_pw's default for the MLP and XLA's residual. "kernel": the
         two kernels, an error where the fused one does not take the block.
         "xla": the same math as plain lax ops.
@@ -170,6 +172,8 @@ def convnext_block(x, dw_kernel, dw_bias, ln_scale, ln_bias, pw1_kernel, pw1_bia
     refusal = kernel_refusal(dtype, c, hidden)
     if implementation == "kernel" and refusal is not None:
         raise ValueError(refusal)
+    fused = refusal is None and (implementation == "kernel" or planner.convnext_block_choice(
+        x.shape, c, dtype, hidden=hidden)[0])
     zeros = functools.partial(jnp.zeros, dtype=dtype)
     b1 = zeros((hidden,)) if pw1_bias is None else pw1_bias
     b2 = zeros((c,)) if pw2_bias is None else pw2_bias
@@ -182,10 +186,10 @@ def convnext_block(x, dw_kernel, dw_bias, ln_scale, ln_bias, pw1_kernel, pw1_bia
         y = st.reference(mid, x4, ln_scale, ln_bias, pw1_kernel, b1, pw2_kernel, b2, scale)
     else:
         mid = depthwise(x4, dw_kernel, dw_bias, padding="SAME", precision=precision)
-        if refusal is None:
+        if fused:
             _ffi.check_backend_supported()
             y = _mlp_kernel_call(st, mid, x4, ln_scale, ln_bias, pw1_kernel, b1, pw2_kernel, b2, scale)
-        else:  # implementation None where the fused kernel does not take the block
+        else:  # implementation None where the fused kernel does not take the block or measured slower
             mlp = _pw_pw(layer_norm(mid, ln_scale, ln_bias, eps=eps), pw1_kernel, pw2_kernel, b1, b2,
                          pw1_activation=st.activation, precision=precision)
             y = x4 + mlp * scale

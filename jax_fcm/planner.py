@@ -464,18 +464,42 @@ def convnext_mlp_plan(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tup
     return expansion, f"no pw_pw: {reason}"
 
 
-def convnext_block_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tuple[bool, str]:
-    """Whether a ConvNeXt block over its NHWC input runs as one
-    jax_fcm.convnext_block (the depthwise kernel, then LayerNorm, MLP and the
-    layer-scaled residual in one kernel) in flax_models.ConvNeXt(fusion=
-    "auto"), and why; else the depthwise conv and the MLP as
-    convnext_mlp_plan says, LayerNorm and residual XLA's."""
+# jax_fcm.convnext_block (its fused kernel) vs XLA running the same block,
+# H100, bfloat16, `bench --convnext` at N = 1, 8, 64 (docs/benchmarks.md): the
+# 96-channel stage (73,728 multiply-adds per pixel) faster at every N (1.12x,
+# 2.10x, 1.86x), the 192-channel stage (442,368: two 96-column tiles, each
+# recomputing the first GEMM) only with a wave of blocks - 0.55x at N = 1 (10
+# blocks), 0.95x at N = 8 (66), 1.20x at N = 64 (524 on 132 SMs). The rule:
+# the fused kernel where its work per pixel is at most PW_PW_MAX_MACS or its
+# 192-pixel blocks fill a wave of the SMs.
+CONVNEXT_BLOCK_TILE_M = 192
+
+
+def convnext_block_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None,
+                          hidden: int | None = None) -> tuple[bool, str]:
+    """Whether a ConvNeXt block (hidden width 4C unless given) over its NHWC
+    input runs its fused kernel (jax_fcm.convnext_block's default; in
+    flax_models.ConvNeXt(fusion="auto") the whole block as one convnext_block
+    call), and why; else the depthwise conv and the MLP as convnext_mlp_plan
+    says, LayerNorm and residual XLA's."""
     from jax_fcm.convnext_block_op import kernel_refusal  # the native kernel limits; imported here, like pw_pw's
 
-    refusal = kernel_refusal(dtype, c, 4 * c, gpu or detect())
+    hidden = hidden or 4 * c
+    gpu = gpu or detect()
+    refusal = kernel_refusal(dtype, c, hidden, gpu)
     if refusal is not None:
         return False, refusal
-    return True, "LayerNorm, MLP and residual in one kernel (the kernel takes the block)"
+    macs = pw_pw_macs_per_pixel(c, hidden, c)
+    if macs <= PW_PW_MAX_MACS:
+        return True, f"{macs:,} multiply-adds per pixel <= {PW_PW_MAX_MACS:,}: one kernel measured faster at every N"
+    *lead, h, w, _ = x_shape
+    from jax_fcm import _ffi  # the native module, as in pw_pw_macs_per_pixel
+
+    blocks = -(-math.prod(lead) * h * w // CONVNEXT_BLOCK_TILE_M) * -(-c // _ffi.native().pw_pw_tile_n(c, c))
+    if blocks >= gpu.sm_count:
+        return True, f"{macs:,} multiply-adds per pixel, {blocks} blocks >= {gpu.sm_count} SMs"
+    return False, (f"{macs:,} multiply-adds per pixel, {blocks} blocks < {gpu.sm_count} SMs (a partial wave: "
+                   "XLA's GEMMs measured faster)")
 
 
 def convnext_tail_bytes(x_shape, c: int, itemsize: int, option: str) -> int:

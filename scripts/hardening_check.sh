@@ -3,7 +3,8 @@
 # scripts/device_check.sh): compute-sanitizer memcheck and racecheck on a
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
-#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise | pw_pw | conv2d]
+#   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise |
+#                                                                   pw_pw | conv2d | convnext_block]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
 # the others: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
@@ -60,7 +61,15 @@ case "$target" in
     kernel=pointwise_kernel; tests=tests/test_conv2d.py
     memcheck_k="layers or layouts"
     racecheck_k="layers and bfloat16";;
-  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise, pw_pw or conv2d)"; exit 2;;
+  convnext_block)
+    # The wgmma PW -> PW kernel with ConvNeXt's block ends (the LayerNorm of
+    # the resident rows in place, the residual epilogue): partial boxes of C,
+    # partial pixel tiles and hidden steps, every output tile.
+    kernel=pw_pw_wgmma_kernel; tests=tests/test_convnext_block.py
+    memcheck_k="shapes and bfloat16"
+    racecheck_k="shapes and float16 and not 56";;
+  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise, pw_pw, conv2d or convnext_block)"
+     exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).
 sanitize=(timeout 240 compute-sanitizer --kernel-name "kns=$kernel" --error-exitcode 3)

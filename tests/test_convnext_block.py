@@ -18,6 +18,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jax_fcm
+from jax_fcm import gpu, planner
 from jax_fcm.convnext_block_op import kernel_refusal
 
 # Max-normalized error (conftest.max_normalized_error) against a float32
@@ -116,11 +117,20 @@ def uses_fused_kernel(args, **kw) -> bool:
     return "jax_fcm_convnext_mlp" in jax.jit(lambda *a: jax_fcm.convnext_block(*a, **kw)).lower(*args).as_text()
 
 
-def test_default_runs_the_fused_kernel_on_the_cpu(rng):
-    if jax.default_backend() != "cpu":
-        pytest.skip("the default backend is a GPU")
-    args = random_block(rng, 1, 4, 4, 16, 64, jnp.float32)
-    assert uses_fused_kernel(args)
+@pytest.mark.parametrize("n,hw,c,fused", [
+    (1, 56, 96, True),    # light blocks: the fused kernel at every N
+    (64, 28, 192, True),  # heavy blocks filling a wave of 192-pixel blocks
+    (8, 28, 192, False),  # ... not a wave: XLA's GEMMs
+    (1, 28, 192, False),
+])
+def test_default_follows_the_planner(n, hw, c, fused):
+    x = jax.ShapeDtypeStruct((n, hw, hw, c), jnp.bfloat16)
+    vec = jax.ShapeDtypeStruct((c,), jnp.bfloat16)
+    args = (x, jax.ShapeDtypeStruct((7, 7, 1, c), jnp.bfloat16), vec, vec, vec,
+            jax.ShapeDtypeStruct((1, 1, c, 4 * c), jnp.bfloat16), jax.ShapeDtypeStruct((4 * c,), jnp.bfloat16),
+            jax.ShapeDtypeStruct((1, 1, 4 * c, c), jnp.bfloat16), vec, vec)
+    assert uses_fused_kernel(args) == fused
+    assert planner.convnext_block_choice(x.shape, c, jnp.bfloat16, gpu.PRESETS["h100"])[0] == fused
     assert not uses_fused_kernel(args, implementation="xla")
 
 

@@ -156,7 +156,7 @@ def test_nnx_convs_run_on_their_ops(platform, rng):
 
     def grads():
         f = apply()
-        return jax.jit(jax.grad(lambda s: jnp.sum(f(s, x) ** 2)))(state)
+        return run_on(platform, jax.grad(lambda s, x: jnp.sum(f(s, x) ** 2)), state, x)
 
     stock, stock_grads = run_on(platform, apply(), state, x), grads()
     with flax_models.jax_fcm_convs():
@@ -165,7 +165,8 @@ def test_nnx_convs_run_on_their_ops(platform, rng):
     pointwise = sum(planner.use_pointwise_kernel(shape, cout, jnp.float32)
                     for shape, cout in (((2, 9, 8, 16), 24), ((2, 5, 4, 24), 40)))
     assert targets(text) == {"depthwise": 2, "pointwise": pointwise, "conv2d": 1}
-    assert max_normalized_error(mine, stock) <= (1e-5 if platform == "cpu" else 5e-3)
+    tolerance = 1e-5 if platform == "cpu" else 5e-3  # TF32 GEMMs on a GPU (XLA's and the kernels')
+    assert max_normalized_error(mine, stock) <= tolerance
     assert targets(jax.jit(apply()).lower(state, x).as_text())["depthwise"] == 0  # restored on exit
     for a, b in zip(jax.tree_util.tree_leaves(stock_grads), jax.tree_util.tree_leaves(mine_grads)):
-        assert max_normalized_error(b, a) <= 1e-5
+        assert max_normalized_error(b, a) <= tolerance

@@ -235,8 +235,10 @@ def test_convnext_block_choice_follows_the_kernel_and_the_gpu():
     # float32, wider stages and GPUs without wgmma keep the depthwise conv and
     # the MLP plan.
     h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
-    assert planner.convnext_block_choice((64, 56, 56, 96), 96, jnp.bfloat16, h100)[0]
-    assert planner.convnext_block_choice((8, 28, 28, 192), 192, jnp.float16, h100)[0]
+    assert planner.convnext_block_choice((1, 56, 56, 96), 96, jnp.bfloat16, h100)[0]  # light: every N
+    assert planner.convnext_block_choice((64, 28, 28, 192), 192, jnp.float16, h100)[0]  # a wave of blocks
+    choice, reason = planner.convnext_block_choice((8, 28, 28, 192), 192, jnp.bfloat16, h100)
+    assert not choice and "partial wave" in reason
     for shape, dtype, spec, why in (((64, 56, 56, 96), jnp.float32, h100, "not float32"),
                                     ((64, 14, 14, 384), jnp.bfloat16, h100, "C <= 192"),
                                     ((64, 56, 56, 96), jnp.bfloat16, a100, "Hopper")):
@@ -279,7 +281,8 @@ def test_convnext_plan_changes_with_batch_and_gpu(capsys):
         outs.append(capsys.readouterr().out)
     # H100: stages 1-2 (C <= 192) one convnext_block kernel each; the A100
     # has no wgmma: its stage-1 MLP runs as one pw_pw kernel.
-    assert outs[0].count("| convnext_block |") == 2 and "| convnext_block |" not in outs[2]
+    assert outs[0].count("| convnext_block |") == 2 and outs[1].count("| convnext_block |") == 1
+    assert "| convnext_block |" not in outs[2]
     assert "| pw_pw |" in outs[2]
     assert len(set(outs)) == 3
     with pytest.raises(SystemExit):
