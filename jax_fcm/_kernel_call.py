@@ -1,7 +1,8 @@
-"""The FFI call of a single-convolution op (operands x, kernel, bias; a
-hashable call description ``st`` with ``activation`` and ``reference``) as a
-differentiable, batchable JAX function: jax_fcm.depthwise, pointwise and
-conv2d share it."""
+"""The FFI calls of the ops as differentiable, batchable JAX functions: a
+single-convolution op's (operands x, kernel, bias; a hashable call
+description ``st`` with ``activation`` and ``reference``; jax_fcm.depthwise,
+pointwise and conv2d share it), and the fused ops' custom VJP through their
+reference."""
 
 from __future__ import annotations
 
@@ -33,6 +34,26 @@ def differentiable_kernel_call(ffi_call: Callable, backward: Callable | None = N
         return call(st, x, kernel, bias), (x, kernel, bias)
 
     call.defvjp(forward, lambda st, residuals, g: backward(call, st, residuals, g))
+    return call
+
+
+def with_reference_backward(batched: Callable) -> Callable:
+    """(st, *operands) -> batched(st)(*operands) with a custom VJP whose
+    backward is XLA's backward of ``st.reference`` (it recomputes what the
+    kernel kept on chip): the fused ops' (pw_pw, mbconv, convnext_block)."""
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def call(st, *operands):
+        return batched(st)(*operands)
+
+    def forward(st, *operands):
+        return call(st, *operands), operands
+
+    def backward(st, operands, g):
+        _, vjp = jax.vjp(st.reference, *operands)
+        return vjp(g)
+
+    call.defvjp(forward, backward)
     return call
 
 

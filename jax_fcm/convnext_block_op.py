@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi, planner
+from jax_fcm import _args, _batching, _ffi, _kernel_call, planner
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.depthwise_op import depthwise
 from jax_fcm.gpu import GpuSpec, detect
@@ -58,23 +58,9 @@ def _batched_ffi_call(st: _Static):
                                     activations=2)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _mlp_kernel_call(st: _Static, *operands):
-    return _batched_ffi_call(st)(*operands)
-
-
-def _mlp_kernel_call_fwd(st, *operands):
-    return _mlp_kernel_call(st, *operands), operands
-
-
-def _mlp_kernel_call_bwd(st, operands, g):
-    # XLA's backward of the reference (LayerNorm, both 1x1s, the residual):
-    # it recomputes what the kernel kept on chip.
-    _, vjp = jax.vjp(st.reference, *operands)
-    return vjp(g)
-
-
-_mlp_kernel_call.defvjp(_mlp_kernel_call_fwd, _mlp_kernel_call_bwd)
+# XLA's backward of the reference (LayerNorm, both 1x1s, the residual)
+# recomputes what the kernel kept on chip.
+_mlp_kernel_call = _kernel_call.with_reference_backward(_batched_ffi_call)
 
 
 def kernel_refusal(dtype, c: int, hidden: int, gpu: GpuSpec | None = None) -> str | None:

@@ -6,7 +6,6 @@ never reaches global memory."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -14,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi, gpu, mbconv_config
+from jax_fcm import _args, _batching, _ffi, _kernel_call, gpu, mbconv_config
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.dw_pw_op import dw_pw
 from jax_fcm.mbconv_config import MbconvConfig
@@ -65,22 +64,8 @@ def _ffi_call(st: _Static, x, expand_kernel, expand_bias, dw_kernel, dw_bias, pr
 _batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1, 4, 1, 4, 1))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _fused(st: _Static, *operands):
-    return _batched_ffi_call(st)(*operands)
-
-
-def _fused_fwd(st, *operands):
-    return _fused(st, *operands), operands
-
-
-def _fused_bwd(st, operands, g):
-    # The reference backward (XLA): it recomputes the expanded tensor.
-    _, vjp = jax.vjp(st.reference, *operands)
-    return vjp(g)
-
-
-_fused.defvjp(_fused_fwd, _fused_bwd)
+# The reference backward (XLA) recomputes the expanded tensor.
+_fused = _kernel_call.with_reference_backward(_batched_ffi_call)
 
 
 def fits(x_shape, cmid: int, cout: int, k: int, stride: int, dtype, config: MbconvConfig | None = None) -> bool:

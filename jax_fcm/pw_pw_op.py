@@ -9,7 +9,6 @@ straight into the next one's operands."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -18,6 +17,7 @@ import numpy as np
 from jax import lax
 
 from jax_fcm import _args, _batching, _ffi, planner
+from jax_fcm._kernel_call import with_reference_backward
 from jax_fcm.activations import activation_code, normalize_activation
 from jax_fcm.reference import pw_pw_reference
 
@@ -52,23 +52,9 @@ def _ffi_call(st: _Static, x, w1, b1, w2, b2):
 _batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1, 4, 1))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _kernel_call(st: _Static, x, w1, b1, w2, b2):
-    return _batched_ffi_call(st)(x, w1, b1, w2, b2)
-
-
-def _kernel_call_fwd(st, x, w1, b1, w2, b2):
-    return _kernel_call(st, x, w1, b1, w2, b2), (x, w1, b1, w2, b2)
-
-
-def _kernel_call_bwd(st, residuals, g):
-    # XLA's backward of the two convolutions; it recomputes the intermediate
-    # (the forward kept none) and its activation derivative.
-    _, vjp = jax.vjp(st.reference, *residuals)
-    return vjp(g)
-
-
-_kernel_call.defvjp(_kernel_call_fwd, _kernel_call_bwd)
+# XLA's backward of the two convolutions recomputes the intermediate (the
+# forward kept none) and its activation derivative.
+_fused = with_reference_backward(_batched_ffi_call)
 
 
 def kernel_refusal(dtype, cin: int, hidden: int, cout: int, precision=None) -> str | None:
@@ -147,5 +133,5 @@ def pw_pw(x, pw1_kernel, pw2_kernel, pw1_bias=None, pw2_bias=None, *, pw1_activa
         y = st.reference(x4, pw1_kernel, b1, pw2_kernel, b2)
     else:
         _ffi.check_backend_supported()
-        y = _kernel_call(st, x4, pw1_kernel, b1, pw2_kernel, b2)
+        y = _fused(st, x4, pw1_kernel, b1, pw2_kernel, b2)
     return y.reshape(tuple(lead) + y.shape[1:])
