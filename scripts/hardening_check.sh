@@ -18,6 +18,8 @@ log="$OUT/hardening.log"
 export XLA_PYTHON_CLIENT_ALLOCATOR=platform
 # Sanitized runs are 10-100x slower: a subset of the GPU tests covering odd
 # shapes, blocks walking several tiles and cluster splits, each bounded in time.
+# A tree built by scripts/device_build.sh (extension in jax_fcm/) runs as it is.
+if compgen -G "jax_fcm/_jax_fcm*.so" > /dev/null; then export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; fi
 target=${1:-dw_pw}
 case "$target" in
   dw_pw)
