@@ -5,12 +5,14 @@ from flax_models.convnext import ConvNeXt, ConvNeXtBlock, DenseConv, DepthwiseCo
 from flax_models.folding import fold_batch_norm
 from flax_models.intercept import jax_fcm_convs
 from flax_models.layers import ConvBN, InvertedResidual, SeparableConv
-from flax_models.torchvision import mobilenet_v2_from_torchvision, mobilenet_v2_to_torchvision, read_safetensors
+from flax_models.torchvision import (convnext_from_torchvision, convnext_to_torchvision, mobilenet_v2_from_torchvision,
+                                    mobilenet_v2_to_torchvision, read_safetensors)
 from flax_models.mobilenet import FUSION_CHOICES, EfficientNetLite0, MobileNetV1, MobileNetV2
 from flax_models.mobilevit import MobileViT, MobileViTBlock
 
 __all__ = [
     "FUSION_CHOICES", "ConvBN", "ConvNeXt", "ConvNeXtBlock", "DenseConv", "DepthwiseConv", "EfficientNetLite0",
     "InvertedResidual", "MobileNetV1", "MobileNetV2", "MobileViT", "MobileViTBlock", "PointwiseDense", "SeparableConv",
-    "fold_batch_norm", "jax_fcm_convs", "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"
+    "convnext_from_torchvision", "convnext_to_torchvision", "fold_batch_norm", "jax_fcm_convs",
+    "mobilenet_v2_from_torchvision", "mobilenet_v2_to_torchvision", "read_safetensors"
 ]

@@ -1,5 +1,5 @@
-"""torchvision MobileNetV2 state dict <-> flax_models.MobileNetV2 variables,
-and the .safetensors reader (CPU only; no torch needed)."""
+"""torchvision MobileNetV2 and ConvNeXt state dicts <-> flax_models.MobileNetV2
+and ConvNeXt variables, and the .safetensors reader (CPU only; no torch needed)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,61 @@ def test_unknown_or_missing_entries_are_errors():
     del state["features.3.conv.1.0.weight"]
     with pytest.raises(KeyError, match="features.3.conv.1.0.weight"):
         fm.mobilenet_v2_from_torchvision(state)
+
+
+def test_convnext_state_dict_layout_is_torchvision():
+    variables = jax.eval_shape(lambda: fm.ConvNeXt().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+    state = fm.convnext_to_torchvision(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), variables))
+    # torchvision.models.convnext_tiny(): 28,589,128 parameters (its weights' meta), 18 blocks of 9 entries +
+    # stem (4), three downsamplings (4 each), classifier (4).
+    assert sum(v.size for v in state.values()) == 28_589_128
+    assert len(state) == 18 * 9 + 4 + 3 * 4 + 4
+    expected = {
+        "features.0.0.weight": (96, 3, 4, 4),
+        "features.0.1.weight": (96,),
+        "features.1.0.block.0.weight": (96, 1, 7, 7),   # depthwise
+        "features.1.0.block.2.bias": (96,),             # LayerNorm
+        "features.1.0.block.3.weight": (384, 96),       # Linear to 4C
+        "features.1.2.block.5.weight": (96, 384),
+        "features.1.2.layer_scale": (96, 1, 1),
+        "features.2.0.weight": (96,),                   # downsampling LayerNorm2d, then the 2x2 conv
+        "features.2.1.weight": (192, 96, 2, 2),
+        "features.5.8.block.3.bias": (1536,),           # stage 3's ninth block
+        "features.7.2.layer_scale": (768, 1, 1),
+        "classifier.0.weight": (768,),
+        "classifier.2.weight": (1000, 768),
+    }
+    for name, shape in expected.items():
+        assert state[name].shape == shape, name
+
+
+def test_convnext_round_trip_and_same_logits(rng):
+    arch = dict(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48))
+    x = jnp.asarray(rng.standard_normal((1, 64, 64, 3)), jnp.float32)
+    variables = fm.ConvNeXt(**arch).init(jax.random.key(0), x)
+    state = {k: v + rng.normal(0, 0.05, v.shape).astype(v.dtype)
+             for k, v in fm.convnext_to_torchvision(variables, depths=arch["depths"]).items()}
+    converted = fm.convnext_from_torchvision(state, depths=arch["depths"])
+    assert jax.tree.structure(converted) == jax.tree.structure(jax.tree.map(np.asarray, variables))
+    again = fm.convnext_to_torchvision(converted, depths=arch["depths"])
+    assert all(np.array_equal(again[k], state[k]) for k in state)
+    assert converted["params"]["stage2_block1"]["gamma"].shape == (40,)
+    fused, stock = fm.ConvNeXt(**arch), fm.ConvNeXt(**arch, fusion="never")
+    np.testing.assert_allclose(np.asarray(fused.apply(converted, x)), np.asarray(stock.apply(converted, x)),
+                               rtol=2e-4, atol=2e-4)
+
+
+def test_convnext_unknown_or_missing_entries_are_errors():
+    arch = dict(num_classes=10, depths=(1, 1, 1, 1), dims=(8, 16, 24, 32))
+    shapes = jax.eval_shape(lambda: fm.ConvNeXt(**arch).init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+    state = fm.convnext_to_torchvision(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes), depths=(1, 1, 1, 1))
+    with pytest.raises(KeyError, match="no place in ConvNeXt"):
+        fm.convnext_from_torchvision({**state, "features.1.1.layer_scale": np.ones((8, 1, 1))}, depths=(1, 1, 1, 1))
+    del state["features.3.0.block.2.weight"]
+    with pytest.raises(KeyError, match="features.3.0.block.2.weight"):
+        fm.convnext_from_torchvision(state, depths=arch["depths"])
+    with pytest.raises(ValueError, match="variant must be one of"):
+        fm.convnext_from_torchvision(state, variant="huge")
 
 
 def write_safetensors(path, tensors):
