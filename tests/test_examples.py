@@ -36,3 +36,14 @@ def test_existing_model_example(monkeypatch, capsys):
     diff, scale = float(line.split()[0]), float(line.split()[-1])
     assert diff <= 1e-5 * scale, out  # float32 on the CPU handlers: ~1e-6 relative
     assert "under jax_fcm_convs" in out
+
+
+def test_convnext_torchvision_example(monkeypatch, capsys):
+    # Random weights in torchvision's layout -> convnext_from_torchvision -> fused and stock ConvNeXt-tiny.
+    monkeypatch.setattr(sys, "argv", ["convnext_torchvision.py", "--batch", "1", "--size", "32", "--dtype", "float32"])
+    runpy.run_path(str(EXAMPLES / "convnext_torchvision.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "28,589,128 parameters" in out  # torchvision's convnext_tiny, every parameter placed
+    line = out.split("logit difference ")[1].split(")")[0]  # "<diff> (logits up to <scale>"
+    diff, scale = float(line.split()[0]), float(line.split()[-1])
+    assert diff <= 1e-4 * max(scale, 1.0), out
