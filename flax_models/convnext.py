@@ -141,13 +141,13 @@ def block_as_convnext_block(x_shape, c: int, dtype, use_kernel: bool, pointwise:
     (the depthwise kernel, then LayerNorm, MLP and layer-scaled residual in
     one kernel): with the depthwise kernel on (``use_kernel``) and
     ``pointwise`` True wherever the fused kernel takes the block on this
-    backend, "auto" where jax_fcm.planner.convnext_block_choice also picks
+    backend, "auto" where jax_fcm.planner.layer_norm_mlp_choice also picks
     it (what the plan CLI prints), never with ``pointwise=False``."""
     from jax_fcm.convnext_block_op import kernel_refusal as block_refusal
 
     if not use_kernel or pointwise is False or len(x_shape) < 4 or block_refusal(dtype, c, 4 * c) is not None:
         return False
-    return pointwise is True or planner.convnext_block_choice(x_shape, c, dtype)[0]
+    return pointwise is True or planner.layer_norm_mlp_choice(x_shape, c, dtype)[0]
 
 
 def mlp_as_pw_pw(x_shape, c: int, dtype, pointwise: bool | str) -> bool:

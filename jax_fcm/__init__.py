@@ -6,6 +6,7 @@ from jax_fcm.conv2d_op import conv2d, conv2d_plan
 from jax_fcm.convnext_block_op import convnext_block
 from jax_fcm.depthwise_op import depthwise
 from jax_fcm.dw_pw_op import dw_pw
+from jax_fcm.layer_norm_mlp_op import layer_norm_mlp
 from jax_fcm.mbconv_config import MbconvConfig
 from jax_fcm.mbconv_op import mbconv
 from jax_fcm.pointwise_op import pointwise, pointwise_plan
@@ -15,5 +16,5 @@ from jax_fcm.tiling import TILE_N_CHOICES, DwPwConfig
 __version__ = "0.1.0"
 
 __all__ = ["ACTIVATION_NAMES", "BUILT_WITH_CUDA", "TILE_N_CHOICES", "DwPwConfig", "MbconvConfig", "conv2d", "conv2d_plan",
-           "convnext_block", "depthwise", "dw_pw",
+           "convnext_block", "depthwise", "dw_pw", "layer_norm_mlp",
            "mbconv", "pointwise", "pointwise_plan", "pw_pw"]

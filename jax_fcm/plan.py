@@ -60,7 +60,7 @@ def format_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec, image_s
 def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size: int = 224) -> list[dict]:
     """One row per stage: blocks, H, C, the depthwise conv's kernel (and which
     CUDA kernel runs it), how the rest of the block runs (one convnext_block
-    kernel, planner.convnext_block_choice, else the MLP as
+    kernel, planner.layer_norm_mlp_choice, else the MLP as
     planner.convnext_mlp_plan says) and the DRAM bytes of that rest
     (LayerNorm, MLP, residual) as planned and as XLA's, for every block of
     the stage together."""
@@ -68,7 +68,7 @@ def plan_convnext(model: str, batch: int, dtype, spec: gpus.GpuSpec, image_size:
     rows = []
     for blocks, h, c in model_layers.convnext_stages(model[len("convnext_"):], image_size):
         x_shape = (batch, h, h, c)
-        whole, reason = planner.convnext_block_choice(x_shape, c, dtype, spec)
+        whole, reason = planner.layer_norm_mlp_choice(x_shape, c, dtype, spec)
         if whole:
             tail = "convnext_block"
         else:
@@ -87,7 +87,7 @@ def format_convnext_plan(rows, model: str, batch: int, dtype, spec: gpus.GpuSpec
     lines = [f"Plan for {model}, N = {batch}, {jnp.dtype(dtype).name}, on {spec.name} ({spec.sm_count} SMs). "
              "Per stage, every block alike: its 7x7 depthwise conv, then the rest of the block (LayerNorm, "
              "MLP C -> 4C, GELU, -> C, layer-scaled residual): one jax_fcm.convnext_block kernel where "
-             "jax_fcm.planner.convnext_block_choice picks it, else XLA's LayerNorm and residual around the MLP as "
+             "jax_fcm.planner.layer_norm_mlp_choice picks it, else XLA's LayerNorm and residual around the MLP as "
              "jax_fcm.planner.convnext_mlp_plan says (where the kernels measured faster).",
              "", "| stage | blocks | H | C | 7x7 depthwise | LayerNorm + MLP + residual | DRAM MB (planned / XLA) "
              "| reason |",

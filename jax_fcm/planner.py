@@ -475,14 +475,15 @@ def convnext_mlp_plan(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tup
 CONVNEXT_BLOCK_TILE_M = 192
 
 
-def convnext_block_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None,
+def layer_norm_mlp_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None,
                           hidden: int | None = None) -> tuple[bool, str]:
-    """Whether a ConvNeXt block (hidden width 4C unless given) over its NHWC
-    input runs its fused kernel (jax_fcm.convnext_block's default; in
-    flax_models.ConvNeXt(fusion="auto") the whole block as one convnext_block
-    call), and why; else the depthwise conv and the MLP as convnext_mlp_plan
-    says, LayerNorm and residual XLA's."""
-    from jax_fcm.convnext_block_op import kernel_refusal  # the native kernel limits; imported here, like pw_pw's
+    """Whether LayerNorm -> MLP (hidden width 4C unless given) -> residual
+    over an NHWC input runs its fused kernel (jax_fcm.layer_norm_mlp's and
+    jax_fcm.convnext_block's default; in flax_models.ConvNeXt(fusion="auto")
+    the whole block as one convnext_block call), and why; else XLA's
+    LayerNorm and residual around the MLP (for ConvNeXt as convnext_mlp_plan
+    says)."""
+    from jax_fcm.layer_norm_mlp_op import kernel_refusal  # the native kernel limits; imported here, like pw_pw's
 
     hidden = hidden or 4 * c
     gpu = gpu or detect()

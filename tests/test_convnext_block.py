@@ -130,7 +130,7 @@ def test_default_follows_the_planner(n, hw, c, fused):
             jax.ShapeDtypeStruct((1, 1, c, 4 * c), jnp.bfloat16), jax.ShapeDtypeStruct((4 * c,), jnp.bfloat16),
             jax.ShapeDtypeStruct((1, 1, 4 * c, c), jnp.bfloat16), vec, vec)
     assert uses_fused_kernel(args) == fused
-    assert planner.convnext_block_choice(x.shape, c, jnp.bfloat16, gpu.PRESETS["h100"])[0] == fused
+    assert planner.layer_norm_mlp_choice(x.shape, c, jnp.bfloat16, gpu.PRESETS["h100"])[0] == fused
     assert not uses_fused_kernel(args, implementation="xla")
 
 
@@ -150,7 +150,7 @@ def test_default_falls_back_where_the_kernel_does_not_take_the_block(rng, dtype,
     tol = {"float32": 5e-3, "bfloat16": TOLERANCES["bfloat16"], "float16": TOLERANCES["float16"]}
     assert err <= tol[jnp.dtype(dtype).name]
     if not fused:
-        with pytest.raises(ValueError, match="convnext_block kernel"):
+        with pytest.raises(ValueError, match="layer_norm_mlp kernel"):
             jax_fcm.convnext_block(*args, implementation="kernel")
 
 
@@ -240,7 +240,7 @@ BAD_INPUTS = [
     (dict(pw1_kernel=jnp.ones((16, 64))), ValueError, r"pw1_kernel must have shape \(1, 1, C, hidden\)"),
     (dict(pw1_kernel=jnp.ones((1, 1, 16, 0)), pw2_kernel=jnp.ones((1, 1, 0, 16))), ValueError, "hidden >= 1"),
     (dict(pw2_kernel=jnp.ones((1, 1, 32, 16))), ValueError, r"pw2_kernel must have shape \(1, 1, hidden, C\)"),
-    (dict(pw2_kernel=jnp.ones((1, 1, 64, 8))), ValueError, "map back to the block's C=16 channels"),
+    (dict(pw2_kernel=jnp.ones((1, 1, 64, 8))), ValueError, "map back to the input's C=16 channels"),
     (dict(pw1_bias=jnp.ones((16,))), ValueError, r"pw1_bias must have shape \(hidden,\)"),
     (dict(layer_scale=jnp.ones((64,))), ValueError, r"layer_scale must have shape \(C,\)"),
     (dict(eps=0.0), ValueError, "eps must be a positive finite number"),

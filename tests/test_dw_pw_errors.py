@@ -13,6 +13,7 @@ import jax_fcm
 import test_conv2d
 import test_convnext_block
 import test_depthwise
+import test_layer_norm_mlp
 import test_mbconv
 import test_pointwise
 import test_pw_pw
@@ -132,6 +133,12 @@ def errors_markdown() -> str:
               "XLA's residual. The FFI target `jax_fcm_convnext_mlp` returns an `ffi::Error` for bad shapes, dtypes,",
               "eps or activation codes.", "", "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(test_convnext_block.BAD_INPUTS, test_convnext_block.call_with)
+    lines += ["", "# Inputs `jax_fcm.layer_norm_mlp` rejects", "",
+              "From tests/test_layer_norm_mlp.py's error table, on top of a valid call (`x` (1, 4, 4, 16) float32,",
+              "`ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 16)). The LayerNorm,",
+              "MLP and kernel checks are `jax_fcm.convnext_block`'s (above), with the same fallback and FFI target.", "",
+              "| argument | value | error | message |", "|---|---|---|---|"]
+    lines += _rows(test_layer_norm_mlp.BAD_INPUTS, test_layer_norm_mlp.call_with)
     return "\n".join(lines) + "\n"
 
 

@@ -507,7 +507,7 @@ def test_convnext_blocks_as_one_convnext_block_call(platform, rng):
     for shape, dtype in (((64, 56, 56, 96), jnp.bfloat16), ((64, 14, 14, 384), jnp.bfloat16),
                          ((64, 56, 56, 96), jnp.float32)):
         # the plan CLI (jax_fcm.plan) shows what the block does
-        planned = planner.convnext_block_choice(shape, shape[-1], dtype)[0]
+        planned = planner.layer_norm_mlp_choice(shape, shape[-1], dtype)[0]
         assert fm.convnext.block_as_convnext_block(shape, shape[-1], dtype, True, "auto") == planned
     assert not fm.convnext.block_as_convnext_block((64, 56, 56, 96), 96, jnp.bfloat16, False, "auto")
     assert not fm.convnext.block_as_convnext_block((64, 56, 56, 96), 96, jnp.bfloat16, True, False)

@@ -230,19 +230,19 @@ def test_convnext_mlp_plan_follows_the_measurements():
     assert choice != "pw_pw" and "Cin <= 192" in reason
 
 
-def test_convnext_block_choice_follows_the_kernel_and_the_gpu():
+def test_layer_norm_mlp_choice_follows_the_kernel_and_the_gpu():
     # One convnext_block kernel for the 16-bit stages of C <= 192 on Hopper;
     # float32, wider stages and GPUs without wgmma keep the depthwise conv and
     # the MLP plan.
     h100, a100 = gpu.PRESETS["h100"], gpu.PRESETS["a100"]
-    assert planner.convnext_block_choice((1, 56, 56, 96), 96, jnp.bfloat16, h100)[0]  # light: every N
-    assert planner.convnext_block_choice((64, 28, 28, 192), 192, jnp.float16, h100)[0]  # a wave of blocks
-    choice, reason = planner.convnext_block_choice((8, 28, 28, 192), 192, jnp.bfloat16, h100)
+    assert planner.layer_norm_mlp_choice((1, 56, 56, 96), 96, jnp.bfloat16, h100)[0]  # light: every N
+    assert planner.layer_norm_mlp_choice((64, 28, 28, 192), 192, jnp.float16, h100)[0]  # a wave of blocks
+    choice, reason = planner.layer_norm_mlp_choice((8, 28, 28, 192), 192, jnp.bfloat16, h100)
     assert not choice and "partial wave" in reason
     for shape, dtype, spec, why in (((64, 56, 56, 96), jnp.float32, h100, "not float32"),
                                     ((64, 14, 14, 384), jnp.bfloat16, h100, "C <= 192"),
                                     ((64, 56, 56, 96), jnp.bfloat16, a100, "Hopper")):
-        choice, reason = planner.convnext_block_choice(shape, shape[-1], dtype, spec)
+        choice, reason = planner.layer_norm_mlp_choice(shape, shape[-1], dtype, spec)
         assert not choice and why in reason
 
 
