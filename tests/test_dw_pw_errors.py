@@ -90,55 +90,49 @@ def errors_markdown() -> str:
              "(tests/test_depthwise_backward.py).", "",
              "| argument | value | error | message |", "|---|---|---|---|"]
     lines += _rows(BAD_INPUTS, call_with)
-    lines += ["", "# Inputs `jax_fcm.mbconv` rejects", "",
-              "From tests/test_mbconv.py's error table, on top of a valid call (`x` (1, 8, 8, 8) float32,",
-              "`expand_kernel` (1, 1, 8, 16), `dw_kernel` (3, 3, 1, 16), `project_kernel` (1, 1, 16, 8)). Beyond these,",
-              "`implementation=\"fused\"` raises on a GPU where a block's input window (all Cin channels) does not fit",
-              "in shared memory (the default then takes the XLA path), and the FFI target `jax_fcm_mbconv` returns an",
-              "`ffi::Error` for bad shapes, dtypes, stride, activation, residual or channel_splits.", "",
-              "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_mbconv.BAD_INPUTS, test_mbconv.call_with)
-    lines += ["", "# Inputs `jax_fcm.depthwise` rejects", "",
-              "From tests/test_depthwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
-              "`kernel` (3, 3, 1, 16)). The FFI target `jax_fcm_depthwise` returns an `ffi::Error` for bad shapes,",
-              "dtypes, stride, padding or activation code (and for an image of 2**31 elements or more).", "",
-              "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_depthwise.BAD_INPUTS, test_depthwise.call_with)
-    lines += ["", "# Inputs `jax_fcm.pointwise` rejects", "",
-              "From tests/test_pointwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
-              "`kernel` (1, 1, 16, 8)). The FFI target `jax_fcm_pointwise` returns an `ffi::Error` for bad shapes,",
-              "dtypes, activation code or pw_math (and for weights or 128-pixel tiles of 2**31 elements or more).", "",
-              "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_pointwise.BAD_INPUTS, test_pointwise.call_with)
-    lines += ["", "# Inputs `jax_fcm.pw_pw` rejects", "",
-              "From tests/test_pw_pw.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
-              "`pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 8)). With `implementation=None` the calls the",
-              "kernel does not take (Cin above 192 for 16-bit types or 96 for float32, float32 at HIGH/HIGHEST",
-              "precision) run XLA's two convolutions instead of raising. The FFI target `jax_fcm_pw_pw` returns an",
-              "`ffi::Error` for bad shapes, dtypes or activation codes (the CUDA handler also for Cin past the limit).",
-              "", "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_pw_pw.BAD_INPUTS, test_pw_pw.call_with)
-    lines += ["", "# Inputs `jax_fcm.conv2d` rejects", "",
-              "From tests/test_conv2d.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
-              "`kernel` (3, 3, 16, 8)). The FFI target `jax_fcm_conv2d` returns an `ffi::Error` for bad shapes,",
-              "dtypes, strides, padding, activation code or pw_math (and for inputs, weights or outputs past the",
-              "kernel's 32-bit offsets).", "", "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_conv2d.BAD_INPUTS, test_conv2d.call_with)
-    lines += ["", "# Inputs `jax_fcm.convnext_block` rejects", "",
-              "From tests/test_convnext_block.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
-              "`dw_kernel` (7, 7, 1, 16), `ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 64), `pw2_kernel`",
-              "(1, 1, 64, 16)). With `implementation=\"kernel\"` on a GPU, the blocks the fused kernel does not take",
-              "(float32, C above 192, C or hidden not multiples of 8, a GPU other than Hopper) raise a ValueError;",
-              "`implementation=None` runs them as the depthwise kernel, XLA's LayerNorm, `jax_fcm.pw_pw`'s default and",
-              "XLA's residual. The FFI target `jax_fcm_convnext_mlp` returns an `ffi::Error` for bad shapes, dtypes,",
-              "eps or activation codes.", "", "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_convnext_block.BAD_INPUTS, test_convnext_block.call_with)
-    lines += ["", "# Inputs `jax_fcm.layer_norm_mlp` rejects", "",
-              "From tests/test_layer_norm_mlp.py's error table, on top of a valid call (`x` (1, 4, 4, 16) float32,",
-              "`ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 16)). The LayerNorm,",
-              "MLP and kernel checks are `jax_fcm.convnext_block`'s (above), with the same fallback and FFI target.", "",
-              "| argument | value | error | message |", "|---|---|---|---|"]
-    lines += _rows(test_layer_norm_mlp.BAD_INPUTS, test_layer_norm_mlp.call_with)
+    sections = [
+        ("mbconv", test_mbconv, [
+            "From tests/test_mbconv.py's error table, on top of a valid call (`x` (1, 8, 8, 8) float32,",
+            "`expand_kernel` (1, 1, 8, 16), `dw_kernel` (3, 3, 1, 16), `project_kernel` (1, 1, 16, 8)). Beyond these,",
+            "`implementation=\"fused\"` raises on a GPU where a block's input window (all Cin channels) does not fit",
+            "in shared memory (the default then takes the XLA path), and the FFI target `jax_fcm_mbconv` returns an",
+            "`ffi::Error` for bad shapes, dtypes, stride, activation, residual or channel_splits."]),
+        ("depthwise", test_depthwise, [
+            "From tests/test_depthwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+            "`kernel` (3, 3, 1, 16)). The FFI target `jax_fcm_depthwise` returns an `ffi::Error` for bad shapes,",
+            "dtypes, stride, padding or activation code (and for an image of 2**31 elements or more)."]),
+        ("pointwise", test_pointwise, [
+            "From tests/test_pointwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+            "`kernel` (1, 1, 16, 8)). The FFI target `jax_fcm_pointwise` returns an `ffi::Error` for bad shapes,",
+            "dtypes, activation code or pw_math (and for weights or 128-pixel tiles of 2**31 elements or more)."]),
+        ("pw_pw", test_pw_pw, [
+            "From tests/test_pw_pw.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+            "`pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 8)). With `implementation=None` the calls the",
+            "kernel does not take (Cin above 192 for 16-bit types or 96 for float32, float32 at HIGH/HIGHEST",
+            "precision) run XLA's two convolutions instead of raising. The FFI target `jax_fcm_pw_pw` returns an",
+            "`ffi::Error` for bad shapes, dtypes or activation codes (the CUDA handler also for Cin past the limit)."]),
+        ("conv2d", test_conv2d, [
+            "From tests/test_conv2d.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+            "`kernel` (3, 3, 16, 8)). The FFI target `jax_fcm_conv2d` returns an `ffi::Error` for bad shapes,",
+            "dtypes, strides, padding, activation code or pw_math (and for inputs, weights or outputs past the",
+            "kernel's 32-bit offsets)."]),
+        ("convnext_block", test_convnext_block, [
+            "From tests/test_convnext_block.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
+            "`dw_kernel` (7, 7, 1, 16), `ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 64), `pw2_kernel`",
+            "(1, 1, 64, 16)). With `implementation=\"kernel\"` on a GPU, the blocks the fused kernel does not take",
+            "(float32, C above 192, C or hidden not multiples of 8, a GPU other than Hopper) raise a ValueError;",
+            "`implementation=None` runs them as the depthwise kernel, XLA's LayerNorm, `jax_fcm.pw_pw`'s default and",
+            "XLA's residual. The FFI target `jax_fcm_convnext_mlp` returns an `ffi::Error` for bad shapes, dtypes,",
+            "eps or activation codes."]),
+        ("layer_norm_mlp", test_layer_norm_mlp, [
+            "From tests/test_layer_norm_mlp.py's error table, on top of a valid call (`x` (1, 4, 4, 16) float32,",
+            "`ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 16)). The LayerNorm,",
+            "MLP and kernel checks are `jax_fcm.convnext_block`'s (above), with the same fallback and FFI target."]),
+    ]
+    for op, module, intro in sections:
+        lines += ["", f"# Inputs `jax_fcm.{op}` rejects", "", *intro, "", "| argument | value | error | message |",
+                  "|---|---|---|---|"]
+        lines += _rows(module.BAD_INPUTS, module.call_with)
     return "\n".join(lines) + "\n"
 
 
