@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "conv2d_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -29,12 +30,7 @@ struct Conv2dCall {
 // result: y (N, Ho, Wo, Cout).
 template <typename Binding>
 auto bind_conv2d(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<Conv2dAttrs>();
+  return bind_buffers<3, 1, Conv2dAttrs>(std::move(binding));
 }
 
 ffi::Error decode_conv2d(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias, ffi::Result<ffi::AnyBuffer>& y,

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "depthwise_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -27,12 +28,7 @@ struct DepthwiseCall {
 // Arguments: x (N, H, W, C), kernel (k, k, 1, C), bias (C,); result: y (N, Ho, Wo, C).
 template <typename Binding>
 auto bind_depthwise(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<DepthwiseAttrs>();
+  return bind_buffers<3, 1, DepthwiseAttrs>(std::move(binding));
 }
 
 ffi::Error decode_depthwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,

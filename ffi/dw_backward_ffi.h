@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "dw_backward_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -27,13 +28,7 @@ struct DwBackwardCall {
 // dx (N, H, W, C) and dw_partials float32 (N, groups, k*k + 1, C).
 template <typename Binding>
 auto bind_dw_backward(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<DwBackwardAttrs>();
+  return bind_buffers<3, 2, DwBackwardAttrs>(std::move(binding));
 }
 
 ffi::Error decode_dw_backward(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::AnyBuffer kernel,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "dw_pw_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -33,14 +34,7 @@ struct DwPwAttrs {
 // decoded into DwPwAttrs (registered below). Names match jax_fcm/dw_pw_op.py.
 template <typename Binding>
 auto bind_dw_pw(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<DwPwAttrs>();
+  return bind_buffers<5, 1, DwPwAttrs>(std::move(binding));
 }
 
 // Validates buffers and attributes and fills a DwPwCall.

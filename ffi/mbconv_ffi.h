@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "mbconv_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -32,16 +33,7 @@ struct MbconvAttrs {
 // project_kernel, project_bias; result: y. Names match jax_fcm/mbconv_op.py.
 template <typename Binding>
 auto bind_mbconv(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<MbconvAttrs>();
+  return bind_buffers<7, 1, MbconvAttrs>(std::move(binding));
 }
 
 ffi::Error decode_mbconv(ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel, ffi::AnyBuffer expand_bias,

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "pointwise_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -29,12 +30,7 @@ struct PointwiseCall {
 // result: y (N, H, W, Cout).
 template <typename Binding>
 auto bind_pointwise(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<PointwiseAttrs>();
+  return bind_buffers<3, 1, PointwiseAttrs>(std::move(binding));
 }
 
 ffi::Error decode_pointwise(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "pw_pw_params.h"
+#include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jax_fcm {
@@ -30,14 +31,7 @@ struct PwPwCall {
 // (N, H, W, Cout).
 template <typename Binding>
 auto bind_pw_pw(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<PwPwAttrs>();
+  return bind_buffers<5, 1, PwPwAttrs>(std::move(binding));
 }
 
 // `cuda`: also the CUDA kernel's limits (pw_pw_shape_supported).
@@ -58,18 +52,7 @@ struct ConvNextMlpAttrs {
 // pw2_bias (C,), layer_scale (C,); result: y (N, H, W, C).
 template <typename Binding>
 auto bind_convnext_mlp(Binding binding) {
-  return std::move(binding)
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Arg<ffi::AnyBuffer>()
-      .template Ret<ffi::AnyBuffer>()
-      .template Attrs<ConvNextMlpAttrs>();
+  return bind_buffers<9, 1, ConvNextMlpAttrs>(std::move(binding));
 }
 
 // The pw_pw checks (decode_pw_pw) plus the block ends' operands; fills
