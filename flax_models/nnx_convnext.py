@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -138,3 +139,40 @@ class ConvNeXt(nnx.Module):
             for block in blocks:
                 x = block(x)
         return self.head(self.head_norm(jnp.mean(x, axis=(1, 2))))
+
+
+def _linen_path(path: tuple) -> tuple:
+    """The Linen ConvNeXt's parameter path for a path of the NNX ConvNeXt's state."""
+    if path[0] == "stages":  # ("stages", s, i, ...) -> ("stage{s}_block{i}", ...)
+        return (f"stage{path[1]}_block{path[2]}",) + tuple(path[3:])
+    if path[0] == "downsamples":  # ("downsamples", j, "norm" | "conv", ...) -> ("down{j+1}_norm" | ..., ...)
+        return (f"down{path[1] + 1}_{path[2]}",) + tuple(path[3:])
+    return tuple(path)
+
+
+def load_linen_convnext(model: ConvNeXt, variables) -> None:
+    """Sets an NNX ConvNeXt's parameters, in place, from the variables of the
+    Linen flax_models.ConvNeXt of the same architecture: a Linen checkpoint,
+    or torchvision's weights through flax_models.convnext_from_torchvision.
+    Every parameter of each model must have its counterpart (same shapes)."""
+    params = variables["params"]
+    used = []
+
+    def value(path, leaf):
+        keys = _linen_path(tuple(k.key for k in path if isinstance(k, jax.tree_util.DictKey)))
+        tree = params
+        for key in keys:
+            if key not in tree:
+                raise KeyError(f"the Linen variables have no {'/'.join(keys)} (not the same ConvNeXt?)")
+            tree = tree[key]
+        if tuple(tree.shape) != tuple(leaf.shape):
+            raise ValueError(f"{'/'.join(keys)}: the Linen parameter is {tuple(tree.shape)}, the NNX one "
+                             f"{tuple(leaf.shape)}")
+        used.append(keys)
+        return jnp.asarray(tree, leaf.dtype)
+
+    state = jax.tree_util.tree_map_with_path(value, nnx.state(model, nnx.Param))
+    if len(used) != len(jax.tree.leaves(params)):
+        raise ValueError(f"the Linen variables have {len(jax.tree.leaves(params))} parameters, the NNX ConvNeXt "
+                         f"{len(used)} (not the same architecture?)")
+    nnx.update(model, state)

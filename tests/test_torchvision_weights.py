@@ -105,6 +105,27 @@ def test_convnext_round_trip_and_same_logits(rng):
                                rtol=2e-4, atol=2e-4)
 
 
+def test_convnext_weights_into_the_nnx_model(rng):
+    # torchvision layout -> Linen variables -> the NNX ConvNeXt (flax_models.nnx.load_linen_convnext): same logits.
+    from flax import nnx
+
+    from flax_models import nnx as fnnx
+
+    arch = dict(num_classes=10, depths=(1, 1, 2, 1), dims=(16, 24, 40, 48))
+    x = jnp.asarray(rng.standard_normal((1, 64, 64, 3)), jnp.float32)
+    shapes = jax.eval_shape(lambda: fm.ConvNeXt(**arch).init(jax.random.key(0), x))
+    state = fm.convnext_to_torchvision(jax.tree.map(lambda a: rng.normal(0, 0.1, a.shape).astype(np.float32), shapes),
+                                       depths=arch["depths"])
+    variables = fm.convnext_from_torchvision(state, depths=arch["depths"])
+    model = fnnx.ConvNeXt(fusion="never", rngs=nnx.Rngs(0), **arch)
+    fnnx.load_linen_convnext(model, variables)
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(fm.ConvNeXt(**arch, fusion="never").apply(variables, x)),
+                               rtol=1e-5, atol=1e-5)
+    assert np.array_equal(np.asarray(model.stages[2][1].gamma[...]), variables["params"]["stage2_block1"]["gamma"])
+    with pytest.raises(ValueError, match="the Linen parameter is"):
+        fnnx.load_linen_convnext(fnnx.ConvNeXt(rngs=nnx.Rngs(0), **{**arch, "dims": (16, 24, 40, 56)}), variables)
+
+
 def test_convnext_unknown_or_missing_entries_are_errors():
     arch = dict(num_classes=10, depths=(1, 1, 1, 1), dims=(8, 16, 24, 32))
     shapes = jax.eval_shape(lambda: fm.ConvNeXt(**arch).init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
