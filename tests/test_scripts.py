@@ -24,7 +24,8 @@ def test_repeat_calls_digest_is_deterministic(monkeypatch, tmp_path, capsys):
     lines = first.read_text().splitlines()
     layers = sum(len(names) for _, _, names in repeat_calls_ops().values())
     assert len(lines) == layers and first.read_text() == second.read_text()
-    assert {line.split(":")[0] for line in lines} == {"dw_pw", "depthwise", "pointwise", "pw_pw", "mbconv", "conv2d"}
+    assert {line.split(":")[0] for line in lines} == {"dw_pw", "depthwise", "pointwise", "pw_pw", "mbconv", "conv2d",
+                                                      "convnext_block"}
     assert "8 calls" in capsys.readouterr().out
 
 
