@@ -101,7 +101,9 @@ __device__ __noinline__ void layer_norm_rows(unsigned char* x_s, int kboxes, int
   auto position = [&](int j) { return 4 * half + (j + row) % 4; };
   // The 128-byte swizzle stores a row's chunk c at position c ^ (row % 8).
   auto channel = [&](int kb, int j) { return 64 * kb + 8 * (position(j) ^ (row % 8)); };
-  auto chunk = [&](int kb, int j) { return reinterpret_cast<T*>(x_s + kb * Tr::kXBoxBytes + row * 128 + 16 * position(j)); };
+  auto chunk = [&](int kb, int j) {
+    return reinterpret_cast<T*>(x_s + kb * Tr::kXBoxBytes + row * 128 + 16 * position(j));
+  };
   float sum = 0.f;
   for (int kb = 0; kb < kboxes; ++kb)
 #pragma unroll

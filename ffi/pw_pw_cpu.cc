@@ -1,7 +1,8 @@
-// CPU handlers of the fused PW -> PW op and of the ConvNeXt MLP around it. Same contract as the CUDA kernel:
-// fp32 accumulation, the intermediate rounded to the input dtype after b1 and
-// act1 (the CUDA kernel rounds it there to feed the second MMA), one rounding
-// of the output (full fp32 products for float32: the CPU has no TF32).
+// CPU handlers of the fused PW -> PW op and of the ConvNeXt MLP around it.
+// Same contract as the CUDA kernel: fp32 accumulation, the intermediate
+// rounded to the input dtype after b1 and act1 (the CUDA kernel rounds it
+// there to feed the second MMA), one rounding of the output (full fp32
+// products for float32: the CPU has no TF32).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -53,7 +54,8 @@ void pw_pw_cpu(const PwPwCall& call) {
   std::vector<float> a(s.cin), mid(s.hidden), out(s.cout);
   for (int64_t m = 0; m < s.m; ++m) {
     for (int64_t c = 0; c < s.cin; ++c) a[c] = Cv::to_float(x[m * s.cin + c]);
-    if (block.active()) layer_norm_pixel(a, ln_scale, ln_bias, block.eps, [](float v) { return Cv::to_float(Cv::from_float(v)); });
+    if (block.active())
+      layer_norm_pixel(a, ln_scale, ln_bias, block.eps, [](float v) { return Cv::to_float(Cv::from_float(v)); });
     std::copy(b1.begin(), b1.end(), mid.begin());
     add_pointwise_pixel(a.data(), w1.data(), s.cin, s.hidden, mid.data());
     for (float& v : mid) v = Cv::to_float(Cv::from_float(apply_activation(v, call.act1)));

@@ -240,7 +240,6 @@ class ConvNeXtBlock(nn.Module):
         else:  # the stock layer itself
             y = nn.Conv(c, (7, 7), padding=3, feature_group_count=c, name="dwconv", **common)(x)
         y = nn.LayerNorm(epsilon=1e-6, name="norm", **common)(y)
-        dtype = self.dtype if self.dtype is not None else jnp.promote_types(y.dtype, self.param_dtype)
         if mlp_as_pw_pw(y.shape, c, dtype, self.pointwise):  # the same parameters as the two Dense layers
             k1, b1 = DenseParams(4 * c, self.param_dtype, name="pwconv1")(c)
             k2, b2 = DenseParams(c, self.param_dtype, name="pwconv2")(4 * c)

@@ -51,7 +51,6 @@ class ConvNeXtBlock(nnx.Module):
         if block_as_convnext_block(x.shape, c, dtype, isinstance(self.dwconv, DepthwiseConv), self.pointwise):
             return self._as_one_call(x, c)
         y = self.norm(self.dwconv(x))
-        dtype = self.dtype if self.dtype is not None else jnp.promote_types(y.dtype, self.param_dtype)
         if mlp_as_pw_pw(y.shape, c, dtype, self.pointwise):  # the two Linear layers' parameters, one kernel
             args = (y, self.pwconv1.kernel[...], self.pwconv1.bias[...], self.pwconv2.kernel[...],
                     self.pwconv2.bias[...])

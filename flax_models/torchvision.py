@@ -98,10 +98,14 @@ def _set(tree: dict, path: tuple[str, ...], leaf: str, value) -> None:
     tree[leaf] = value
 
 
-def _get(tree, path: tuple[str, ...], leaf: str) -> np.ndarray:
+def _subtree(tree, path: tuple[str, ...]):
     for key in path:
         tree = tree[key]
-    return np.asarray(tree[leaf], np.float32)
+    return tree
+
+
+def _get(tree, path: tuple[str, ...], leaf: str) -> np.ndarray:
+    return np.asarray(_subtree(tree, path)[leaf], np.float32)
 
 
 def _from_torchvision(state_dict: Mapping[str, np.ndarray], module_map, model: str) -> dict:
@@ -164,12 +168,6 @@ def _to_torchvision(variables: Mapping, module_map) -> dict[str, np.ndarray]:
         else:  # layer_scale
             out[f"{prefix}.layer_scale"] = _get(params, path, "gamma").reshape(-1, 1, 1)
     return out
-
-
-def _subtree(tree, path: tuple[str, ...]):
-    for key in path:
-        tree = tree[key]
-    return tree
 
 
 def mobilenet_v2_from_torchvision(state_dict: Mapping[str, np.ndarray]) -> dict:

@@ -80,15 +80,14 @@ def convnext_block(x, dw_kernel, dw_bias, ln_scale, ln_bias, pw1_kernel, pw1_bia
     hidden = layer_norm_mlp_op.check_operands(c, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias,
                                               layer_scale)
     st = layer_norm_mlp_op.make_static(eps, activation, precision)
-    if implementation == "kernel" and (refusal := kernel_refusal(dtype, c, hidden)) is not None:
-        raise ValueError(refusal)
+    path = layer_norm_mlp_op.resolve_implementation(implementation, dtype, x.shape, hidden)
     x4 = x.reshape((math.prod(lead), h, w, c))
-    if implementation == "xla":
+    if path == "xla":
         pads = _args.normalize_padding("SAME", h, w, k, 1)
         mid = depthwise_conv(x4, dw_kernel, jnp.zeros((c,), dtype) if dw_bias is None else dw_bias, stride=1,
                              padding=pads, activation="none", precision=st.precision)
     else:
         mid = depthwise(x4, dw_kernel, dw_bias, padding="SAME", precision=precision)
     y = layer_norm_mlp_op.run(st, mid, x4, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, layer_scale,
-                              implementation)
+                              path)
     return y.reshape(x.shape)

@@ -111,21 +111,31 @@ def check_operands(c: int, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, 
     return hidden
 
 
+def resolve_implementation(implementation, dtype, x_shape, hidden: int) -> str:
+    """What a call runs (_args.resolve_implementation's rule): "xla" (the
+    reference) where asked, "kernel" (the fused kernel) where asked or, for
+    None, where it takes the call and planner.layer_norm_mlp_choice picks it,
+    else "split": XLA's LayerNorm and residual around jax_fcm.pw_pw's default.
+    "kernel" where the fused kernel does not take the call raises its refusal."""
+    c = x_shape[-1]
+    chosen = _args.resolve_implementation(
+        implementation, kernel_refusal(dtype, c, hidden),
+        lambda: planner.layer_norm_mlp_choice(x_shape, c, dtype, hidden=hidden)[0])
+    return "split" if implementation is None and chosen == "xla" else chosen
+
+
 def run(st: Static, x4, shortcut4, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, layer_scale,
-        implementation):
-    """The checked op on rank-4 x and shortcut: XLA's reference for "xla";
-    the fused kernel for "kernel" (the caller has checked kernel_refusal) or,
-    for None, where it takes the call and planner.layer_norm_mlp_choice picks
-    it; else XLA's LayerNorm, jax_fcm.pw_pw's default and XLA's residual."""
+        path: str):
+    """The checked op on rank-4 x and shortcut along `path`
+    (resolve_implementation's "xla", "kernel" or "split")."""
     dtype, c = x4.dtype, x4.shape[-1]
     hidden = pw1_kernel.shape[-1]
     b1 = jnp.zeros((hidden,), dtype) if pw1_bias is None else pw1_bias
     b2 = jnp.zeros((c,), dtype) if pw2_bias is None else pw2_bias
     scale = jnp.ones((c,), dtype) if layer_scale is None else layer_scale
-    if implementation == "xla":
+    if path == "xla":
         return st.reference(x4, shortcut4, ln_scale, ln_bias, pw1_kernel, b1, pw2_kernel, b2, scale)
-    if implementation == "kernel" or (kernel_refusal(dtype, c, hidden) is None and planner.layer_norm_mlp_choice(
-            x4.shape, c, dtype, hidden=hidden)[0]):
+    if path == "kernel":
         _ffi.check_backend_supported()
         return _fused(st, x4, shortcut4, ln_scale, ln_bias, pw1_kernel, b1, pw2_kernel, b2, scale)
     mlp = _pw_pw(layer_norm(x4, ln_scale, ln_bias, eps=st.eps), pw1_kernel, pw2_kernel, b1, b2,
@@ -183,10 +193,8 @@ def layer_norm_mlp(x, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_b
     if shortcut is not None:
         _args.check_shape(shortcut, x.shape, "shortcut", "x's shape")
     st = make_static(eps, activation, precision)
-    if implementation == "kernel" and (refusal := kernel_refusal(dtype, c, hidden)) is not None:
-        raise ValueError(refusal)
+    path = resolve_implementation(implementation, dtype, x.shape, hidden)
     x4 = x.reshape((math.prod(lead), h, w, c))
     shortcut4 = x4 if shortcut is None else shortcut.reshape(x4.shape)
-    y = run(st, x4, shortcut4, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, layer_scale,
-            implementation)
+    y = run(st, x4, shortcut4, ln_scale, ln_bias, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, layer_scale, path)
     return y.reshape(x.shape)
