@@ -24,9 +24,10 @@ cudaError_t by_tile_n(const PwPwShape& s, const PwPwPointers& p, int act1, int a
 #ifdef JAX_FCM_WGMMA
 template <typename T>
 cudaError_t wgmma_tile_n(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
-  switch (pw_pw_tile_n(s.cin, s.cout)) {
+  switch (pw_pw_wgmma_tile_n(s.cin, s.cout, p.block.active())) {
     case 96: return launch_pw_pw_wgmma<T, 96>(s, p, act1, act2, stream);
     case 128: return launch_pw_pw_wgmma<T, 128>(s, p, act1, act2, stream);
+    case 192: return launch_pw_pw_wgmma<T, 192>(s, p, act1, act2, stream);
     default: return launch_pw_pw_wgmma<T, 64>(s, p, act1, act2, stream);  // 32 and 64
   }
 }

@@ -66,4 +66,15 @@ inline int pw_pw_tile_n(int64_t cin, int64_t cout) {
   return best;
 }
 
+// The Hopper wgmma kernel's output tile: pw_pw_tile_n's, but 192 for
+// ConvNeXt's 192-channel blocks (with its block ends): one column tile of
+// 128-row blocks instead of two of 192 rows, each recomputing the first GEMM.
+inline int pw_pw_wgmma_tile_n(int64_t cin, int64_t cout, bool block) {
+  return block && cout > 128 && cout <= 192 ? 192 : pw_pw_tile_n(cin, cout);
+}
+
+// Pixel rows per block of the wgmma kernel for an output tile (its
+// warpgroups of 64 rows: three, or two for the 192-wide tile).
+constexpr int pw_pw_wgmma_tile_m(int tile_n) { return tile_n > 128 ? 128 : 192; }
+
 }  // namespace jax_fcm

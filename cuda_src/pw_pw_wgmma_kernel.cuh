@@ -4,7 +4,10 @@
 // lost to cuBLAS on wider pairs.
 //
 // A block owns kTileM = 192 pixel rows and TN (64, 96 or 128) output
-// channels: three warpgroups of 64 rows. Thread 0 loads the block's input
+// channels: three warpgroups of 64 rows; or, for TN = 192 (ConvNeXt's
+// 192-channel blocks in one column tile, so the first GEMM is not computed
+// twice), 128 rows in two warpgroups, whose 96 output accumulators per thread
+// would not fit the register file three times over. Thread 0 loads the block's input
 // rows once (TMA boxes of 64 channels, 128-byte swizzle: the layout wgmma
 // reads) and, per step of 64 intermediate channels, that step's w1 columns
 // (all Cin rows) and w2 rows into a ring of slots with full / empty
@@ -51,20 +54,22 @@ struct Traits {
   using T = T_;
   static constexpr bool kBlock = kBlock_;
   static_assert(sizeof(T) == 2, "wgmma path: 16-bit element types");
-  static_assert(TN_ == 64 || TN_ == 96 || TN_ == 128, "wgmma N");
+  static_assert(TN_ == 64 || TN_ == 96 || TN_ == 128 || TN_ == 192, "wgmma N");
   static constexpr int TN = TN_;
-  static constexpr int kGroups = 3;  // warpgroups, 64 rows each
+  static constexpr int kGroups = TN_ > 128 ? 2 : 3;  // warpgroups, 64 rows each
   static constexpr int kThreads = 128 * kGroups;
   static constexpr int kTileM = 64 * kGroups;
+  static_assert(kTileM == pw_pw_wgmma_tile_m(TN), "the host's tile rows (pw_pw_params.h)");
   static constexpr int kHC = 64;                   // intermediate channels per step: one swizzle row of w1
   static constexpr int kXBoxBytes = kTileM * 128;  // x box [kTileM][64 channels]
   static constexpr int kAtomBytes = 64 * 128;      // weight box [64 rows][64 columns]
   static constexpr int kW2Atoms = (TN + 63) / 64;
   static constexpr int kMaxStages = 4;
   static constexpr int kScratchLd = kWgmmaScratchLd<TN>;  // epilogue rows (floats)
-  static constexpr int kHeaderBytes = 1024;  // b2 at 0 (TN values), barriers from 256
+  static constexpr int kHeaderBytes = 1024;  // b2 at 0 (TN values), barriers from kBarriersAt
+  static constexpr int kBarriersAt = 512;
   static constexpr int kSmemBudget = 226 * 1024;
-  static_assert(256 + (1 + 2 * kMaxStages) * 8 <= kHeaderBytes, "header");
+  static_assert(TN * 2 <= kBarriersAt && kBarriersAt + (1 + 2 * kMaxStages) * 8 <= kHeaderBytes, "header");
 };
 
 // Shared memory after the header, from a 1024-byte boundary (the swizzle
@@ -155,7 +160,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   unsigned char* const header = smem_raw + (1024 - shared_address(smem_raw) % 1024) % 1024;
   const Layout<Tr> L(int(s.cin));
   T* const bias_s = reinterpret_cast<T*>(header);
-  uint64_t* const x_full = reinterpret_cast<uint64_t*>(header + 256);
+  uint64_t* const x_full = reinterpret_cast<uint64_t*>(header + Tr::kBarriersAt);
   uint64_t* const full = x_full + 1;
   uint64_t* const empty = full + L.stages;
   unsigned char* const x_s = header + Tr::kHeaderBytes;
@@ -323,8 +328,12 @@ cudaError_t launch(const PwPwShape& s, const PwPwPointers& p, int act1, int act2
 template <typename T, int TN>
 cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int act1, int act2, cudaStream_t stream) {
   using namespace pw_pw_wgmma_detail;
-  return p.block.active() ? launch<Traits<T, TN, true>>(s, p, act1, act2, stream)
-                          : launch<Traits<T, TN, false>>(s, p, act1, act2, stream);
+  if constexpr (TN == 192) {  // only ConvNeXt's blocks take the 192-wide tile (pw_pw_wgmma_tile_n)
+    return p.block.active() ? launch<Traits<T, TN, true>>(s, p, act1, act2, stream) : cudaErrorInvalidValue;
+  } else {
+    return p.block.active() ? launch<Traits<T, TN, true>>(s, p, act1, act2, stream)
+                            : launch<Traits<T, TN, false>>(s, p, act1, act2, stream);
+  }
 }
 
 }  // namespace jax_fcm
@@ -335,4 +344,5 @@ cudaError_t launch_pw_pw_wgmma(const PwPwShape& s, const PwPwPointers& p, int ac
 #define FCM_INSTANTIATE_PW_PW_WGMMA(T)    \
   FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 64)  \
   FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 96)  \
-  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 128)
+  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 128) \
+  FCM_INSTANTIATE_PW_PW_WGMMA_ONE(T, 192)

@@ -9,9 +9,10 @@
 
 namespace jax_fcm {
 
-// Blocks of 192 pixel rows and TN (64, 96 or 128) output channels; T a
-// 16-bit type. cudaErrorInvalidValue unless pw_pw_wgmma_operands_ok;
-// cudaErrorNotSupported when the driver builds no tensor map for the shape.
+// Blocks of 192 pixel rows and TN (64, 96 or 128) output channels, or 128
+// rows and 192 channels (ConvNeXt's block ends only); T a 16-bit type.
+// cudaErrorInvalidValue unless pw_pw_wgmma_operands_ok; cudaErrorNotSupported
+// when the driver builds no tensor map for the shape.
 template <typename T, int TN>
 cudaError_t launch_pw_pw_wgmma(const PwPwShape& shape, const PwPwPointers& ptrs, int act1, int act2,
                                cudaStream_t stream);

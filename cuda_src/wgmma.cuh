@@ -73,7 +73,7 @@ struct Wgmma;
 
 #if FCM_WGMMA_AVAILABLE
 // Inline asm needs every accumulator register spelled out: the operand
-// numbers of 32, 48 or 64 fp32 accumulators (N = 64, 96, 128) and their
+// numbers of 32, 48, 64 or 96 fp32 accumulators (N = 64, 96, 128, 192) and their
 // "+f" bindings, written once here for both wgmma forms (this one and
 // WgmmaRs below).
 #define FCM_WGMMA_REGS_32 \
@@ -81,12 +81,16 @@ struct Wgmma;
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
 #define FCM_WGMMA_REGS_48 FCM_WGMMA_REGS_32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
 #define FCM_WGMMA_REGS_64 FCM_WGMMA_REGS_48 ", %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define FCM_WGMMA_REGS_80 FCM_WGMMA_REGS_64 ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79"
+#define FCM_WGMMA_REGS_96 FCM_WGMMA_REGS_80 ", %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
 #define FCM_WGMMA_D8(d, i)                                                                                      \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
       "+f"(d[i + 7])
 #define FCM_WGMMA_OUTS_32(d) FCM_WGMMA_D8(d, 0), FCM_WGMMA_D8(d, 8), FCM_WGMMA_D8(d, 16), FCM_WGMMA_D8(d, 24)
 #define FCM_WGMMA_OUTS_48(d) FCM_WGMMA_OUTS_32(d), FCM_WGMMA_D8(d, 32), FCM_WGMMA_D8(d, 40)
 #define FCM_WGMMA_OUTS_64(d) FCM_WGMMA_OUTS_48(d), FCM_WGMMA_D8(d, 48), FCM_WGMMA_D8(d, 56)
+#define FCM_WGMMA_OUTS_96(d) \
+  FCM_WGMMA_OUTS_64(d), FCM_WGMMA_D8(d, 64), FCM_WGMMA_D8(d, 72), FCM_WGMMA_D8(d, 80), FCM_WGMMA_D8(d, 88)
 
 // A, B: the descriptors' operand numbers, PRED: `accumulate`'s (the three
 // after the accumulators).
@@ -141,15 +145,19 @@ struct WgmmaRs;
 #define FCM_WGMMA_RS_ALL_N(TYPE, PTX_TYPE)                                                                      \
   FCM_WGMMA_RS(TYPE, PTX_TYPE, 64, FCM_WGMMA_REGS_32, FCM_WGMMA_OUTS_32, "{%32, %33, %34, %35}", "%36", "%37")  \
   FCM_WGMMA_RS(TYPE, PTX_TYPE, 96, FCM_WGMMA_REGS_48, FCM_WGMMA_OUTS_48, "{%48, %49, %50, %51}", "%52", "%53")  \
-  FCM_WGMMA_RS(TYPE, PTX_TYPE, 128, FCM_WGMMA_REGS_64, FCM_WGMMA_OUTS_64, "{%64, %65, %66, %67}", "%68", "%69")
+  FCM_WGMMA_RS(TYPE, PTX_TYPE, 128, FCM_WGMMA_REGS_64, FCM_WGMMA_OUTS_64, "{%64, %65, %66, %67}", "%68", "%69")  \
+  FCM_WGMMA_RS(TYPE, PTX_TYPE, 192, FCM_WGMMA_REGS_96, FCM_WGMMA_OUTS_96, "{%96, %97, %98, %99}", "%100", "%101")
 FCM_WGMMA_RS_ALL_N(__nv_bfloat16, "bf16")
 FCM_WGMMA_RS_ALL_N(__half, "f16")
 #undef FCM_WGMMA_RS_ALL_N
 #undef FCM_WGMMA_RS
+#undef FCM_WGMMA_OUTS_96
 #undef FCM_WGMMA_OUTS_64
 #undef FCM_WGMMA_OUTS_48
 #undef FCM_WGMMA_OUTS_32
 #undef FCM_WGMMA_D8
+#undef FCM_WGMMA_REGS_96
+#undef FCM_WGMMA_REGS_80
 #undef FCM_WGMMA_REGS_64
 #undef FCM_WGMMA_REGS_48
 #undef FCM_WGMMA_REGS_32

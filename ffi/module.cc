@@ -113,6 +113,13 @@ NB_MODULE(_jax_fcm, m) {
   m.def("pw_pw_tile_n", &jax_fcm::pw_pw_tile_n, nb::arg("cin"), nb::arg("cout"),
         "Output channels per block of the CUDA pw_pw kernel (32, 64, 96 or 128) for Cin -> ... -> Cout.");
   m.def(
+      "convnext_block_tile",
+      [](int64_t c) {
+        const int tile_n = jax_fcm::pw_pw_wgmma_tile_n(c, c, /*block=*/true);
+        return nb::make_tuple(jax_fcm::pw_pw_wgmma_tile_m(tile_n), tile_n);
+      },
+      nb::arg("c"), "(pixel rows, output channels) per block of jax_fcm.convnext_block's fused CUDA kernel for C channels.");
+  m.def(
       "pw_pw_max_cin",
       [](int element_type) { return jax_fcm::pw_pw_max_cin(static_cast<jax_fcm::ElementType>(element_type)); },
       nb::arg("element_type"), "The widest input (Cin) the pw_pw kernels take; element_type as for pointwise_plan.");

@@ -467,12 +467,11 @@ def convnext_mlp_plan(x_shape, c: int, dtype, gpu: GpuSpec | None = None) -> tup
 # jax_fcm.convnext_block (its fused kernel) vs XLA running the same block,
 # H100, bfloat16, `bench --convnext` at N = 1, 8, 64 (docs/benchmarks.md): the
 # 96-channel stage (73,728 multiply-adds per pixel) faster at every N (1.12x,
-# 2.10x, 1.86x), the 192-channel stage (442,368: two 96-column tiles, each
-# recomputing the first GEMM) only with a wave of blocks - 0.55x at N = 1 (10
-# blocks), 0.95x at N = 8 (66), 1.20x at N = 64 (524 on 132 SMs). The rule:
-# the fused kernel where its work per pixel is at most PW_PW_MAX_MACS or its
-# 192-pixel blocks fill a wave of the SMs.
-CONVNEXT_BLOCK_TILE_M = 192
+# 2.10x, 1.86x), the 192-channel stage (then 442,368: two 96-column tiles,
+# each recomputing the first GEMM) only with a wave of blocks - 0.55x at N = 1
+# (10 blocks), 0.95x at N = 8 (66), 1.20x at N = 64 (524 on 132 SMs). The
+# rule: the fused kernel where its work per pixel is at most PW_PW_MAX_MACS or
+# its blocks (the C++ convnext_block_tile) fill a wave of the SMs.
 
 
 def layer_norm_mlp_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None,
@@ -490,13 +489,14 @@ def layer_norm_mlp_choice(x_shape, c: int, dtype, gpu: GpuSpec | None = None,
     refusal = kernel_refusal(dtype, c, hidden, gpu)
     if refusal is not None:
         return False, refusal
-    macs = pw_pw_macs_per_pixel(c, hidden, c)
+    from jax_fcm import _ffi  # the native module, as in pw_pw_macs_per_pixel
+
+    tile_m, tile_n = _ffi.native().convnext_block_tile(c)
+    macs = -(-c // tile_n) * (c * hidden + hidden * tile_n)  # each column tile recomputes the first GEMM
     if macs <= PW_PW_MAX_MACS:
         return True, f"{macs:,} multiply-adds per pixel <= {PW_PW_MAX_MACS:,}: one kernel measured faster at every N"
     *lead, h, w, _ = x_shape
-    from jax_fcm import _ffi  # the native module, as in pw_pw_macs_per_pixel
-
-    blocks = -(-math.prod(lead) * h * w // CONVNEXT_BLOCK_TILE_M) * -(-c // _ffi.native().pw_pw_tile_n(c, c))
+    blocks = -(-math.prod(lead) * h * w // tile_m) * -(-c // tile_n)
     if blocks >= gpu.sm_count:
         return True, f"{macs:,} multiply-adds per pixel, {blocks} blocks >= {gpu.sm_count} SMs"
     return False, (f"{macs:,} multiply-adds per pixel, {blocks} blocks < {gpu.sm_count} SMs (a partial wave: "

@@ -69,9 +69,10 @@ def check(platform, rng, *, n=3, h=9, w=11, c=24, hidden=96, dtype=jnp.float32, 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 
 # (n, h, w, C, hidden): ConvNeXt-T's first two stages (the kernel's C limit
-# for 16-bit types is 192), pixel counts off the 192-row tile (N = 1 and 3),
-# C ending in a partial 64-channel box (40, 136) and hidden in a partial
-# 64-channel step (232), the 64-, 96- and 128-column output tiles.
+# for 16-bit types is 192), pixel counts off the 192- and 128-row tiles (N = 1
+# and 3), C ending in a partial 64-channel box (40, 136, 176) and hidden in a
+# partial 64-channel step (232), the 64-, 96-, 128- and 192-column output tiles
+# (C from 129 to 192 takes one 192-column tile, partly filled below 192).
 SHAPES = [
     (1, 56, 56, 96, 384),     # stage 1: one 96-column tile; M = 3136
     (3, 14, 14, 192, 768),    # stage 2 at the C limit: two 96-column tiles
@@ -80,6 +81,7 @@ SHAPES = [
     (1, 12, 20, 64, 256),     # 64-column tile; M = 240
     (1, 1, 1, 8, 8),          # one pixel, 8 channels
     (2, 10, 10, 128, 512),    # 128-column tile
+    (2, 9, 9, 176, 352),      # the 192-column tile (two warpgroups of 128 rows), 176 = 2 boxes + 48 channels
 ]
 
 
