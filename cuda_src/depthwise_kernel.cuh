@@ -72,21 +72,8 @@ __global__ void __launch_bounds__(Tr::kThreads) depthwise_kernel(const DwPwShape
     __syncthreads();
     dw_pw_detail::depthwise_chunk<Tr>(in_s, taps_s, a_s, s, c0, activation);
     __syncthreads();
-    constexpr int V = Tr::kVec, kPerPix = Tr::KC / V;
-    T* const y = static_cast<T*>(p.y) + n * s.ho * s.wo * s.c;
-    for (int i = threadIdx.x; i < Tr::kTileP * kPerPix; i += Tr::kThreads) {
-      const int pix = i / kPerPix, c = c0 + i % kPerPix * V;
-      const int oy = oy0 + pix / Tr::TW, ox = ox0 + pix % Tr::TW;
-      if (oy >= s.ho || ox >= s.wo || c >= dims.c) continue;
-      const T* src = a_s + pix * Tr::kLdA + i % kPerPix * V;
-      T* dst = y + (oy * int(s.wo) + ox) * dims.c + c;
-      if (vec_y) {
-        const uint4 v = *reinterpret_cast<const uint4*>(src);
-        store_global_u32x4(dst, v.x, v.y, v.z, v.w);
-      } else {
-        for (int e = 0; e < V && c + e < dims.c; ++e) dst[e] = src[e];
-      }
-    }
+    dw_pw_detail::store_a_tile<Tr>(a_s, static_cast<T*>(p.y) + n * s.ho * s.wo * s.c, int(s.ho), int(s.wo), dims.c,
+                                   oy0, ox0, c0, vec_y);
     __syncthreads();  // before the next image's copies overwrite the stages
   }
 }

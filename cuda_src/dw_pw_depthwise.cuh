@@ -34,7 +34,9 @@ __device__ __forceinline__ void accumulate_tap_row(const T* row, const float (&t
 
 // Each thread owns 4 channels x kRun neighbouring output pixels of one row:
 // every input pixel it loads feeds all (pixel, tap) pairs that use it.
-template <class Tr>
+// RoundTf32: the A tile feeds TF32 tensor cores (float32 with TF32 math);
+// off where it is a result of its own (pw_dw's output).
+template <class Tr, bool RoundTf32 = Tr::kTf32>
 __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, const typename Tr::T* taps_s,
                                                 typename Tr::T* a_s, const DwPwShape& s, int c0, int act) {
   using T = typename Tr::T;
@@ -63,7 +65,7 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
-          out[r][e] = Tr::kTf32 ? __uint_as_float(tf32_bits(v)) : v;
+          out[r][e] = RoundTf32 ? __uint_as_float(tf32_bits(v)) : v;
         }
       }
     });
@@ -76,6 +78,31 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
   T* dst = a_s + (oy * Tr::TW + seg * R) * Tr::kLdA + 4 * g;
 #pragma unroll
   for (int r = 0; r < R; ++r) Elem<T>::store4(dst + r * Tr::kLdA, out[r]);
+}
+
+// The A tile of channels c0 .. c0 + KC (pixels of the 8-wide tile at oy0,
+// ox0) to an NHWC image of `channels` channels and ho x wo pixels: 16-byte
+// stores with vec (channels a multiple of the vector, image aligned), else
+// element-wise; pixels and channels outside the image are skipped. (The
+// standalone depthwise kernel's output, pw_dw's.)
+template <class Tr>
+__device__ __forceinline__ void store_a_tile(const typename Tr::T* a_s, typename Tr::T* __restrict__ y_image, int ho,
+                                             int wo, int channels, int oy0, int ox0, int c0, bool vec) {
+  using T = typename Tr::T;
+  constexpr int V = Tr::kVec, kPerPix = Tr::KC / V;
+  for (int i = threadIdx.x; i < Tr::kTileP * kPerPix; i += Tr::kThreads) {
+    const int pix = i / kPerPix, c = c0 + i % kPerPix * V;
+    const int oy = oy0 + pix / Tr::TW, ox = ox0 + pix % Tr::TW;
+    if (oy >= ho || ox >= wo || c >= channels) continue;
+    const T* src = a_s + pix * Tr::kLdA + i % kPerPix * V;
+    T* dst = y_image + (oy * wo + ox) * channels + c;
+    if (vec) {
+      const uint4 v = *reinterpret_cast<const uint4*>(src);
+      store_global_u32x4(dst, v.x, v.y, v.z, v.w);
+    } else {
+      for (int e = 0; e < V && c + e < channels; ++e) dst[e] = src[e];
+    }
+  }
 }
 
 }  // namespace dw_pw_detail

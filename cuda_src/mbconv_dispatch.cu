@@ -77,6 +77,27 @@ struct Launch {
   }
 };
 
+struct PwDwSmemBytes {
+  int cin;
+  int* bytes;
+  template <typename T, int Math, int K, int S, int TN>
+  void operator()() const {
+    *bytes = mbconv_detail::make_smem_plan<mbconv_detail::Traits<T, Math, K, S, kPwDwTileN>>(cin, 1, false).bytes;
+  }
+};
+
+struct LaunchPwDw {
+  const MbconvShape& shape;
+  const MbconvEpilogue& epilogue;
+  const MbconvPointers& ptrs;
+  cudaStream_t stream;
+  cudaError_t* status;
+  template <typename T, int Math, int K, int S, int TN>  // TN: kPwDwTileN, as passed below
+  void operator()() const {
+    *status = launch_pw_dw<T, Math, K, S>(shape, epilogue, ptrs, stream);
+  }
+};
+
 }  // namespace
 
 int mbconv_smem_bytes(ElementType type, int kernel, int stride, int tile_n, int splits, int64_t cin) {
@@ -100,6 +121,23 @@ cudaError_t dispatch_mbconv(ElementType type, PwMath math, const MbconvShape& sh
   cudaError_t status = cudaErrorInvalidValue;
   by_type(type, math, int(shape.inner.kernel), int(shape.inner.stride), tile_n,
           Launch{shape, epilogue, ptrs, splits, stream, &status});
+  return status;
+}
+
+int pw_dw_smem_bytes(ElementType type, int kernel, int stride, int64_t cin) {
+  int bytes = -1;
+  if (cin < 1 || cin > (1 << 20)) return bytes;
+  by_type(type, kPwMathTf32, kernel, stride, kPwDwTileN, PwDwSmemBytes{int(cin), &bytes});
+  return bytes;
+}
+
+cudaError_t dispatch_pw_dw(ElementType type, PwMath math, const MbconvShape& shape, const MbconvEpilogue& epilogue,
+                           const MbconvPointers& ptrs, cudaStream_t stream) {
+  const int64_t k = shape.inner.kernel, s = shape.inner.stride;
+  if (!(k == 3 || k == 5 || k == 7) || !(s == 1 || s == 2) || !mbconv_offsets_fit_int32(shape))
+    return cudaErrorInvalidValue;
+  cudaError_t status = cudaErrorInvalidValue;
+  by_type(type, math, int(k), int(s), kPwDwTileN, LaunchPwDw{shape, epilogue, ptrs, stream, &status});
   return status;
 }
 

@@ -12,6 +12,9 @@
 //      image (the depthwise conv's padding) -> the chunk's window in shared memory;
 //   2. depthwise conv of that window -> the A tile (the DW->PW kernel's stage);
 //   3. A x the chunk's projection rows, accumulated in fp32 registers.
+// Without the projection (Project = false: jax_fcm.pw_dw, PW -> DW) step 3 is
+// a store of the depthwise result, and blockIdx.y picks a group of chunks
+// (the block's output channels) instead of an output-channel tile.
 // The weights of chunk i + 1 are copied (cp.async) while chunk i computes. The
 // window's pixels around the tile are expanded by every block that needs them
 // (the halo is recomputed, not exchanged): at stride 1 and 3x3, 100 window
@@ -163,14 +166,14 @@ __device__ __forceinline__ void add_residual(float (&v)[8], const T* __restrict_
   }
 }
 
-template <class Tr>
+template <class Tr, bool Project>
 __global__ void __launch_bounds__(Tr::kThreads, min_blocks<Tr>())
     mbconv_kernel(const MbconvShape ms, const MbconvEpilogue epi, const MbconvPointers p, const MbconvRun run) {
   using T = typename Tr::T;
   extern __shared__ __align__(16) unsigned char smem[];
   const DwPwShape& s = ms.inner;
   const int cin = int(ms.cin);
-  const SmemPlan plan = make_smem_plan<Tr>(cin, run.splits);
+  const SmemPlan plan = make_smem_plan<Tr>(cin, run.splits, Project);
   T* const x_s = reinterpret_cast<T*>(smem);
   T* const mid_s = reinterpret_cast<T*>(smem + plan.off_mid);
   T* const taps_s = reinterpret_cast<T*>(smem + plan.off_taps);
@@ -181,15 +184,18 @@ __global__ void __launch_bounds__(Tr::kThreads, min_blocks<Tr>())
   const int expand_stage = (plan.off_project - plan.off_expand) / 2 / int(sizeof(T));
 
   const int tiles_w = int((s.wo + Tr::TW - 1) / Tr::TW), tiles_h = int((s.ho + Tr::TH - 1) / Tr::TH);
-  const int rank = int(blockIdx.x) % run.splits;  // the block's rank in its cluster
-  const int tile = int(blockIdx.x) / run.splits, image_tile = tile % (tiles_h * tiles_w);
+  // The block's share of the chunks: its rank in its cluster (mbconv), or its
+  // chunk group (pw_dw).
+  const int parts = Project ? run.splits : int(gridDim.y);
+  const int rank = Project ? int(blockIdx.x) % run.splits : int(blockIdx.y);
+  const int tile = Project ? int(blockIdx.x) / run.splits : int(blockIdx.x), image_tile = tile % (tiles_h * tiles_w);
   const int64_t n = tile / (tiles_h * tiles_w);
   const int oy0 = image_tile / tiles_w * Tr::TH, ox0 = image_tile % tiles_w * Tr::TW;
   const int iy0 = oy0 * Tr::S - int(s.pad_top), ix0 = ox0 * Tr::S - int(s.pad_left);
-  const int co0 = int(blockIdx.y) * Tr::TN;
+  const int co0 = Project ? int(blockIdx.y) * Tr::TN : 0;
   // This block's chunks of the expanded channels (all of them without splits).
   const int all_chunks = int((s.c + Tr::KC - 1) / Tr::KC);
-  const int chunk0 = rank * all_chunks / run.splits, nchunks = (rank + 1) * all_chunks / run.splits - chunk0;
+  const int chunk0 = rank * all_chunks / parts, nchunks = (rank + 1) * all_chunks / parts - chunk0;
   const dw_pw_detail::StageDims dims(s);  // c = Cmid, cout = Cout
   const T* x_image = static_cast<const T*>(p.x) + n * s.h * s.w * cin;
 
@@ -200,8 +206,9 @@ __global__ void __launch_bounds__(Tr::kThreads, min_blocks<Tr>())
     dw_pw_detail::stage_matrix<Tr, Tr::KC, ExpandView<Tr>::kLdB>(
         expand_s + buf * expand_stage, static_cast<const T*>(p.expand_kernel), static_cast<const T*>(p.expand_bias),
         cin, 0, cin, c0, dims.c, run.vec_mid);  // rows 0 .. Cin - 1, then the bias as row Cin
-    dw_pw_detail::stage_weights<Tr>(project_s + buf * kProjectStage, static_cast<const T*>(p.project_kernel),
-                                    static_cast<const T*>(p.project_bias), dims, c0, co0, run.vec_project);
+    if constexpr (Project)
+      dw_pw_detail::stage_weights<Tr>(project_s + buf * kProjectStage, static_cast<const T*>(p.project_kernel),
+                                      static_cast<const T*>(p.project_bias), dims, c0, co0, run.vec_project);
   };
   stage_window<Tr>(x_s, x_image, s, cin, iy0, ix0, run.vec_x);
   stage_chunk(chunk0, 0);
@@ -226,12 +233,20 @@ __global__ void __launch_bounds__(Tr::kThreads, min_blocks<Tr>())
     }
     if (i + 1 < nchunks) stage_chunk(chunk0 + i + 1, buf ^ 1);
     cp_async_commit();
-    expand_chunk<Tr>(x_s, expand_s + buf * expand_stage, mid_s, cin, epi.activation);
+    expand_chunk<Tr>(x_s, expand_s + buf * expand_stage, mid_s, cin, epi.expand_activation);
     __syncthreads();
-    dw_pw_detail::depthwise_chunk<Tr>(mid_s, taps_s + buf * kTapsStage, a_s, s, c0, epi.activation);
+    // pw_dw's depthwise result is its output: not rounded for TF32.
+    dw_pw_detail::depthwise_chunk<Tr, Project && Tr::kTf32>(mid_s, taps_s + buf * kTapsStage, a_s, s, c0,
+                                                            epi.dw_activation);
     __syncthreads();
-    acc.accumulate(a_s, project_s + buf * kProjectStage, wm, wn);
+    if constexpr (Project) {
+      acc.accumulate(a_s, project_s + buf * kProjectStage, wm, wn);
+    } else {  // the next chunk's depthwise stage writes a_s after the loop's first barrier
+      dw_pw_detail::store_a_tile<Tr>(a_s, static_cast<T*>(p.y) + n * s.ho * s.wo * s.c, int(s.ho), int(s.wo),
+                                     dims.c, oy0, ox0, c0, run.vec_y);
+    }
   }
+  if constexpr (!Project) return;
 
   // Epilogue: projection bias (linear), residual, store.
   const T* bias_s = project_s + ((nchunks - 1) & 1) * kProjectStage + Tr::KC * Tr::kLdB;
@@ -265,7 +280,7 @@ template <typename T, int Math, int K, int S, int TN>
 cudaError_t launch_mbconv(const MbconvShape& ms, const MbconvEpilogue& epi, const MbconvPointers& p, int splits,
                           cudaStream_t stream) {
   using Tr = mbconv_detail::Traits<T, Math, K, S, TN>;
-  constexpr auto kernel = mbconv_detail::mbconv_kernel<Tr>;
+  constexpr auto kernel = mbconv_detail::mbconv_kernel<Tr, /*Project=*/true>;
   const DwPwShape& s = ms.inner;
   const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
   const int64_t co_tiles = (s.cout + TN - 1) / TN;
@@ -293,6 +308,39 @@ cudaError_t launch_mbconv(const MbconvShape& ms, const MbconvEpilogue& epi, cons
                           stream, ms, epi, p, run);
 }
 
+template <typename T, int Math, int K, int S>
+cudaError_t launch_pw_dw(const MbconvShape& ms, const MbconvEpilogue& epi, const MbconvPointers& p,
+                         cudaStream_t stream) {
+  using Tr = mbconv_detail::Traits<T, Math, K, S, kPwDwTileN>;
+  constexpr auto kernel = mbconv_detail::mbconv_kernel<Tr, /*Project=*/false>;
+  const DwPwShape& s = ms.inner;
+  const int64_t tiles = s.n * ((s.ho + Tr::TH - 1) / Tr::TH) * ((s.wo + Tr::TW - 1) / Tr::TW);
+  const int64_t chunks = (s.c + Tr::KC - 1) / Tr::KC;
+  if (tiles <= 0 || chunks <= 0) return cudaSuccess;  // empty output
+  DeviceLimits limits;
+  if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
+  // Chunk groups per pixel tile: enough blocks for about four per SM. A group
+  // restages the tile's x window (an L2 read of Cin channels); no expansion
+  // is repeated, each chunk is expanded by one block.
+  const int64_t wanted = (4 * int64_t(limits.sm_count) + tiles - 1) / tiles;
+  const int64_t groups = wanted < chunks ? wanted : chunks;
+  if (tiles > INT_MAX || groups > 65535) return cudaErrorInvalidConfiguration;
+  const int bytes = mbconv_detail::make_smem_plan<Tr>(int(ms.cin), 1, false).bytes;
+  if (bytes > limits.max_dynamic_smem) return cudaErrorInvalidConfiguration;
+  if (cudaError_t err = allow_dynamic_smem<kernel>(bytes); err != cudaSuccess) return err;
+
+  using dw_pw_detail::aligned16;
+  mbconv_detail::MbconvRun run{};
+  run.splits = 1;
+  run.vec_x = ms.cin % Tr::kVec == 0 && aligned16(p.x);
+  run.vec_mid = s.c % Tr::kVec == 0 && aligned16(p.expand_kernel) && aligned16(p.expand_bias) &&
+                aligned16(p.dw_kernel) && aligned16(p.dw_bias);
+  run.vec_project = false;
+  run.vec_y = s.c % Tr::kVec == 0 && aligned16(p.y);
+  return launch_clustered(kernel, dim3(unsigned(tiles), unsigned(groups)), Tr::kThreads, bytes, 1, stream, ms, epi, p,
+                          run);
+}
+
 }  // namespace jax_fcm
 
 // Explicit instantiations for one element type, PW math, kernel size and
@@ -306,3 +354,8 @@ cudaError_t launch_mbconv(const MbconvShape& ms, const MbconvEpilogue& epi, cons
   FCM_INSTANTIATE_MBCONV_ONE(T, MATH, K, S, 96)  \
   FCM_INSTANTIATE_MBCONV_ONE(T, MATH, K, S, 128) \
   FCM_INSTANTIATE_MBCONV_ONE(T, MATH, K, S, 160)
+// pw_dw (no projection) for one element type, PW math, kernel size and stride.
+#define FCM_INSTANTIATE_PW_DW(T, MATH, K, S)                                                                     \
+  template cudaError_t jax_fcm::launch_pw_dw<T, MATH, K, S>(const jax_fcm::MbconvShape&,                       \
+                                                            const jax_fcm::MbconvEpilogue&,                     \
+                                                            const jax_fcm::MbconvPointers&, cudaStream_t);

@@ -25,10 +25,14 @@ inline bool mbconv_offsets_fit_int32(const MbconvShape& s) {
 }
 
 struct MbconvEpilogue {
-  int activation = 0;     // after the expansion and after the depthwise conv
-  bool residual = false;  // y += x (stride 1, Cin == Cout, same spatial size)
+  int expand_activation = 0;  // after the expansion (mbconv: the block's activation; pw_dw: pw_activation)
+  int dw_activation = 0;      // after the depthwise conv
+  bool residual = false;      // y += x (stride 1, Cin == Cout, same spatial size)
 };
 
+// pw_dw (the expansion and the depthwise conv without the projection) is the
+// same kernel's first two stages: inner.cout = Cmid (y is the depthwise
+// result), project_kernel / project_bias null.
 struct MbconvPointers {
   const void* x = nullptr;
   const void* expand_kernel = nullptr;   // (1, 1, Cin, Cmid) == [Cin][Cmid]

@@ -51,8 +51,9 @@ struct SmemPlan {
   int off_mid, off_taps, off_expand, off_project, off_a, off_scratch, off_partial, bytes;
 };
 
+// Without the projection (pw_dw) its rows take no space.
 template <class Tr>
-__host__ __device__ constexpr SmemPlan make_smem_plan(int cin, int splits) {
+__host__ __device__ constexpr SmemPlan make_smem_plan(int cin, int splits, bool project = true) {
   using Ex = ExpandView<Tr>;
   constexpr int sz = int(sizeof(typename Tr::T));
   const int x_bytes = Ex::kMTiles * 16 * x_row_stride<Tr>(cin) * sz;
@@ -62,7 +63,7 @@ __host__ __device__ constexpr SmemPlan make_smem_plan(int cin, int splits) {
   p.off_taps = p.off_mid + Tr::kInStageBytes;
   p.off_expand = p.off_taps + 2 * Tr::kTapsStageBytes;
   p.off_project = p.off_expand + 2 * expand_bytes;
-  p.off_a = p.off_project + 2 * Tr::kWStageBytes;
+  p.off_a = p.off_project + (project ? 2 * Tr::kWStageBytes : 0);
   p.off_scratch = p.off_a + Tr::kASlotBytes;
   p.bytes = p.off_scratch + Tr::kScratchBytes;
   p.off_partial = 0;
@@ -85,11 +86,11 @@ constexpr int min_blocks() {
 // Per launch: the channel split and the 16-byte copy paths allowed (channel
 // counts and alignment).
 struct MbconvRun {
-  int splits;        // blocks per cluster, each expanding a slice of the Cmid chunks (1: no cluster)
+  int splits;        // blocks per cluster, each expanding a slice of the Cmid chunks (1: no cluster; pw_dw: 1)
   bool vec_x;        // x rows (Cin)
   bool vec_mid;      // expansion columns, depthwise taps and biases (Cmid)
   bool vec_project;  // projection rows and bias (Cout)
-  bool vec_y;        // 8-channel output stores (and residual loads)
+  bool vec_y;        // 8-channel output stores (and residual loads); pw_dw: 16-byte stores of Cmid rows
 };
 
 }  // namespace mbconv_detail

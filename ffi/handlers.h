@@ -6,6 +6,7 @@
 extern "C" XLA_FFI_Error* JaxFcmDwPwCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDwBackwardCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmMbconvCpu(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmPwDwCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCpu(XLA_FFI_CallFrame* call_frame);
@@ -15,6 +16,7 @@ extern "C" XLA_FFI_Error* JaxFcmConv2dCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDwPwCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDwBackwardCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmMbconvCuda(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmPwDwCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCuda(XLA_FFI_CallFrame* call_frame);

@@ -15,7 +15,7 @@ void mbconv_cpu(const MbconvCall& call) {
   using C = Conv<Storage>;
   const MbconvShape& ms = call.shape;
   const DwPwShape& s = ms.inner;
-  const int act = call.epilogue.activation;
+  const int act = call.epilogue.expand_activation;  // the block's activation, after the depthwise conv too
   const std::vector<float> we = to_floats<Storage>(call.ptrs.expand_kernel, ms.cin * s.c);
   const std::vector<float> be = to_floats<Storage>(call.ptrs.expand_bias, s.c);
   const DwPwWeightsF32 wt = DwPwWeightsF32::read<Storage>(s, call.ptrs.dw_kernel, call.ptrs.dw_bias,

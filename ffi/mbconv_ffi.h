@@ -36,6 +36,17 @@ auto bind_mbconv(Binding binding) {
   return bind_buffers<7, 1, MbconvAttrs>(std::move(binding));
 }
 
+// The window attributes mbconv and pw_dw share.
+struct WindowAttrs {
+  int64_t stride, pad_top, pad_bottom, pad_left, pad_right, pw_math;
+};
+
+// x, the expansion and the depthwise conv (shape.inner without cout, math,
+// the first five pointers): the checks mbconv and pw_dw share; errors name op.
+ffi::Error decode_expand_depthwise(const char* op, ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel,
+                                   ffi::AnyBuffer expand_bias, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias,
+                                   const WindowAttrs& attrs, MbconvCall* call);
+
 ffi::Error decode_mbconv(ffi::AnyBuffer x, ffi::AnyBuffer expand_kernel, ffi::AnyBuffer expand_bias,
                          ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias, ffi::AnyBuffer project_kernel,
                          ffi::AnyBuffer project_bias, ffi::Result<ffi::AnyBuffer>& y, const MbconvAttrs& attrs,

@@ -25,12 +25,13 @@ nb::capsule handler_capsule(Fn* fn) {
 NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
-      "standalone depthwise, pointwise and dense convolutions, and fused PW -> PW pairs";
+      "standalone depthwise, pointwise and dense convolutions, and fused PW -> PW and PW -> DW pairs";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
+    d["jax_fcm_pw_dw"] = handler_capsule(JaxFcmPwDwCpu);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCpu);
@@ -44,6 +45,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCuda);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
+    d["jax_fcm_pw_dw"] = handler_capsule(JaxFcmPwDwCuda);
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCuda);

@@ -12,6 +12,7 @@ BUILT_WITH_CUDA: bool = bool(_ext.built_with_cuda)
 DW_PW_TARGET = "jax_fcm_dw_pw"
 DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 MBCONV_TARGET = "jax_fcm_mbconv"
+PW_DW_TARGET = "jax_fcm_pw_dw"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
 PW_PW_TARGET = "jax_fcm_pw_pw"

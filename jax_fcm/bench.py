@@ -19,7 +19,7 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_conv2d, bench_convnext, bench_depthwise,
-                     bench_pointwise, bench_pw_pw, bench_train, gpu, planner_validation, tiling)
+                     bench_pointwise, bench_pw_dw, bench_pw_pw, bench_train, gpu, planner_validation, tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +231,10 @@ def main(argv=None) -> int:
     parser.add_argument("--conv2d", nargs="*", default=None,
                         help="time dense convolutions (jax_fcm.conv2d vs XLA and cuDNN) instead of DW->PW layers: "
                              + " ".join(l.name for l in bench_conv2d.SUITE) + " (default: all)")
+    parser.add_argument("--pw-dw", nargs="*", default=None,
+                        help="time 1x1 -> depthwise pairs (jax_fcm.pw_dw fused and split vs XLA's and cuDNN's two "
+                             "convs) instead of DW->PW layers: " + " ".join(
+                                 l.name for l in bench_pw_dw.SUITE if l.path == "fused") + " (default: all)")
     parser.add_argument("--pw-pw", nargs="*", default=None,
                         help="time fused PW->PW pairs (jax_fcm.pw_pw vs XLA's and cuDNN's two 1x1 convs) instead of "
                              "DW->PW layers: " + " ".join(l.name for l in bench_pw_pw.SUITE) + " (default: all)")
@@ -255,6 +259,8 @@ def main(argv=None) -> int:
         return run_op_suite(args, bench_depthwise, args.depthwise)
     if args.pointwise is not None:
         return run_op_suite(args, bench_pointwise, args.pointwise)
+    if args.pw_dw is not None:
+        return run_op_suite(args, bench_pw_dw, args.pw_dw)
     if args.pw_pw is not None:
         return run_op_suite(args, bench_pw_pw, args.pw_pw)
     if args.conv2d is not None:

@@ -66,17 +66,18 @@ def choose_config(n: int, ho: int, wo: int, cmid: int, cout: int, sm_count: int)
     return MbconvConfig(tile_n=tile_n, channel_splits=splits)
 
 
-def smem_bytes(config: MbconvConfig, *, k: int, stride: int, cin: int, itemsize: int) -> int:
+def smem_bytes(config: MbconvConfig, *, k: int, stride: int, cin: int, itemsize: int, project: bool = True) -> int:
     """Dynamic shared memory of one block: x's input window with every input
     channel, the expanded chunk's window, double-buffered taps, expansion
-    columns and projection rows, and with channel splits the partial tile
+    columns and projection rows (none for pw_dw: project=False, with the
+    32-column tile), and with channel splits the partial tile
     (mbconv_detail::make_smem_plan)."""
     window = ((TILE - 1) * stride + k) ** 2
     cin16 = math.ceil((cin + 1) / 16) * 16  # + the ones channel that carries the expansion bias
     x_bytes = math.ceil(window / 16) * 16 * (cin16 + 16 // itemsize) * itemsize
     chunk = tiling.CHANNEL_CHUNK
     expand_bytes = cin16 * (chunk + 8) * itemsize
-    mid, taps, project, a_tile = tiling.stage_bytes(TILE, TILE, config.tile_n, chunk, k, stride, itemsize)
-    total = x_bytes + mid + 2 * (taps + expand_bytes + project) + a_tile + _SCRATCH_BYTES
+    mid, taps, project_bytes, a_tile = tiling.stage_bytes(TILE, TILE, config.tile_n, chunk, k, stride, itemsize)
+    total = x_bytes + mid + 2 * (taps + expand_bytes + (project_bytes if project else 0)) + a_tile + _SCRATCH_BYTES
     partial = TILE * TILE * (config.tile_n + 4) * 4  # the cluster's fp32 tile: over the x window if it fits
     return total + partial if config.channel_splits > 1 and partial > x_bytes + mid else total

@@ -144,16 +144,16 @@ def flax_value(p: planner.PairPlan, cin: int, spec: gpus.GpuSpec, model: str = "
 def block_bytes_line(rows) -> str:
     """DRAM bytes over the model's blocks (expansions included) for four
     options: everything unfused, the pairs fused as planned, the expansions
-    fused into the depthwise convs instead (PW -> DW, then the 1x1 projection;
-    no kernel yet), whole blocks fused."""
+    fused into the depthwise convs instead (PW -> DW as jax_fcm.pw_dw, then the
+    1x1 projection), whole blocks fused."""
     expansions = sum(planner.expansion_bytes(p.layer, cin) for _, p, cin in rows)
     unfused = expansions + sum(p.unfused.unique for _, p, _ in rows)
     planned = expansions + sum((p.fused if p.fuse else p.unfused).unique for _, p, _ in rows)
     pw_dw = sum(pw_dw_then_projection_bytes(p, cin) for _, p, cin in rows)
     blocks = sum(planner.whole_block_bytes(p.layer, cin) for _, p, cin in rows)
     return (f"DRAM bytes over the blocks, 1x1 expansions included: all unfused {unfused / 2**20:.1f} MB, pairs fused as "
-            f"planned {planned / 2**20:.1f} MB, expansions fused into the depthwise convs instead (PW -> DW, no kernel "
-            f"yet) {pw_dw / 2**20:.1f} MB, whole blocks fused (jax_fcm.mbconv: x, output and weights once) "
+            f"planned {planned / 2**20:.1f} MB, expansions fused into the depthwise convs instead (PW -> DW, "
+            f"jax_fcm.pw_dw) {pw_dw / 2**20:.1f} MB, whole blocks fused (jax_fcm.mbconv: x, output and weights once) "
             f"{blocks / 2**20:.1f} MB.")
 
 

@@ -104,7 +104,7 @@ def expansion_bytes(layer: PairLayer, cin: int) -> int:
 def whole_block_bytes(layer: PairLayer, cin: int) -> int:
     """Compulsory DRAM bytes of the whole block (1x1 expansion -> DW -> PW) as
     one kernel: its input, output and weights once (a lower bound: halo
-    re-reads depend on a kernel that does not exist yet, issue 5). Residual
+    re-reads depend on the kernel: jax_fcm.mbconv recomputes the halo). Residual
     adds are not counted here or in the other options."""
     weights = (cin * layer.c + layer.c if cin != layer.c else 0) + (layer.k * layer.k + 1) * layer.c
     weights += layer.c * layer.cout + layer.cout
@@ -118,8 +118,8 @@ def _pw_dw_weight_bytes(layer: PairLayer, cin: int) -> int:
 
 
 def pw_dw_traffic(layer: PairLayer, cin: int, tile: int = 8) -> Traffic:
-    """The 1x1 expansion Cin -> C fused into the depthwise conv (the PW -> DW
-    module of issue 5; no kernel yet), tile x tile depthwise outputs per
+    """The 1x1 expansion Cin -> C fused into the depthwise conv
+    (jax_fcm.pw_dw's kernel), tile x tile depthwise outputs per
     block: each block reads its input window with halo (clipped to the
     image) over Cin channels and both layers' weights, recomputes the
     expansion over the whole window (halo included) on tensor cores, and
@@ -134,6 +134,56 @@ def pw_dw_traffic(layer: PairLayer, cin: int, tile: int = 8) -> Traffic:
     unique = layer.n * layer.h * layer.w * cin * b + weights + out
     return Traffic(issued=issued, unique=unique, fp32_flops=dw_flops(layer),
                    tensor_flops=2 * tiles * in_h * in_w * cin * layer.c, launches=1)
+
+
+# Where jax_fcm.pw_dw's fused kernel measured faster than its split path
+# (XLA's 1x1 conv, then jax_fcm.depthwise). H100, 2026-12-07,
+# docs/data/pw_dw_h100.csv (8 MobileNetV2 / EfficientNet-B0
+# pairs x N = 1, 8, 64 bf16 and N = 1, 64 float32): with 3x3 depthwise
+# convs fused won on every pair (1.1-2.8x the split time) except the
+# heaviest expansions at N = 64 (160 -> 960 at 7x7: 0.67x bf16, 0.40x f32;
+# 64 -> 384 at 14x14: 0.98x bf16, 0.88x f32); with 5x5 (the tile's halo
+# recomputes 2.25x the expansion) it lost at every N >= 8 (0.17-0.50x) and
+# at best tied at N = 1. The rule below takes the measured choice on all 36
+# of the 40 timed (pair, N, dtype) cases whose two paths differ by more than
+# 5 % (tests/test_pw_dw.py checks it on that file).
+PW_DW_KERNEL_SIZES = (3,)
+PW_DW_LIGHT_MACS = 16_000          # expansion multiply-adds per output pixel (Cin x Cmid x stride^2)
+PW_DW_MAX_HEAVY_MACS = 100_000_000  # heavier expansions: fused only below this many in total
+
+
+def pw_dw_choice(x_shape, cmid: int, k: int, stride: int, dtype, tensor_cores: bool = True,
+                 gpu: GpuSpec | None = None) -> tuple[bool, str]:
+    """Whether a 1x1 expansion Cin -> Cmid followed by a k x k depthwise conv
+    runs as one jax_fcm.pw_dw kernel (jax_fcm.pw_dw's default), and why. The
+    fused kernel recomputes the expansion over each 8x8 tile's halo (it does
+    not share it between tiles): it pays with 3x3 depthwise convs where the
+    expansion is light per pixel or small in total (PW_DW_* above, from
+    measurements). The traffic model's calibrated times (pw_dw_traffic,
+    unfused_pw_dw_traffic) are reported in the reason, not used to decide."""
+    import jax.numpy as jnp
+
+    *lead, h, w, cin = x_shape
+    gpu = gpu or detect()
+    n = math.prod(lead) or 1
+    layer = PairLayer(n=n, h=h, w=w, c=cmid, cout=cmid, k=k, stride=stride, itemsize=jnp.dtype(dtype).itemsize,
+                      tensor_cores=tensor_cores)
+    fused, unfused = pw_dw_traffic(layer, cin), unfused_pw_dw_traffic(layer, cin)
+    t_fused = predicted_us(fused, gpu, tensor_cores, layer.itemsize, FUSED_CALIBRATION)
+    t_unfused = predicted_us(unfused, gpu, tensor_cores, layer.itemsize, UNFUSED_CALIBRATION)
+    recompute = fused.tensor_flops / unfused.tensor_flops
+    model = (f"model: {t_fused:.1f} us fused ({recompute:.2f}x the expansion's work, halo recomputed) vs "
+             f"{t_unfused:.1f} us split (fused moves {1 - fused.unique / unfused.unique:.0%} fewer DRAM bytes)")
+    macs_per_pixel = cin * cmid * stride * stride
+    total = macs_per_pixel * n * layer.ho * layer.wo
+    if k not in PW_DW_KERNEL_SIZES:
+        return False, f"{k}x{k} depthwise: the recomputed halo measured slower than split; {model}"
+    if macs_per_pixel <= PW_DW_LIGHT_MACS:
+        return True, f"{macs_per_pixel:,} expansion multiply-adds per output pixel: measured faster fused; {model}"
+    if total <= PW_DW_MAX_HEAVY_MACS:
+        return True, f"{total / 1e6:.0f}M expansion multiply-adds in all: measured faster fused; {model}"
+    return False, (f"{macs_per_pixel:,} expansion multiply-adds per output pixel, {total / 1e6:.0f}M in all: "
+                   f"measured faster split; {model}")
 
 
 def unfused_pw_dw_traffic(layer: PairLayer, cin: int) -> Traffic:

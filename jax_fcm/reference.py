@@ -57,6 +57,14 @@ def mbconv_reference(x, expand_kernel, expand_bias, dw_kernel, dw_bias, project_
     return y + x if residual else y
 
 
+def pw_dw_reference(x, pw_kernel, pw_bias, dw_kernel, dw_bias, *, stride, padding, pw_activation, dw_activation,
+                    precision):
+    """1x1 conv + bias -> activation, then depthwise + bias -> activation."""
+    mid = pointwise_conv(x, pw_kernel, pw_bias, activation=pw_activation, precision=precision)
+    return depthwise_conv(mid, dw_kernel, dw_bias, stride=stride, padding=padding, activation=dw_activation,
+                          precision=precision)
+
+
 def pw_pw_reference(x, pw1_kernel, pw1_bias, pw2_kernel, pw2_bias, *, pw1_activation, pw2_activation, precision):
     """Two 1x1 convolutions, each + bias -> activation."""
     mid = pointwise_conv(x, pw1_kernel, pw1_bias, activation=pw1_activation, precision=precision)

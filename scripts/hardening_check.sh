@@ -4,7 +4,7 @@
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
 #   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | depthwise | depthwise_rows | mbconv | pointwise |
-#                                                                   pw_pw | conv2d | convnext_block]
+#                                                                   pw_pw | conv2d | convnext_block | pw_dw]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
 # the others: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
@@ -63,6 +63,13 @@ case "$target" in
     kernel=pointwise_kernel; tests=tests/test_conv2d.py
     memcheck_k="layers or layouts"
     racecheck_k="layers and bfloat16";;
+  pw_dw)
+    # The MBConv kernel without its projection (mbconv_kernel<Tr, false>):
+    # odd shapes (partial chunks and tiles, Cin and Cmid off the vector,
+    # several chunk groups per tile), both strides.
+    kernel=mbconv_kernel; tests=tests/test_pw_dw.py
+    memcheck_k="odd_shapes and (bfloat16 or float32)"
+    racecheck_k="odd_shapes and bfloat16";;
   convnext_block)
     # The wgmma PW -> PW kernel with ConvNeXt's block ends (the LayerNorm of
     # the resident rows in place, the residual epilogue): partial boxes of C,
@@ -70,7 +77,7 @@ case "$target" in
     kernel=pw_pw_wgmma_kernel; tests=tests/test_convnext_block.py
     memcheck_k="shapes and bfloat16"
     racecheck_k="shapes and float16 and not 56";;
-  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise, pw_pw, conv2d or convnext_block)"
+  *) echo "unknown target $target (dw_pw, depthwise, depthwise_rows, mbconv, pointwise, pw_pw, conv2d, convnext_block or pw_dw)"
      exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).

@@ -19,7 +19,8 @@ import sys
 import jax
 import numpy as np
 
-from jax_fcm import bench, bench_blocks, bench_conv2d, bench_convnext, bench_depthwise, bench_pointwise, bench_pw_pw
+from jax_fcm import (bench, bench_blocks, bench_conv2d, bench_convnext, bench_depthwise, bench_pointwise, bench_pw_dw,
+                     bench_pw_pw)
 
 # op -> (benchmark module, the implementation that forces its kernel, layers).
 OPS = {
@@ -28,6 +29,7 @@ OPS = {
     "pointwise": (bench_pointwise, "kernel", ("mv2_56_24_144", "convnext_7_768_3072")),  # mma.sync; wgmma (16-bit)
     "pw_pw": (bench_pw_pw, "kernel", ("mv2_56_144_24_144", "convnext_56_96_384_96")),  # mma.sync; wgmma (16-bit)
     "mbconv": (bench_blocks, "fused", ("mv2_56_24_24", "effl_14_112_112_k5")),
+    "pw_dw": (bench_pw_dw, "fused", ("mv2_56_24_144", "mv2_112s2_16_96")),  # mbconv's kernel without its projection
     "conv2d": (bench_conv2d, "kernel", ("mv2_stem_224", "mvit_local_14_128")),  # element-wise; vector gathers
     "convnext_block": (bench_convnext, "kernel", ("convnext_56_96", "convnext_28_192")),  # the wgmma kernel's ends
 }

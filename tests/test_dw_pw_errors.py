@@ -16,6 +16,7 @@ import test_depthwise
 import test_layer_norm_mlp
 import test_mbconv
 import test_pointwise
+import test_pw_dw
 import test_pw_pw
 
 
@@ -97,6 +98,12 @@ def errors_markdown() -> str:
             "`implementation=\"fused\"` raises on a GPU where a block's input window (all Cin channels) does not fit",
             "in shared memory (the default then takes the XLA path), and the FFI target `jax_fcm_mbconv` returns an",
             "`ffi::Error` for bad shapes, dtypes, stride, activation, residual or channel_splits."]),
+        ("pw_dw", test_pw_dw, [
+            "From tests/test_pw_dw.py's error table, on top of a valid call (`x` (1, 8, 8, 8) float32,",
+            "`pw_kernel` (1, 1, 8, 16), `dw_kernel` (3, 3, 1, 16)). Beyond these, `implementation=\"fused\"` raises on a",
+            "GPU where a block's input window (all Cin channels) does not fit in shared memory (the default then takes",
+            "the split path), and the FFI target `jax_fcm_pw_dw` returns an `ffi::Error` for bad shapes, dtypes,",
+            "stride, activation codes or pw_math."]),
         ("depthwise", test_depthwise, [
             "From tests/test_depthwise.py's error table, on top of a valid call (`x` (1, 8, 8, 16) float32,",
             "`kernel` (3, 3, 1, 16)). The FFI target `jax_fcm_depthwise` returns an `ffi::Error` for bad shapes,",
