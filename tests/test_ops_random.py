@@ -1,5 +1,5 @@
 """Randomized sweeps (hypothesis, derandomized and bounded for CI) of the
-standalone ops - jax_fcm.depthwise, pointwise, pw_pw and conv2d - over shapes,
+standalone ops - jax_fcm.depthwise, pointwise, pw_pw, pw_dw and conv2d - over shapes,
 dtypes, windows, strides, paddings and activations, each against its float32
 lax reference with the tolerances of its own test module (the fused DW -> PW
 op has its sweep in test_dw_pw_random.py)."""
@@ -10,6 +10,7 @@ import numpy as np
 import test_conv2d
 import test_depthwise
 import test_pointwise
+import test_pw_dw
 import test_pw_pw
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -62,6 +63,16 @@ def test_random_pointwise(platform, n, h, w, cin, cout, dtype, activation, seed)
 def test_random_pw_pw(platform, n, h, w, cin, hidden, cout, dtype, pw1_activation, pw2_activation, seed):
     test_pw_pw.check(platform, np.random.default_rng(seed), n=n, h=h, w=w, cin=cin, hidden=hidden, cout=cout,
                      dtype=dtype, pw1_activation=pw1_activation, pw2_activation=pw2_activation)
+
+
+@SWEEP
+@given(n=st.integers(1, 3), h=st.integers(1, 20), w=st.integers(1, 20), cin=st.integers(1, 72),
+       cmid=st.integers(1, 150), k=st.sampled_from([3, 5, 7]), stride=st.sampled_from([1, 2]), padding=paddings,
+       dtype=st.sampled_from(DTYPES), pw_activation=activations, dw_activation=activations, seed=seeds)
+def test_random_pw_dw(platform, n, h, w, cin, cmid, k, stride, padding, dtype, pw_activation, dw_activation, seed):
+    assume(has_output(h, w, k, k, stride, padding))
+    test_pw_dw.check(platform, np.random.default_rng(seed), n=n, h=h, w=w, cin=cin, cmid=cmid, k=k, dtype=dtype,
+                     strides=stride, padding=padding, pw_activation=pw_activation, dw_activation=dw_activation)
 
 
 @SWEEP
