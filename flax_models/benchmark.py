@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from flax_models.convnext import ConvNeXt
+from flax_models.efficientnet import EfficientNetB0
 from flax_models.intercept import jax_fcm_convs
 from flax_models.mobilenet import EfficientNetLite0, MobileNetV1, MobileNetV2
 from flax_models.mobilevit import MobileViT
@@ -25,6 +26,7 @@ MODELS: dict[str, Callable] = {
     "mobilenet_v1": lambda **kw: MobileNetV1(**kw),
     "mobilenet_v2": lambda **kw: MobileNetV2(**kw),
     "efficientnet_lite0": lambda **kw: EfficientNetLite0(**kw),
+    "efficientnet_b0": lambda **kw: EfficientNetB0(**kw),
     "mobilevit_s": lambda **kw: MobileViT("s", **kw),
     "convnext_tiny": lambda **kw: ConvNeXt("tiny", **kw),
 }

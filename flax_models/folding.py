@@ -105,6 +105,23 @@ def folded_mbconv(x, expand_kernel, expand_bn, dw_kernel, dw_bn, project_kernel,
     return jax_fcm.mbconv(cast(x), cast(we), cast(wd), cast(wp), cast(be), cast(bd), cast(bp), **mbconv_kwargs)
 
 
+def folded_pw_dw(x, expand_kernel, expand_bn, dw_kernel, dw_bn, *, epsilon: float, dtype=None, implementation=None,
+                 strides=1, padding="SAME", activation=None):
+    """A bias-free 1x1 expansion and a bias-free depthwise conv, each followed
+    by an inference-mode BatchNorm (folded) and the activation, as
+    jax_fcm.pw_dw with `implementation` (None: the planner's path); without
+    an expansion (expand_kernel None) the depthwise conv alone, as
+    jax_fcm.depthwise."""
+    dtype = dtype if dtype is not None else x.dtype
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    wd, bd = fold_batch_norm(dw_kernel, *dw_bn, epsilon)
+    if expand_kernel is None:
+        return jax_fcm.depthwise(cast(x), cast(wd), cast(bd), strides=strides, padding=padding, activation=activation)
+    we, be = fold_batch_norm(expand_kernel, *expand_bn, epsilon)
+    return jax_fcm.pw_dw(cast(x), cast(we), cast(wd), cast(be), cast(bd), strides=strides, padding=padding,
+                         pw_activation=activation, dw_activation=activation, implementation=implementation)
+
+
 def fuses_block(fused, x, hidden: int, features: int, kernel_size: int, strides: int, dtype=None,
                 activation: str = "relu6") -> bool:
     """Whether an InvertedResidual with an expansion (to `hidden` channels)

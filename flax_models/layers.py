@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from flax_models.folding import (conv_bn_kernel, expansion_fused, folded_conv_bn, folded_dw_pw, folded_mbconv,
-                                 fuses_block, pair_path)
+                                 folded_pw_dw, fuses_block, pair_path)
 from jax_fcm.activations import activation_fn
 
 Padding = Any  # "SAME", "VALID", or ((top, bottom), (left, right)), as nn.Conv takes
@@ -154,3 +154,61 @@ class InvertedResidual(nn.Module):
         if residual:
             y = y + x.astype(y.dtype)
         return y
+
+
+class ExpandDepthwise(nn.Module):
+    """1×1 expansion conv → BatchNorm → act → depthwise k×k conv → BatchNorm →
+    act: the first half of an inverted residual whose projection cannot join
+    it (a squeeze-excite in between: EfficientNet, MobileNetV3).
+
+    Submodules (the parameter tree): ``expand_conv`` (1×1 nn.Conv to
+    ``features`` channels, no bias) and ``expand_bn`` — absent with
+    ``expand=False`` (expansion factor 1: ``features`` must be the input's
+    channels) — then ``dw_conv`` (nn.Conv, feature_group_count=features, no
+    bias) and ``dw_bn``. In inference mode, BatchNorms folded:
+    ``fused=True`` runs one ``jax_fcm.pw_dw`` kernel, ``"auto"`` what
+    jax_fcm.planner.pw_dw_choice picks (that kernel, or XLA's 1×1 conv then
+    ``jax_fcm.depthwise``); without an expansion both run
+    ``jax_fcm.depthwise``. ``fused=False`` is the stock layers.
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: Padding = "SAME"
+    activation: str | None = "silu"
+    expand: bool = True
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    fused: bool | str = "auto"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        if self.fused not in (True, False, "auto"):
+            raise ValueError(f"fused must be True, False or 'auto'; got {self.fused!r}")
+        if not self.expand and x.shape[-1] != self.features:
+            raise ValueError(f"expand=False needs features == the input's channels; got {self.features} and "
+                             f"{x.shape[-1]}")
+        if use_running_average and self.fused is not False and not self.is_initializing():
+            params, stats = self.variables["params"], self.variables["batch_stats"]
+            expand_kernel, expand_bn = None, None
+            if self.expand:
+                expand_kernel = params["expand_conv"]["kernel"]
+                expand_bn = (params["expand_bn"], stats["expand_bn"])
+            return folded_pw_dw(x, expand_kernel, expand_bn, params["dw_conv"]["kernel"],
+                                (params["dw_bn"], stats["dw_bn"]), epsilon=self.epsilon, dtype=self.dtype,
+                                implementation="fused" if self.fused is True else None, strides=self.strides,
+                                padding=self.padding, activation=self.activation)
+        conv = dict(use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)
+        bn = dict(use_running_average=use_running_average, momentum=self.momentum, epsilon=self.epsilon,
+                  dtype=self.dtype, param_dtype=self.param_dtype)
+        act = activation_fn(self.activation)
+        y = x
+        if self.expand:
+            y = act(nn.BatchNorm(name="expand_bn", **bn)(nn.Conv(self.features, (1, 1), name="expand_conv", **conv)(y)))
+        k = self.kernel_size
+        y = nn.Conv(self.features, (k, k), strides=self.strides, padding=self.padding,
+                    feature_group_count=self.features, name="dw_conv", **conv)(y)
+        return act(nn.BatchNorm(name="dw_bn", **bn)(y))

@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", help="write a PNG bar chart of speed-ups to this file (needs matplotlib)")
     parser.add_argument("--models", nargs="*", default=None,
                         help="time whole Flax models instead of layers (fused vs stock; needs flax): "
-                             "mobilenet_v1 mobilenet_v2 efficientnet_lite0 mobilevit_s convnext_tiny (default: all); --batch defaults to "
+                             "mobilenet_v1 mobilenet_v2 efficientnet_lite0 efficientnet_b0 mobilevit_s convnext_tiny (default: all); --batch defaults to "
                              "1 64 256")
     parser.add_argument("--blocks", nargs="*", default=None,
                         help="time whole inverted-residual blocks (jax_fcm.mbconv vs XLA) instead of DW->PW layers: "

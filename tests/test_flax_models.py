@@ -196,6 +196,7 @@ MODELS = [
     pytest.param(lambda fusion: fm.MobileNetV1(num_classes=10, width_multiplier=0.25, fusion=fusion), id="mobilenet_v1"),
     pytest.param(lambda fusion: fm.MobileNetV2(num_classes=10, width_multiplier=0.35, fusion=fusion), id="mobilenet_v2"),
     pytest.param(lambda fusion: fm.EfficientNetLite0(num_classes=10, fusion=fusion), id="efficientnet_lite0"),
+    pytest.param(lambda fusion: fm.EfficientNetB0(num_classes=10, fusion=fusion), id="efficientnet_b0"),
     pytest.param(lambda fusion: fm.MobileViT("xxs", num_classes=10, fusion=fusion), id="mobilevit_xxs"),
 ]
 
@@ -256,6 +257,40 @@ def test_efficientnet_lite0_size():
     variables = jax.eval_shape(lambda: fm.EfficientNetLite0().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
     params = sum(np.prod(a.shape) for a in jax.tree.leaves(variables["params"]))
     assert round(params / 1e4) == 465
+
+
+def test_efficientnet_b0_size():
+    # torchvision's efficientnet_b0: 5,288,548 parameters, 1280 features into the classifier.
+    variables = jax.eval_shape(lambda: fm.EfficientNetB0().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+    params = sum(np.prod(a.shape) for a in jax.tree.leaves(variables["params"]))
+    assert params == 5_288_548
+    assert variables["params"]["block1"]["se"]["reduce"]["kernel"].shape == (1, 1, 96, 4)  # 16 input channels / 4
+
+
+def test_efficientnet_b0_auto_runs_pw_dw_where_the_planner_fuses():
+    model = fm.EfficientNetB0(num_classes=10, dtype=jnp.bfloat16)
+    x = jnp.zeros((8, 224, 224, 3), jnp.bfloat16)
+    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x[:1]))
+    hlo = jax.jit(lambda v, x: model.apply(v, x)).lower(variables, x).as_text()
+    # 3x3 blocks with light expansions fuse; the 5x5 ones run XLA's 1x1 conv + jax_fcm.depthwise.
+    assert "jax_fcm_pw_dw" in hlo and "jax_fcm_depthwise" in hlo
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fm.EfficientNetB0(fusion="sometimes").init(jax.random.key(0), x[:1])
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_expand_depthwise_matches_stock(platform, rng, expand):
+    x = images(rng, (2, 9, 11, 16))
+    stock = fm.ExpandDepthwise(48 if expand else 16, 3, 2, expand=expand, fused=False)
+    fused = fm.ExpandDepthwise(48 if expand else 16, 3, 2, expand=expand, fused=True)
+    variables = with_random_statistics(stock.init(jax.random.key(0), x, use_running_average=False), rng)
+    ref = run_on(platform, lambda v, x: stock.apply(v, x, use_running_average=True), variables, x)
+    out = run_on(platform, lambda v, x: fused.apply(v, x, use_running_average=True), variables, x)
+    assert max_normalized_error(out, ref) <= LAYER_TOLERANCE[platform, "float32"]
+    hlo = jax.jit(lambda v, x: fused.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
+    assert ("jax_fcm_pw_dw" in hlo) == expand and ("jax_fcm_depthwise" in hlo) != expand
+    with pytest.raises(ValueError, match="expand=False needs features"):
+        fm.ExpandDepthwise(32, expand=False).init(jax.random.key(0), x, use_running_average=False)
 
 
 def test_bad_fusion_is_a_clear_error():
