@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 import jax_fcm
-from jax_fcm import mbconv_op, planner
+from jax_fcm import mbconv_op, planner, pw_dw_op
 from jax_fcm.activations import normalize_activation
 
 
@@ -109,7 +109,8 @@ def folded_pw_dw(x, expand_kernel, expand_bn, dw_kernel, dw_bn, *, epsilon: floa
                  strides=1, padding="SAME", activation=None):
     """A bias-free 1x1 expansion and a bias-free depthwise conv, each followed
     by an inference-mode BatchNorm (folded) and the activation, as
-    jax_fcm.pw_dw with `implementation` (None: the planner's path); without
+    jax_fcm.pw_dw with `implementation` (None: the planner's path; "fused"
+    where the kernel takes the call, "split" where it does not); without
     an expansion (expand_kernel None) the depthwise conv alone, as
     jax_fcm.depthwise."""
     dtype = dtype if dtype is not None else x.dtype
@@ -118,6 +119,8 @@ def folded_pw_dw(x, expand_kernel, expand_bn, dw_kernel, dw_bn, *, epsilon: floa
     if expand_kernel is None:
         return jax_fcm.depthwise(cast(x), cast(wd), cast(bd), strides=strides, padding=padding, activation=activation)
     we, be = fold_batch_norm(expand_kernel, *expand_bn, epsilon)
+    if implementation == "fused" and pw_dw_op.kernel_refusal(dw_kernel.shape[0], strides, x.shape[-1], dtype):
+        implementation = "split"  # the input window (all Cin channels) outgrows a block's shared memory
     return jax_fcm.pw_dw(cast(x), cast(we), cast(wd), cast(be), cast(bd), strides=strides, padding=padding,
                          pw_activation=activation, dw_activation=activation, implementation=implementation)
 

@@ -166,7 +166,8 @@ class ExpandDepthwise(nn.Module):
     ``expand=False`` (expansion factor 1: ``features`` must be the input's
     channels) — then ``dw_conv`` (nn.Conv, feature_group_count=features, no
     bias) and ``dw_bn``. In inference mode, BatchNorms folded:
-    ``fused=True`` runs one ``jax_fcm.pw_dw`` kernel, ``"auto"`` what
+    ``fused=True`` runs one ``jax_fcm.pw_dw`` kernel (where its input window
+    fits a block's shared memory; the split path otherwise), ``"auto"`` what
     jax_fcm.planner.pw_dw_choice picks (that kernel, or XLA's 1×1 conv then
     ``jax_fcm.depthwise``); without an expansion both run
     ``jax_fcm.depthwise``. ``fused=False`` is the stock layers.

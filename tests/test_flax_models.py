@@ -293,6 +293,19 @@ def test_expand_depthwise_matches_stock(platform, rng, expand):
         fm.ExpandDepthwise(32, expand=False).init(jax.random.key(0), x, use_running_average=False)
 
 
+def test_expand_depthwise_always_falls_back_where_the_kernel_refuses(monkeypatch, rng):
+    # On a GPU, float32 blocks with wide inputs outgrow the kernel's shared
+    # memory (pw_dw_op.kernel_refusal); fused=True then runs the split path.
+    from jax_fcm import pw_dw_op
+
+    x = images(rng, (1, 8, 8, 16))
+    layer = fm.ExpandDepthwise(32, fused=True)
+    variables = layer.init(jax.random.key(0), x, use_running_average=False)
+    monkeypatch.setattr(pw_dw_op, "kernel_refusal", lambda *a: "too big")
+    hlo = jax.jit(lambda v, x: layer.apply(v, x, use_running_average=True)).lower(variables, x).as_text()
+    assert "jax_fcm_pw_dw" not in hlo and "jax_fcm_depthwise" in hlo
+
+
 def test_bad_fusion_is_a_clear_error():
     with pytest.raises(ValueError, match="fusion must be one of"):
         fm.MobileNetV2(fusion="sometimes").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
