@@ -12,7 +12,7 @@ from flax import nnx
 
 import jax_fcm
 from flax_models.folding import (conv_bn_kernel, expansion_fused, folded_conv_bn, folded_dw_pw, folded_mbconv,
-                                 fuses_block, pair_path)
+                                 folded_pw_dw, fuses_block, pair_path)
 from jax_fcm.activations import activation_fn
 
 
@@ -121,6 +121,45 @@ class InvertedResidual(nnx.Module):
         y = self.expand(x) if self.expand is not None else x
         y = self.dw_pw(y)
         return y + x.astype(y.dtype) if self.residual else y
+
+
+class ExpandDepthwise(nnx.Module):
+    """1×1 expansion conv → BatchNorm → act → depthwise k×k conv → BatchNorm →
+    act (attributes ``expand_conv``, ``expand_bn`` — None with
+    ``expand=False`` — ``dw_conv``, ``dw_bn``), as flax_models.ExpandDepthwise:
+    in eval mode one ``jax_fcm.pw_dw`` kernel with ``fused=True`` (the split
+    path where its window outgrows shared memory), the planner's path with
+    "auto", the stock layers with False."""
+
+    def __init__(self, in_features: int, features: int, kernel_size: int = 3, strides: int = 1,
+                 padding: Any = "SAME", *, activation: str | None = "silu", expand: bool = True,
+                 momentum: float = 0.99, epsilon: float = 1e-3, fused: bool | str = "auto", dtype: Any = None,
+                 param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+        if fused not in (True, False, "auto"):
+            raise ValueError(f"fused must be True, False or 'auto'; got {fused!r}")
+        if not expand and in_features != features:
+            raise ValueError(f"expand=False needs features == in_features; got {features} and {in_features}")
+        conv = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        bn = dict(momentum=momentum, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.expand_conv = nnx.Conv(in_features, features, (1, 1), **conv) if expand else None
+        self.expand_bn = nnx.BatchNorm(features, **bn) if expand else None
+        self.dw_conv = nnx.Conv(features, features, (kernel_size, kernel_size), strides, padding=padding,
+                                feature_group_count=features, **conv)
+        self.dw_bn = nnx.BatchNorm(features, **bn)
+        self.strides, self.padding, self.activation, self.epsilon = strides, padding, activation, epsilon
+        self.fused, self.dtype = fused, dtype
+
+    def __call__(self, x):
+        act = activation_fn(self.activation)
+        if self.dw_bn.use_running_average and self.fused is not False:
+            expand_kernel = None if self.expand_conv is None else self.expand_conv.kernel[...]
+            expand_bn = None if self.expand_bn is None else _bn_params(self.expand_bn)
+            return folded_pw_dw(x, expand_kernel, expand_bn, self.dw_conv.kernel[...], _bn_params(self.dw_bn),
+                                epsilon=self.epsilon, dtype=self.dtype,
+                                implementation="fused" if self.fused is True else None, strides=self.strides,
+                                padding=self.padding, activation=self.activation)
+        y = x if self.expand_conv is None else act(self.expand_bn(self.expand_conv(x)))
+        return act(self.dw_bn(self.dw_conv(y)))
 
 
 class DepthwiseConv(nnx.Module):

@@ -320,7 +320,7 @@ def nnx_pair(seed=0, **layer):
     return make(False), make(True)
 
 
-FUSED_TARGETS = ("jax_fcm_dw_pw", "jax_fcm_mbconv", "jax_fcm_depthwise")
+FUSED_TARGETS = ("jax_fcm_dw_pw", "jax_fcm_mbconv", "jax_fcm_depthwise", "jax_fcm_pw_dw")
 
 
 def nnx_eval_error(platform, rng, stock, fused, bns, x) -> float:
@@ -392,6 +392,7 @@ NNX_MODELS = [  # (maker, depthwise -> pointwise pairs, the Linen model with the
     pytest.param("MobileNetV1", dict(width_multiplier=0.25), 13, id="mobilenet_v1"),
     pytest.param("MobileNetV2", dict(width_multiplier=0.35), 17, id="mobilenet_v2"),
     pytest.param("EfficientNetLite0", {}, 16, id="efficientnet_lite0"),
+    pytest.param("EfficientNetB0", {}, 16, id="efficientnet_b0"),  # 15 pw_dw kernels, block0's depthwise
     pytest.param("MobileViT", dict(variant="xxs"), 7, id="mobilevit_xxs"),  # its MobileNetV2 blocks' pairs
 ]
 
