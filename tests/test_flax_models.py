@@ -201,6 +201,11 @@ MODELS = [
 ]
 
 
+def model_maker(model_id: str):
+    """The maker of MODELS with this id."""
+    return next(param.values[0] for param in MODELS if param.id == model_id)
+
+
 @pytest.mark.parametrize("make", MODELS)
 def test_parameter_trees_equal_stock(make):
     x = jnp.zeros((1, 32, 32, 3))
@@ -635,7 +640,7 @@ def test_conv_bn_stem_runs_the_conv2d_kernel(platform, rng, fused):
 # MobileNetV2: the stem; MobileViT-XXS at 32x32, N = 2: the stem and, in each of
 # the three MobileViT blocks (4x4, 2x2, 1x1), the local and fusion 3x3 convs,
 # small enough outputs for planner.use_conv2d_kernel.
-@pytest.mark.parametrize("make, convs", [(MODELS[1].values[0], 1), (MODELS[3].values[0], 7)],
+@pytest.mark.parametrize("make, convs", [(model_maker("mobilenet_v2"), 1), (model_maker("mobilevit_xxs"), 7)],
                          ids=["mobilenet_v2", "mobilevit_xxs"])
 def test_models_run_dense_convs_as_conv2d(rng, make, convs):
     x = images(rng, (2, 32, 32, 3))
