@@ -1,9 +1,7 @@
 // CPU handler of the standalone depthwise convolution. Same contract as the
 // CUDA kernel: fp32 accumulation, bias and activation, one rounding.
-#include <algorithm>
 #include <vector>
 
-#include "activations.h"
 #include "depthwise_cpu_core.h"
 #include "depthwise_ffi.h"
 #include "storage_dispatch.h"
@@ -13,21 +11,13 @@ namespace {
 
 template <typename Storage>
 void depthwise_cpu(const DepthwiseCall& call) {
-  using Cv = Conv<Storage>;
   const DepthwiseShape& s = call.shape;
   const std::vector<float> taps = to_floats<Storage>(call.ptrs.kernel, s.kernel * s.kernel * s.c);
   const std::vector<float> bias = to_floats<Storage>(call.ptrs.bias, s.c);
   const auto* x = static_cast<const Storage*>(call.ptrs.x);
   auto* y = static_cast<Storage*>(call.ptrs.y);
-  std::vector<float> m(s.c);
   for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t oy = 0; oy < s.ho; ++oy)
-      for (int64_t ox = 0; ox < s.wo; ++ox) {
-        std::copy(bias.begin(), bias.end(), m.begin());
-        add_depthwise_pixel(s, x, taps.data(), n, oy, ox, m.data());
-        Storage* dst = y + ((n * s.ho + oy) * s.wo + ox) * s.c;
-        for (int64_t c = 0; c < s.c; ++c) dst[c] = Cv::from_float(apply_activation(m[c], call.activation));
-      }
+    depthwise_image_cpu(s, x, taps.data(), bias.data(), call.activation, n, y + n * s.ho * s.wo * s.c);
 }
 
 ffi::Error depthwise_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,

@@ -1,10 +1,14 @@
 // One output pixel of a depthwise convolution on the CPU, shared by the
 // standalone depthwise handler and the fused DW -> PW loop: fp32 sums over
-// the window's in-image taps (padding contributes nothing).
+// the window's in-image taps (padding contributes nothing); and a whole
+// image through it (the standalone handler, pw_dw's).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
+#include "activations.h"
 #include "float16_convert.h"
 
 namespace jax_fcm {
@@ -28,6 +32,23 @@ void add_depthwise_pixel(const Shape& s, const Storage* x, const float* taps, in
       for (int64_t c = 0; c < s.c; ++c) m[c] += C::to_float(in[c]) * w[c];
     }
   }
+}
+
+// Every output pixel of image n of x: y_image[oy][ox][c] = act(bias[c] + the
+// window sum), one rounding to Storage (the standalone depthwise handler's
+// output, pw_dw's).
+template <typename Storage, class Shape>
+void depthwise_image_cpu(const Shape& s, const Storage* x, const float* taps, const float* bias, int activation,
+                         int64_t n, Storage* y_image) {
+  using Cv = Conv<Storage>;
+  std::vector<float> m(s.c);
+  for (int64_t oy = 0; oy < s.ho; ++oy)
+    for (int64_t ox = 0; ox < s.wo; ++ox) {
+      std::copy(bias, bias + s.c, m.begin());
+      add_depthwise_pixel(s, x, taps, n, oy, ox, m.data());
+      Storage* dst = y_image + (oy * s.wo + ox) * s.c;
+      for (int64_t c = 0; c < s.c; ++c) dst[c] = Cv::from_float(apply_activation(m[c], activation));
+    }
 }
 
 }  // namespace jax_fcm

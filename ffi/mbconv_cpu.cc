@@ -5,6 +5,7 @@
 
 #include "dw_pw_cpu_core.h"
 #include "mbconv_ffi.h"
+#include "pointwise_cpu_core.h"
 #include "storage_dispatch.h"
 
 namespace jax_fcm {
@@ -27,18 +28,9 @@ void mbconv_cpu(const MbconvCall& call) {
   DwPwShape image = s;
   image.n = 1;
   std::vector<Storage> expanded(s.h * s.w * s.c);
-  std::vector<float> acc(s.c);
   for (int64_t n = 0; n < s.n; ++n) {
     const Storage* x_image = x + n * s.h * s.w * ms.cin;
-    for (int64_t pix = 0; pix < s.h * s.w; ++pix) {
-      std::fill(acc.begin(), acc.end(), 0.f);
-      for (int64_t ci = 0; ci < ms.cin; ++ci) {
-        const float v = C::to_float(x_image[pix * ms.cin + ci]);
-        const float* w = &we[ci * s.c];
-        for (int64_t c = 0; c < s.c; ++c) acc[c] += v * w[c];
-      }
-      for (int64_t c = 0; c < s.c; ++c) expanded[pix * s.c + c] = C::from_float(apply_activation(acc[c] + be[c], act));
-    }
+    pointwise_rows_cpu(x_image, s.h * s.w, ms.cin, s.c, we.data(), be.data(), act, expanded.data());
     depthwise_pointwise_cpu(image, expanded.data(), wt, act, [&](int64_t, int64_t oy, int64_t ox, const float* out) {
       Storage* dst = y + ((n * s.ho + oy) * s.wo + ox) * s.cout;
       const Storage* res = x_image + (oy * s.w + ox) * ms.cin;

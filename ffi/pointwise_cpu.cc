@@ -1,10 +1,8 @@
 // CPU handler of the standalone pointwise convolution. Same contract as the
 // CUDA kernel: fp32 accumulation, bias and activation, one rounding (full
 // fp32 products for float32: the CPU has no TF32).
-#include <algorithm>
 #include <vector>
 
-#include "activations.h"
 #include "float16_convert.h"
 #include "pointwise_cpu_core.h"
 #include "pointwise_ffi.h"
@@ -15,20 +13,11 @@ namespace {
 
 template <typename Storage>
 void pointwise_cpu(const PointwiseCall& call) {
-  using Cv = Conv<Storage>;
   const PointwiseShape& s = call.shape;
   const std::vector<float> w = to_floats<Storage>(call.ptrs.kernel, s.cin * s.cout);
   const std::vector<float> bias = to_floats<Storage>(call.ptrs.bias, s.cout);
-  const auto* x = static_cast<const Storage*>(call.ptrs.x);
-  auto* y = static_cast<Storage*>(call.ptrs.y);
-  std::vector<float> a(s.cin), out(s.cout);
-  for (int64_t m = 0; m < s.m; ++m) {
-    for (int64_t c = 0; c < s.cin; ++c) a[c] = Cv::to_float(x[m * s.cin + c]);
-    std::copy(bias.begin(), bias.end(), out.begin());
-    add_pointwise_pixel(a.data(), w.data(), s.cin, s.cout, out.data());
-    Storage* dst = y + m * s.cout;
-    for (int64_t co = 0; co < s.cout; ++co) dst[co] = Cv::from_float(apply_activation(out[co], call.activation));
-  }
+  pointwise_rows_cpu(static_cast<const Storage*>(call.ptrs.x), s.m, s.cin, s.cout, w.data(), bias.data(),
+                     call.activation, static_cast<Storage*>(call.ptrs.y));
 }
 
 ffi::Error pointwise_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,
