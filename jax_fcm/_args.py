@@ -15,14 +15,16 @@ SUPPORTED_STRIDES = (1, 2)
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
 
-def resolve_implementation(implementation, refusal: str | None, kernel_faster: Callable[[], bool]) -> str:
-    """"kernel" or "xla" for an op whose default (None) runs its kernel only
-    where the kernel takes the call (``refusal`` None) and the planner says it
-    measured faster (``kernel_faster()``, asked only then); "kernel" with a
-    refusal raises it as a ValueError."""
+def resolve_implementation(implementation, refusal: str | None, kernel_faster: Callable[[], bool], *,
+                           kernel: str = "kernel", fallback: str = "xla") -> str:
+    """`kernel` or `fallback` (the op's names for its kernel and its other
+    path) for an op whose default (None) runs its kernel only where the kernel
+    takes the call (``refusal`` None) and the planner says it measured faster
+    (``kernel_faster()``, asked only then); `kernel` with a refusal raises it
+    as a ValueError; any other choice is returned as it is."""
     if implementation is None:
-        return "kernel" if refusal is None and kernel_faster() else "xla"
-    if implementation == "kernel" and refusal is not None:
+        return kernel if refusal is None and kernel_faster() else fallback
+    if implementation == kernel and refusal is not None:
         raise ValueError(refusal)
     return implementation
 
@@ -191,6 +193,13 @@ def normalize_precision(precision) -> lax.Precision:
         return precision if isinstance(precision, lax.Precision) else lax.Precision(precision)
     except (ValueError, TypeError) as err:
         raise ValueError(f"precision must be None, a lax.Precision or its name; got {precision!r}") from err
+
+
+def full_fp32(precision: lax.Precision) -> bool:
+    """lax semantics for float32 on the GPU: DEFAULT runs the GEMMs on TF32
+    tensor cores (as XLA does); HIGH and HIGHEST ask for full fp32 (the
+    kernels' pw_math 1)."""
+    return precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
 
 
 INT32_MAX = 2**31 - 1

@@ -43,7 +43,7 @@ def _ffi_call(st: _Static, x, kernel, bias):
     wo = _args.output_size(w, kw, st.strides[1], st.padding[1])
     call = jax.ffi.ffi_call(_ffi.CONV2D_TARGET, jax.ShapeDtypeStruct((n, ho, wo, cout), x.dtype))
     # float32 at DEFAULT precision multiplies on TF32 tensor cores, as XLA does.
-    full_fp32 = st.precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+    full_fp32 = _args.full_fp32(st.precision)
     return call(x, kernel, bias, stride_h=np.int64(st.strides[0]), stride_w=np.int64(st.strides[1]),
                 pad_top=np.int64(st.padding[0][0]), pad_bottom=np.int64(st.padding[0][1]),
                 pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),

@@ -44,7 +44,7 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
     ho = _args.output_size(h, k, st.stride, st.padding[0])
     wo = _args.output_size(w, k, st.stride, st.padding[1])
     out_type = jax.ShapeDtypeStruct((n, ho, wo, pw_kernel.shape[-1]), x.dtype)
-    full_fp32 = st.precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+    full_fp32 = _args.full_fp32(st.precision)
     call = jax.ffi.ffi_call(_ffi.DW_PW_TARGET, out_type)
     return call(
         x, dw_kernel, dw_bias, pw_kernel, pw_bias,
@@ -164,7 +164,7 @@ def dw_pw(
     precision = _args.normalize_precision(precision)
     if config is None:
         n = math.prod(lead)
-        full_fp32 = dtype == jnp.float32 and precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+        full_fp32 = dtype == jnp.float32 and _args.full_fp32(precision)
         config = tiling.choose_config(
             max(n, 1), ho, wo, c, cout, k, stride, jnp.dtype(dtype).itemsize, tensor_cores=not full_fp32,
             gpu=gpu.detect(jax.default_backend()))

@@ -45,7 +45,7 @@ def _ffi_call(st: _Static, x, expand_kernel, expand_bias, dw_kernel, dw_bias, pr
     ho = _args.output_size(h, k, st.stride, st.padding[0])
     wo = _args.output_size(w, k, st.stride, st.padding[1])
     out_type = jax.ShapeDtypeStruct((n, ho, wo, project_kernel.shape[-1]), x.dtype)
-    full_fp32 = st.precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
+    full_fp32 = _args.full_fp32(st.precision)
     call = jax.ffi.ffi_call(_ffi.MBCONV_TARGET, out_type)
     return call(
         x, expand_kernel, expand_bias, dw_kernel, dw_bias, project_kernel, project_bias,

@@ -32,17 +32,11 @@ class _Static:
         return pointwise_conv(x, kernel, bias, activation=self.activation, precision=self.precision)
 
 
-def _full_fp32(precision: lax.Precision) -> bool:
-    # lax semantics for float32 on the GPU: DEFAULT runs the GEMM on TF32
-    # tensor cores (as XLA does); HIGH and HIGHEST ask for full fp32.
-    return precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
-
-
 def _ffi_call(st: _Static, x, kernel, bias):
     out_type = jax.ShapeDtypeStruct(x.shape[:3] + (kernel.shape[-1],), x.dtype)
     call = jax.ffi.ffi_call(_ffi.POINTWISE_TARGET, out_type)
     return call(x, kernel, bias, activation=np.int64(activation_code(st.activation)),
-                pw_math=np.int64(1 if _full_fp32(st.precision) else 0))
+                pw_math=np.int64(1 if _args.full_fp32(st.precision) else 0))
 
 
 # The FFI call with vmap and batch-sharding rules and a custom VJP: the

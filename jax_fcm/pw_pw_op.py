@@ -65,7 +65,7 @@ def kernel_refusal(dtype, cin: int, hidden: int, cout: int, precision=None) -> s
     if cin > MAX_CIN[dtype]:
         return f"the pw_pw kernel takes Cin <= {MAX_CIN[dtype]} for {dtype.name}; got Cin={cin}"
     precision = _args.normalize_precision(precision)
-    if dtype == jnp.float32 and precision in (lax.Precision.HIGH, lax.Precision.HIGHEST):
+    if dtype == jnp.float32 and _args.full_fp32(precision):
         return f"the pw_pw kernel multiplies float32 on TF32 tensor cores, not at precision {precision.name}"
     if max(hidden * cout, cin * hidden, 128 * cout) > _args.INT32_MAX:
         return "the pw_pw kernel needs hidden*Cout, Cin*hidden and 128*Cout below 2**31 (32-bit offsets)"
