@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from flax_models.folding import expansion_fused
 from flax_models.layers import ConvBN, ExpandDepthwise
 from flax_models.mobilenet import classify, efficientnet_lite0_blocks, layer_fused
 from jax_fcm.activations import activation_fn
@@ -70,8 +71,8 @@ class SqueezeExciteResidual(nn.Module):
             x, use_running_average)
         y = SqueezeExcite(max(1, int(cin * self.se_ratio)), self.activation, dtype=self.dtype,
                           param_dtype=self.param_dtype, name="se")(y)
-        y = ConvBN(self.features, 1, activation=None, fused="auto" if self.fused is not False else False,
-                   name="project", **common)(y, use_running_average)
+        y = ConvBN(self.features, 1, activation=None, fused=expansion_fused(self.fused), name="project", **common)(
+            y, use_running_average)
         if self.strides == 1 and cin == self.features:
             y = y + x.astype(y.dtype)
         return y

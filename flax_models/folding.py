@@ -89,8 +89,9 @@ def folded_conv_bn(kind: str, x, kernel, bn, *, epsilon: float, dtype, strides, 
 
 
 def expansion_fused(fused) -> bool | str:
-    """The ``fused`` of an inverted-residual block's expansion ConvBN for the
-    block's own ``fused``: stock with False, the planner's choice otherwise."""
+    """The ``fused`` of a block's 1x1 ConvBN (an inverted residual's
+    expansion, an EfficientNet block's projection) for the block's own
+    ``fused``: stock with False, the planner's choice otherwise."""
     return False if fused is False else "auto"
 
 
@@ -119,8 +120,8 @@ def folded_pw_dw(x, expand_kernel, expand_bn, dw_kernel, dw_bn, *, epsilon: floa
     if expand_kernel is None:
         return jax_fcm.depthwise(cast(x), cast(wd), cast(bd), strides=strides, padding=padding, activation=activation)
     we, be = fold_batch_norm(expand_kernel, *expand_bn, epsilon)
-    if implementation == "fused" and pw_dw_op.kernel_refusal(dw_kernel.shape[0], strides, x.shape[-1], dtype):
-        implementation = "split"  # the input window (all Cin channels) outgrows a block's shared memory
+    if implementation == "fused":  # the split path where the input window (all Cin) outgrows shared memory
+        implementation = pw_dw_op.fused_where_it_fits(dw_kernel.shape[0], strides, x.shape[-1], dtype)
     return jax_fcm.pw_dw(cast(x), cast(we), cast(wd), cast(be), cast(bd), strides=strides, padding=padding,
                          pw_activation=activation, dw_activation=activation, implementation=implementation)
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flax_models.efficientnet import FUSION_SETTINGS
+from flax_models.folding import expansion_fused
 from flax_models.mobilenet import efficientnet_lite0_blocks, layer_fused
 from flax_models.nnx_layers import ConvBN, ExpandDepthwise
 from flax_models.nnx_models import Classifier, StemBlocksHead
@@ -48,8 +49,7 @@ class SqueezeExciteResidual(nnx.Module):
                                          expand=expand_ratio != 1, fused=fused, **common)
         self.se = SqueezeExcite(hidden, max(1, int(in_features * se_ratio)), activation, dtype=dtype,
                                 param_dtype=param_dtype, rngs=rngs)
-        self.project = ConvBN(hidden, out_features, 1, activation=None, fused="auto" if fused is not False else False,
-                              **common)
+        self.project = ConvBN(hidden, out_features, 1, activation=None, fused=expansion_fused(fused), **common)
         self.residual = strides == 1 and in_features == out_features
 
     def __call__(self, x):

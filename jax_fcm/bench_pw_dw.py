@@ -19,7 +19,7 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import _torch_timing
-from jax_fcm.pw_dw_op import kernel_refusal
+from jax_fcm.pw_dw_op import fused_where_it_fits
 
 OP_NAME = "jax_fcm.pw_dw"
 
@@ -74,8 +74,8 @@ def op(layer: PwDwLayer, implementation):
         impl = implementation
         if impl is None:
             impl = layer.path
-            if impl == "fused" and kernel_refusal(layer.k, layer.stride, layer.cin, x.dtype) is not None:
-                impl = "split"
+            if impl == "fused":
+                impl = fused_where_it_fits(layer.k, layer.stride, layer.cin, x.dtype)
         return jax_fcm.pw_dw(x, pw_kernel, dw_kernel, pw_bias, dw_bias, strides=layer.stride, pw_activation=layer.act,
                              dw_activation=layer.act, implementation=impl)
 

@@ -52,12 +52,8 @@ def _ffi_call(st: _Static, x, pw_kernel, pw_bias, dw_kernel, dw_bias):
         pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),
         pw_activation=np.int64(activation_code(st.pw_activation)),
         dw_activation=np.int64(activation_code(st.dw_activation)),
-        pw_math=np.int64(1 if _full_fp32(st.precision) else 0),
+        pw_math=np.int64(1 if _args.full_fp32(st.precision) else 0),
     )
-
-
-def _full_fp32(precision: lax.Precision) -> bool:
-    return precision in (lax.Precision.HIGH, lax.Precision.HIGHEST)
 
 
 # vmap / batch-sharding rules per call description; the backward is XLA's
@@ -79,6 +75,13 @@ def kernel_refusal(k: int, stride: int, cin: int, dtype) -> str | None:
                 f"(x's input window holds every input channel); this GPU allows {limit}. Use implementation=None, "
                 "'split' or 'xla'.")
     return None
+
+
+def fused_where_it_fits(k: int, stride: int, cin: int, dtype) -> str:
+    """"fused" where the kernel takes the call, else "split": the path of
+    callers that want the kernel wherever it can run (the Flax layers'
+    fused=True, the benchmark's fused rows)."""
+    return "split" if kernel_refusal(k, stride, cin, dtype) else "fused"
 
 
 def pw_dw(
@@ -140,16 +143,12 @@ def pw_dw(
     precision = _args.normalize_precision(precision)
     st = _Static(stride=stride, padding=pads, pw_activation=normalize_activation(pw_activation, "pw_activation"),
                  dw_activation=normalize_activation(dw_activation, "dw_activation"), precision=precision)
-    if implementation in (None, "fused"):
-        refusal = kernel_refusal(k, stride, cin, dtype)
-        if refusal is None and implementation is None:
-            tensor_cores = not (dtype == jnp.float32 and _full_fp32(precision))
-            implementation = "fused" if planner.pw_dw_choice(
-                x.shape, cmid, k, stride, dtype, tensor_cores, gpu.detect(jax.default_backend()))[0] else "split"
-        elif refusal is not None:
-            if implementation == "fused":
-                raise ValueError(refusal)
-            implementation = "split"
+    tensor_cores = not (dtype == jnp.float32 and _args.full_fp32(precision))
+    implementation = _args.resolve_implementation(
+        implementation, kernel_refusal(k, stride, cin, dtype),
+        lambda: planner.pw_dw_choice(x.shape, cmid, k, stride, dtype, tensor_cores,
+                                     gpu.detect(jax.default_backend()))[0],
+        kernel="fused", fallback="split")
     if implementation == "fused":
         # The kernel's 32-bit offsets: x's images, the expanded and output images, both weight matrices.
         _args.check_fused_index_range(h, w, cmid, k, cmid, ho, wo)
