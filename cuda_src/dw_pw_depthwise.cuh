@@ -7,6 +7,7 @@
 #include "dw_pw_params.h"
 #include "element.cuh"
 #include "mma_sync.cuh"
+#include "requantize.h"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
@@ -32,13 +33,57 @@ __device__ __forceinline__ void accumulate_tap_row(const T* row, const float (&t
   }
 }
 
+// The int8 kernels' per-channel requantization of a stage's int32 sums
+// (global arrays: each thread reads its few channels, cached).
+struct Requant {
+  const int32_t* bias = nullptr;
+  const float* multiplier = nullptr;
+  int qmin = -128, qmax = 127;
+};
+
+// A thread's depthwise sums (kRun pixels x 4 channels from c) -> the values
+// it stores: + bias (staged after the taps: bias_s) and activation, or for
+// int8 the requantization (the fp32 sums are exact integers); channels past
+// C are zeros.
+template <class Tr, bool RoundTf32, int R = Tr::kRun>
+__device__ __forceinline__ void depthwise_outputs(const float (&acc)[R][4], const typename Tr::T* bias_s, int c,
+                                                  int channels, int act, const Requant& rq, float (&out)[R][4]) {
+  if constexpr (Tr::kQuantized) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool real = c + e < channels;
+      const int32_t bias = real ? __ldg(rq.bias + c + e) : 0;
+      const float multiplier = real ? __ldg(rq.multiplier + c + e) : 0.f;
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        out[r][e] = real ? requantize(__float2int_rn(acc[r][e]) + bias, multiplier, rq.qmin, rq.qmax) : 0.f;
+    }
+  } else {
+    float bias[4];
+    Elem<typename Tr::T>::load4(bias_s, bias);
+    with_activation(act, [&](auto kind) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool real = c + e < channels;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
+          out[r][e] = RoundTf32 ? __uint_as_float(tf32_bits(v)) : v;
+        }
+      }
+    });
+  }
+}
+
 // Each thread owns 4 channels x kRun neighbouring output pixels of one row:
 // every input pixel it loads feeds all (pixel, tap) pairs that use it.
 // RoundTf32: the A tile feeds TF32 tensor cores (float32 with TF32 math);
-// off where it is a result of its own (pw_dw's output).
+// off where it is a result of its own (pw_dw's output). int8 (Tr::kQuantized):
+// the fp32 sums are exact integers, requantized with rq instead of bias + act.
 template <class Tr, bool RoundTf32 = Tr::kTf32>
 __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, const typename Tr::T* taps_s,
-                                                typename Tr::T* a_s, const DwPwShape& s, int c0, int act) {
+                                                typename Tr::T* a_s, const DwPwShape& s, int c0, int act,
+                                                const Requant& rq = {}) {
   using T = typename Tr::T;
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
   constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
@@ -56,19 +101,7 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
       const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
       accumulate_tap_row<T, K, S, R, Tr::kInPix>(row, taps, acc);
     }
-    float bias[4];  // staged after the taps
-    Elem<T>::load4(taps_s + K * K * Tr::KC + 4 * g, bias);
-    with_activation(act, [&](auto kind) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool real = c + e < channels;
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
-          out[r][e] = RoundTf32 ? __uint_as_float(tf32_bits(v)) : v;
-        }
-      }
-    });
+    depthwise_outputs<Tr, RoundTf32>(acc, taps_s + K * K * Tr::KC + 4 * g, c, channels, act, rq, out);
   } else {
 #pragma unroll
     for (int r = 0; r < R; ++r)

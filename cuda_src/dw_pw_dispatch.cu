@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <atomic>
+#include <cstdint>
 
 #include "device_attributes.h"
 #include "dw_pw_launch.h"
@@ -108,7 +109,8 @@ bool dw_pw_config_supported(ElementType type, const DwPwShape& shape, const DwPw
   const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
   const bool split_ok = tile.channel_splits == 1 || tile.channel_splits == 2 || tile.channel_splits == 4 ||
                         tile.channel_splits == 8;
-  const bool chunk_ok = tile.channel_chunk == 32 || (tile.channel_chunk == 64 && type != ElementType::kF32 &&
+  const bool chunk_ok = tile.channel_chunk == 32 || (tile.channel_chunk == 64 && (type == ElementType::kBF16 ||
+                                                                                   type == ElementType::kF16) &&
                                                       tile.tile_h == 8 && tile.tile_n >= 64);
   return k_ok && s_ok && n_ok && hw_ok && split_ok && chunk_ok && tile.cout_tiles_per_block >= 1 &&
          tile.tiles_per_block >= 0;
@@ -123,6 +125,7 @@ cudaError_t dispatch_dw_pw(ElementType type, PwMath math, const DwPwShape& shape
       return math == kPwMathFp32 ? by_kernel<float, kPwMathFp32>(tile, c) : by_kernel<float, kPwMathTf32>(tile, c);
     case ElementType::kBF16: return by_kernel<__nv_bfloat16, kPwMathTf32>(tile, c);
     case ElementType::kF16: return by_kernel<__half, kPwMathTf32>(tile, c);
+    case ElementType::kS8: return by_kernel<int8_t, kPwMathTf32>(tile, c);
   }
   return cudaErrorInvalidValue;
 }

@@ -38,6 +38,25 @@
 namespace jax_fcm {
 namespace dw_pw_detail {
 
+// The requantization of each stage of an int8 kernel (unused otherwise).
+__device__ __forceinline__ Requant dw_requant(const DwPwPointers& p, const DwPwEpilogue& epi) {
+  return Requant{static_cast<const int32_t*>(p.dw_bias), p.dw_multiplier, epi.dw_qmin, epi.dw_qmax};
+}
+__device__ __forceinline__ Requant pw_requant(const DwPwPointers& p, const DwPwEpilogue& epi) {
+  return Requant{static_cast<const int32_t*>(p.pw_bias), p.pw_multiplier, epi.pw_qmin, epi.pw_qmax};
+}
+
+// The epilogue of 8 consecutive output channels of one pixel: bias (staged
+// in bias_s) + activation Act, or int8's requantization; then the store.
+template <class Tr, int Act, typename V>
+__device__ __forceinline__ void store_tile_outputs(typename Tr::T* dst, const typename Tr::T* bias_s, const V (&v)[8],
+                                                   int64_t co, int64_t cout, bool vec, const Requant& rq) {
+  if constexpr (Tr::kQuantized)
+    store_requantized(dst, v, rq, co, cout, vec);
+  else
+    store_outputs<Act>(dst, bias_s, v, co, cout, vec);
+}
+
 // Channel-split epilogue (cluster_reduce): bias, activation and store of the
 // summed rows.
 template <class Tr>
@@ -46,16 +65,17 @@ __device__ __forceinline__ void cluster_epilogue(PwAccumulator<Tr>& acc, float* 
                                                  const DwPwEpilogue& epi, const DwPwPointers& p, const DwPwRun& run,
                                                  int64_t n, int64_t oy0, int64_t ox0, int64_t co0, int rank) {
   using T = typename Tr::T;
-  with_activation(epi.pw_activation, [&](auto kind) {
+  const Requant rq = pw_requant(p, epi);
+  with_activation(Tr::kQuantized ? int(kActNone) : epi.pw_activation, [&](auto kind) {
     cluster_reduce<Tr>(
         acc, scratch, partial, run.splits, rank,
         [&](int row, int col) {
           return oy0 + row / Tr::TW < s.ho && ox0 + row % Tr::TW < s.wo && co0 + col < s.cout;
         },
-        [&](int row, int col, const float(&v)[8]) {
+        [&](int row, int col, const auto& v) {
           const int64_t oy = oy0 + row / Tr::TW, ox = ox0 + row % Tr::TW, co = co0 + col;
           T* y = static_cast<T*>(p.y) + ((n * s.ho + oy) * s.wo + ox) * s.cout;
-          store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
+          store_tile_outputs<Tr, kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y, rq);
         });
   });
 }
@@ -174,7 +194,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const T* w = w_s + (w_resident ? 0 : cur.buf) * kWStage;
     if (cur.pass == 0) {
       depthwise_chunk<Tr>(in_s + cur.buf * kInStage, taps_s + (taps_resident ? 0 : cur.buf) * kTapsStage, a, s,
-                          chunk * Tr::KC, epi.dw_activation);
+                          chunk * Tr::KC, epi.dw_activation, dw_requant(p, epi));
       __syncthreads();
     }
     acc.accumulate(a, w, wm, wn);
@@ -192,15 +212,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const int64_t oy = o.oy0 + pix / Tr::TW, ox = o.ox0 + pix % Tr::TW;
     const bool in_image = oy < s.ho && ox < s.wo;
     T* y = static_cast<T*>(p.y) + ((o.n * s.ho + oy) * s.wo + ox) * s.cout;
-    with_activation(epi.pw_activation, [&](auto kind) {
+    with_activation(Tr::kQuantized ? int(kActNone) : epi.pw_activation, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
-        float v[8];
+        typename PwAccumulator<Tr>::Value v[8];
         acc.read(j, scratch, v);
         const int col = wn * Tr::kWarpN + j * 16 + epilogue_col(lane);
         const int64_t co = (first_co_tile + cur.pass) * Tr::TN + col;
         if (in_image && co < s.cout)
-          store_outputs<kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y);
+          store_tile_outputs<Tr, kind.value>(y + co, bias_s + col, v, co, s.cout, run.vec_y, pw_requant(p, epi));
       }
     });
     acc.zero();
@@ -277,9 +297,13 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
   const int64_t blocks = (tiles + tiles_per_block - 1) / tiles_per_block;
 
   constexpr int V = Tr::kVec;
+  // int8: no bias rows are staged, and the pointwise rows are the transposed
+  // matrix's (C columns).
+  constexpr bool kQuantized = Tr::kQuantized;
   run.vec_x = s.c % V == 0 && dw_pw_detail::aligned16(p.x) && dw_pw_detail::aligned16(p.dw_kernel) &&
-              dw_pw_detail::aligned16(p.dw_bias);
-  run.vec_w = s.cout % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) && dw_pw_detail::aligned16(p.pw_bias);
+              (kQuantized || dw_pw_detail::aligned16(p.dw_bias));
+  run.vec_w = (kQuantized ? s.c : s.cout) % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) &&
+              (kQuantized || dw_pw_detail::aligned16(p.pw_bias));
   run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
   return launch_clustered(kernel, dim3(unsigned(blocks * splits), unsigned(groups)), Tr::kThreads, bytes,
                           int(splits), stream, s, epi, p, run);

@@ -16,7 +16,9 @@ enum PwMath : int {
   kPwMathFp32 = 1,  // lax.Precision.HIGHEST: full fp32 on CUDA cores
 };
 
-enum class ElementType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+// kS8: the quantized kernels (int8 activations and weights, int32 biases,
+// fp32 requantization multipliers; see cuda_src/requantize.h).
+enum class ElementType : int { kF32 = 0, kBF16 = 1, kF16 = 2, kS8 = 3 };
 
 struct DwPwShape {
   int64_t n = 0, h = 0, w = 0, c = 0;  // input NHWC
@@ -38,15 +40,21 @@ inline bool dw_pw_offsets_fit_int32(const DwPwShape& s) {
 struct DwPwEpilogue {
   int dw_activation = 0;
   int pw_activation = 0;
+  // int8: the requantized values' clamp ranges (ReLU and ReLU6 folded in:
+  // [0, 127] and [0, round(6 / scale)]); the activations above are unused.
+  int dw_qmin = -128, dw_qmax = 127;
+  int pw_qmin = -128, pw_qmax = 127;
 };
 
 struct DwPwPointers {
   const void* x = nullptr;
   const void* dw_kernel = nullptr;  // (k, k, 1, C) == [k*k][C]
-  const void* dw_bias = nullptr;    // (C,)
-  const void* pw_kernel = nullptr;  // (1, 1, C, Cout) == [C][Cout]
-  const void* pw_bias = nullptr;    // (Cout,)
+  const void* dw_bias = nullptr;    // (C,); int32 for int8
+  const void* pw_kernel = nullptr;  // (1, 1, C, Cout) == [C][Cout]; int8: (Cout, C), transposed
+  const void* pw_bias = nullptr;    // (Cout,); int32 for int8
   void* y = nullptr;
+  const float* dw_multiplier = nullptr;  // int8 only: (C,) requantization multipliers
+  const float* pw_multiplier = nullptr;  // int8 only: (Cout,)
 };
 
 struct DwPwTileConfig {

@@ -9,7 +9,9 @@
 
 #include "activations.h"
 #include "element.cuh"
+#include "dw_pw_depthwise.cuh"  // Requant
 #include "mma_sync.cuh"
+#include "requantize.h"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
@@ -30,18 +32,36 @@ constexpr PwPath pw_path() {
 __device__ __forceinline__ int epilogue_row(int lane) { return lane % 16; }
 __device__ __forceinline__ int epilogue_col(int lane) { return lane / 16 * 8; }
 
+// 8 consecutive 4-byte values (float, or the int8 kernels' int32 sums) from
+// a 16-byte aligned address: two 16-byte loads.
+template <typename V>
+__device__ __forceinline__ void load8_words(const V* src, V (&out)[8]) {
+  static_assert(sizeof(V) == 4, "4-byte values");
+  const uint4 lo = reinterpret_cast<const uint4*>(src)[0], hi = reinterpret_cast<const uint4*>(src)[1];
+  const uint32_t words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+  for (int e = 0; e < 8; ++e) out[e] = *reinterpret_cast<const V*>(&words[e]);
+}
+
+// ... and to a 16-byte aligned (shared-memory) address: two 16-byte stores.
+template <typename V>
+__device__ __forceinline__ void store8_words(V* dst, const V (&v)[8]) {
+  static_assert(sizeof(V) == 4, "4-byte values");
+  uint32_t words[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) words[e] = *reinterpret_cast<const uint32_t*>(&v[e]);
+  reinterpret_cast<uint4*>(dst)[0] = make_uint4(words[0], words[1], words[2], words[3]);
+  reinterpret_cast<uint4*>(dst)[1] = make_uint4(words[4], words[5], words[6], words[7]);
+}
+
 // A warp's 16 x 16 accumulator block, parked in its scratch ([16][kScratchLd]
-// floats), read back in the epilogue layout with two 16-byte loads.
-template <class Tr>
-__device__ __forceinline__ void read_scratch(const float* scratch, float (&out)[8]) {
+// 4-byte words), read back in the epilogue layout with two 16-byte loads.
+template <class Tr, typename V>
+__device__ __forceinline__ void read_scratch(const V* scratch, V (&out)[8]) {
   __syncwarp();
   const int lane = threadIdx.x % 32;
-  // 16-byte aligned: rows of kScratchLd = 20 floats, halves of 8 floats.
-  const float4* src =
-      reinterpret_cast<const float4*>(scratch + epilogue_row(lane) * Tr::kScratchLd + epilogue_col(lane));
-  const float4 lo = src[0], hi = src[1];
-  out[0] = lo.x, out[1] = lo.y, out[2] = lo.z, out[3] = lo.w;
-  out[4] = hi.x, out[5] = hi.y, out[6] = hi.z, out[7] = hi.w;
+  // 16-byte aligned: rows of kScratchLd = 20 words, halves of 8 words.
+  load8_words(scratch + epilogue_row(lane) * Tr::kScratchLd + epilogue_col(lane), out);
   __syncwarp();
 }
 
@@ -72,12 +92,17 @@ struct PwAccumulator;
 // elements) through scalar loads (b0 = B[t][g], b1 = B[t + 4][g]), rounded.
 // With kM > 1 every B fragment feeds kM MMAs (fewer shared-memory loads per
 // MMA: what bounds a deep GEMM).
+//
+// int8 (m16n8k32, int32 accumulators): B is staged [n][k], so it comes
+// through ldmatrix untransposed: matrices (columns 0-7, k 0-15), (0-7,
+// 16-31), (8-15, 0-15), (8-15, 16-31) are b0, b1 of each 8-column half.
 template <class Tr>
 struct PwAccumulator<Tr, PwPath::kMma> {
   using T = typename Tr::T;
   using Mma = MmaSync<T>;
+  using Value = typename Mma::Acc;  // float, or int for int8
   static constexpr int kK = Mma::kK, kM = FragsM<Tr>::value;
-  float acc[kM][Tr::kFragsN][2][4];
+  Value acc[kM][Tr::kFragsN][2][4];
   __device__ __forceinline__ void zero() {
 #pragma unroll
     for (int i = 0; i < kM; ++i)
@@ -86,7 +111,7 @@ struct PwAccumulator<Tr, PwPath::kMma> {
 #pragma unroll
         for (int h = 0; h < 2; ++h)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) acc[i][j][h][e] = 0.f;
+          for (int e = 0; e < 4; ++e) acc[i][j][h][e] = Value(0);
   }
   // lda: A's row stride (elements); a run-time value only where A's width is
   // (the mbconv expansion reads x rows of Cin channels). RoundA: A holds
@@ -110,7 +135,16 @@ struct PwAccumulator<Tr, PwPath::kMma> {
       }
 #pragma unroll
       for (int j = 0; j < Tr::kFragsN; ++j) {
-        if constexpr (sizeof(T) == 2) {
+        if constexpr (sizeof(T) == 1) {
+          uint32_t b[4];
+          ldmatrix_x4(b, b_s + (wn * Tr::kWarpN + j * 16 + lane / 16 * 8 + lane % 8) * Tr::kLdB + kk +
+                             lane / 8 % 2 * 16);
+#pragma unroll
+          for (int i = 0; i < kM; ++i) {
+            Mma::run(acc[i][j][0], a[i], b[0], b[1]);
+            Mma::run(acc[i][j][1], a[i], b[2], b[3]);
+          }
+        } else if constexpr (sizeof(T) == 2) {
           uint32_t b[4];  // k 0-7 / 8-15 of columns 0-7, then of columns 8-15
           ldmatrix_x4_trans(b, b_warp + (kk + lane % 16) * Tr::kLdB + j * 16 + lane / 16 * 8);
 #pragma unroll
@@ -130,16 +164,19 @@ struct PwAccumulator<Tr, PwPath::kMma> {
       }
     }
   }
-  __device__ __forceinline__ void read(int j, float* scratch, float (&out)[8], int i = 0) {
+  // scratch: the warp's [16][kScratchLd] words (declared float; int8's int32
+  // sums are parked there bit for bit).
+  __device__ __forceinline__ void read(int j, float* scratch, Value (&out)[8], int i = 0) {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    Value* words = reinterpret_cast<Value*>(scratch);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      *reinterpret_cast<float2*>(scratch + g * Tr::kScratchLd + h * 8 + 2 * t) =
-          make_float2(acc[i][j][h][0], acc[i][j][h][1]);
-      *reinterpret_cast<float2*>(scratch + (g + 8) * Tr::kScratchLd + h * 8 + 2 * t) =
-          make_float2(acc[i][j][h][2], acc[i][j][h][3]);
+      Value* top = words + g * Tr::kScratchLd + h * 8 + 2 * t;
+      Value* bottom = words + (g + 8) * Tr::kScratchLd + h * 8 + 2 * t;
+      top[0] = acc[i][j][h][0], top[1] = acc[i][j][h][1];
+      bottom[0] = acc[i][j][h][2], bottom[1] = acc[i][j][h][3];
     }
-    read_scratch<Tr>(scratch, out);
+    read_scratch<Tr>(static_cast<const Value*>(words), out);
   }
   // f(row, col, v0, v1) for each pair of neighbouring columns this lane
   // holds, straight from the fragments (row < 16 kM of the warp tile, col <
@@ -164,6 +201,7 @@ struct PwAccumulator<Tr, PwPath::kMma> {
 // epilogue-layout values.
 template <class Tr>
 struct PwAccumulator<Tr, PwPath::kFfma> {
+  using Value = float;
   static constexpr int kM = FragsM<Tr>::value;
   float acc[kM][Tr::kFragsN][8];
   __device__ __forceinline__ void zero() {
@@ -225,6 +263,27 @@ __device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* bias
 #pragma unroll
   for (int e = 0; e < 8; ++e) out[e] = apply_activation(v[e] + bias[e], Act);
   if (vec) {  // co is a multiple of 8 and the row is 16-byte aligned
+    Elem<T>::store8(dst, out);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      if (co + e < cout) dst[e] = Elem<T>::from_float(out[e]);
+  }
+}
+
+// int8: requantization (int32 bias and fp32 multiplier of each channel, read
+// from global memory; the clamp range holds the activation) + store of 8
+// consecutive output channels of one pixel.
+template <typename T>
+__device__ __forceinline__ void store_requantized(T* __restrict__ dst, const int (&v)[8], const Requant& rq,
+                                                  int64_t co, int64_t cout, bool vec) {
+  float out[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e)
+    out[e] = co + e < cout ? requantize(v[e] + __ldg(rq.bias + co + e), __ldg(rq.multiplier + co + e), rq.qmin,
+                                        rq.qmax)
+                           : 0.f;
+  if (vec) {  // co is a multiple of 8 and the row is 8-byte aligned
     Elem<T>::store8(dst, out);
   } else {
 #pragma unroll

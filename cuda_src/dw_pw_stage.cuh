@@ -98,13 +98,15 @@ struct InputCopies {
   }
 };
 
-// The chunk's depthwise taps ([K*K][KC]) and, as row K*K, its bias.
+// The chunk's depthwise taps ([K*K][KC]) and, as row K*K, its bias (not for
+// int8, whose int32 bias the requantization reads).
 template <class Tr>
 __device__ __forceinline__ void stage_taps(typename Tr::T* taps_s, const typename Tr::T* __restrict__ dw,
                                            const typename Tr::T* __restrict__ dw_bias, const StageDims& d, int c0,
                                            bool vec) {
   using T = typename Tr::T;
-  constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V, kTapVecs = (Tr::K * Tr::K + 1) * kPerPixel;
+  constexpr int V = Tr::kVec, kPerPixel = Tr::KC / V;
+  constexpr int kTapVecs = (Tr::K * Tr::K + (Tr::kQuantized ? 0 : 1)) * kPerPixel;
   with_vec(vec, [&](auto vec_c) {
 #pragma unroll
     for (int i0 = 0; i0 < kTapVecs; i0 += Tr::kThreads) {
@@ -146,12 +148,17 @@ __device__ __forceinline__ void stage_matrix(typename Tr::T* dst, const typename
 }
 
 // Pointwise rows c0 .. c0+KC, columns co0 .. co0+TN, into [KC][kLdB], then
-// the bias of those columns as row KC (read by the epilogue).
+// the bias of those columns as row KC (read by the epilogue). int8: pw is the
+// transposed [Cout][C] matrix, staged as [TN][kLdB] (rows co0 .. co0+TN,
+// columns c0 .. c0+KC), no bias row.
 template <class Tr>
 __device__ __forceinline__ void stage_weights(typename Tr::T* w_s, const typename Tr::T* __restrict__ pw,
                                               const typename Tr::T* __restrict__ pw_bias, const StageDims& d, int c0,
                                               int co0, bool vec) {
-  stage_matrix<Tr, Tr::TN, Tr::kLdB>(w_s, pw, pw_bias, Tr::KC, c0, d.c, co0, d.cout, vec);
+  if constexpr (Tr::kQuantized)
+    stage_matrix<Tr, Tr::KC, Tr::kLdB, false>(w_s, pw, pw, Tr::TN, co0, d.cout, c0, d.c, vec);
+  else
+    stage_matrix<Tr, Tr::TN, Tr::kLdB>(w_s, pw, pw_bias, Tr::KC, c0, d.c, co0, d.cout, vec);
 }
 
 }  // namespace dw_pw_detail

@@ -4,6 +4,7 @@
 // channels stays resident so one block can sweep several output-channel tiles).
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "dw_pw_params.h"
@@ -19,6 +20,24 @@ constexpr int input_pad_elements(int run, int stride) {
   return 0;
 }
 
+// int8 (32-byte pixels, 4-byte depthwise loads): the padding, a multiple of
+// 16 bytes (whole copies), that spreads the warp's `segs` output runs
+// (run * stride pixels apart, 8 lanes of 4 bytes each) over the most distinct
+// 32-byte quarters of the banks.
+constexpr int input_pad_int8(int run, int stride, int segs) {
+  int best_pad = 0, best_worst = 99;
+  for (int pad = 0; pad < 128; pad += 16) {
+    int worst = 0;
+    for (int q = 0; q < 4; ++q) {
+      int hits = 0;
+      for (int seg = 0; seg < segs && seg < 4; ++seg) hits += (seg * run * stride * (32 + pad)) % 128 / 32 == q;
+      worst = hits > worst ? hits : worst;
+    }
+    if (worst < best_worst) best_worst = worst, best_pad = pad;
+  }
+  return best_pad;
+}
+
 template <typename T_, int Math, int K_, int S_, int TN_, int TH_, int KC_ = 32>
 struct Traits {
   using T = T_;
@@ -30,6 +49,10 @@ struct Traits {
   // float32 on TF32 tensor cores: the depthwise stage stores A already
   // rounded to TF32, so the GEMM loads it as is.
   static constexpr bool kTf32 = std::is_same<T, float>::value && kTensorCores;
+  // int8 (quantized): int32 accumulators, requantized by per-channel fp32
+  // multipliers read from global memory (no bias rows in shared memory), and
+  // the pointwise rows staged transposed ([TN][KC]) for the int8 MMA.
+  static constexpr bool kQuantized = std::is_same<T, int8_t>::value;
   static constexpr int kThreads = 256, kWarps = kThreads / 32;
   // Input channels per chunk (step): 32, or 64 for 16-bit types, which halves
   // the steps of deep layers (each with its barriers, copy waits and loop
@@ -52,18 +75,21 @@ struct Traits {
   // conflict on every load); padding the pixel by kInPad moves the second
   // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase;
   // a 64-channel pixel of a 16-bit type is a half-warp's whole 128 bytes.
-  static constexpr int kInPad = sizeof(T) == 4 || KC != 32 ? 0 : input_pad_elements(kRun, S);
+  static constexpr int kInPad = kQuantized ? input_pad_int8(kRun, S, 32 / (KC / 4))
+                                : sizeof(T) == 4 || KC != 32 ? 0 : input_pad_elements(kRun, S);
   static constexpr int kInPix = KC + kInPad;
   // Pointwise rows padded by 8 elements: 16-byte copies, and the TF32 MMA's
   // scalar B loads (lanes t * kLdB + g, t < 4, g < 8) hit 32 distinct banks.
-  static constexpr int kLdB = TN + 8;
+  // int8: [TN][kLdB] rows of KC + 16 bytes (ldmatrix rows 48 bytes apart: 8
+  // distinct 16-byte bank groups).
+  static constexpr int kLdB = kQuantized ? KC + 16 : TN + 8;
   static constexpr int kScratchLd = 20;                   // epilogue scratch row (floats)
   static constexpr int kScratchBytes = kWarps * 16 * kScratchLd * 4;
   static constexpr int kInStageBytes = kInH * kInW * kInPix * int(sizeof(T));
   // Depthwise taps [K*K][KC] and, as one more row, the depthwise bias.
-  static constexpr int kTapsStageBytes = (K * K + 1) * KC * int(sizeof(T));
+  static constexpr int kTapsStageBytes = (K * K + (kQuantized ? 0 : 1)) * KC * int(sizeof(T));
   // Pointwise rows [KC][kLdB] and, as one more row, the pointwise bias.
-  static constexpr int kWStageBytes = (KC + 1) * kLdB * int(sizeof(T));
+  static constexpr int kWStageBytes = (kQuantized ? TN : KC + 1) * kLdB * int(sizeof(T));
   static constexpr int kASlotBytes = kTileP * kLdA * int(sizeof(T));
   // fp32 partial sums of one block, rows padded by 4 floats: the epilogue's
   // lanes write 16 rows at once, and unpadded rows (TN a multiple of 32
@@ -87,6 +113,7 @@ struct Traits {
                 "one depthwise unit per thread and chunk");
   static_assert(KC % kVec == 0 && TN % kVec == 0, "16-byte copies must tile the chunk");
   static_assert(KC == 32 || (KC == 64 && sizeof(T) == 2), "64-channel chunks are for 16-bit types");
+  static_assert(!kQuantized || KC == 32, "int8 kernels stage 32-channel chunks");
 };
 
 // Run-time plan of one launch (computed by launch_dw_pw). A step is one

@@ -33,24 +33,11 @@ ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuff
     return bad("pw_kernel must be (1, 1, C=" + std::to_string(s.c) + ", Cout), got " + dims_str(pw_kernel));
   if (!has_dims(dw_bias, {s.c})) return bad("dw_bias must be (C,), got " + dims_str(dw_bias));
   if (!has_dims(pw_bias, {s.cout})) return bad("pw_bias must be (Cout,), got " + dims_str(pw_bias));
-  if (a.stride != 1 && a.stride != 2) return bad("stride must be 1 or 2");
-  if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return bad("padding must be >= 0");
-  s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
-  s.ho = padded_output_size(s.h, a.pad_top, a.pad_bottom, s.kernel, s.stride);
-  s.wo = padded_output_size(s.w, a.pad_left, a.pad_right, s.kernel, s.stride);
-  if (!has_dims(*y, {s.n, s.ho, s.wo, s.cout}))
-    return bad("result must be " + nhwc_str(s.n, s.ho, s.wo, s.cout) + ", got " + dims_str(*y));
+  if (std::string err = decode_window_and_tile(a, *y, call); !err.empty()) return bad(err);
   if (a.dw_activation < 0 || a.dw_activation >= kActCount || a.pw_activation < 0 || a.pw_activation >= kActCount)
     return bad("unknown activation code");
   if (a.pw_math != kPwMathTf32 && a.pw_math != kPwMathFp32) return bad("pw_math must be 0 (tf32) or 1 (fp32)");
-  if (a.tile_h <= 0 || a.tile_w <= 0 || a.tile_n <= 0 || a.cout_tiles_per_block <= 0 ||
-      a.channel_splits <= 0)
-    return bad("tile sizes must be positive");
-  if (a.tiles_per_block < 0) return bad("tiles_per_block must be >= 0 (0: one wave of resident blocks)");
-  if (a.channel_chunk != 32 && a.channel_chunk != 64) return bad("channel_chunk must be 32 or 64");
   call->math = static_cast<PwMath>(a.pw_math);
-  call->tile = DwPwTileConfig{a.tile_h,         a.tile_w,          a.tile_n,       a.cout_tiles_per_block,
-                              a.channel_splits, a.tiles_per_block, a.channel_chunk};
   call->epilogue = DwPwEpilogue{static_cast<int>(a.dw_activation), static_cast<int>(a.pw_activation)};
   call->ptrs = DwPwPointers{x.untyped_data(),  dw_kernel.untyped_data(), dw_bias.untyped_data(),
                             pw_kernel.untyped_data(), pw_bias.untyped_data(), y->untyped_data()};

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 
+#include "buffer_checks.h"
 #include "dw_pw_params.h"
 #include "ffi_binding.h"
 #include "xla/ffi/api/ffi.h"
@@ -35,6 +37,29 @@ struct DwPwAttrs {
 template <typename Binding>
 auto bind_dw_pw(Binding binding) {
   return bind_buffers<5, 1, DwPwAttrs>(std::move(binding));
+}
+
+// The attributes every fused DW -> PW target shares (stride, padding, kernel
+// tile), checked against call->shape (n, h, w, c, kernel, cout filled in) and
+// the result buffer y: fills the stride, padding, output size and tile of
+// call. Returns "" when they fit, else what is wrong.
+template <class Attrs>
+std::string decode_window_and_tile(const Attrs& a, ffi::AnyBuffer y, DwPwCall* call) {
+  DwPwShape& s = call->shape;
+  if (a.stride != 1 && a.stride != 2) return "stride must be 1 or 2";
+  if (a.pad_top < 0 || a.pad_bottom < 0 || a.pad_left < 0 || a.pad_right < 0) return "padding must be >= 0";
+  s.stride = a.stride, s.pad_top = a.pad_top, s.pad_left = a.pad_left;
+  s.ho = padded_output_size(s.h, a.pad_top, a.pad_bottom, s.kernel, s.stride);
+  s.wo = padded_output_size(s.w, a.pad_left, a.pad_right, s.kernel, s.stride);
+  if (!has_dims(y, {s.n, s.ho, s.wo, s.cout}))
+    return "result must be " + nhwc_str(s.n, s.ho, s.wo, s.cout) + ", got " + dims_str(y);
+  if (a.tile_h <= 0 || a.tile_w <= 0 || a.tile_n <= 0 || a.cout_tiles_per_block <= 0 || a.channel_splits <= 0)
+    return "tile sizes must be positive";
+  if (a.tiles_per_block < 0) return "tiles_per_block must be >= 0 (0: one wave of resident blocks)";
+  if (a.channel_chunk != 32 && a.channel_chunk != 64) return "channel_chunk must be 32 or 64";
+  call->tile = DwPwTileConfig{a.tile_h,         a.tile_w,          a.tile_n,       a.cout_tiles_per_block,
+                              a.channel_splits, a.tiles_per_block, a.channel_chunk};
+  return "";
 }
 
 // Validates buffers and attributes and fills a DwPwCall.

@@ -4,6 +4,7 @@
 #include "xla/ffi/api/c_api.h"
 
 extern "C" XLA_FFI_Error* JaxFcmDwPwCpu(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmDwPwInt8Cpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDwBackwardCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmMbconvCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwDwCpu(XLA_FFI_CallFrame* call_frame);
@@ -14,6 +15,7 @@ extern "C" XLA_FFI_Error* JaxFcmConvNextMlpCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConv2dCpu(XLA_FFI_CallFrame* call_frame);
 #ifdef JAX_FCM_WITH_CUDA
 extern "C" XLA_FFI_Error* JaxFcmDwPwCuda(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmDwPwInt8Cuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDwBackwardCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmMbconvCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwDwCuda(XLA_FFI_CallFrame* call_frame);

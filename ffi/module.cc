@@ -25,10 +25,12 @@ nb::capsule handler_capsule(Fn* fn) {
 NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
-      "standalone depthwise, pointwise and dense convolutions, and fused PW -> PW and PW -> DW pairs";
+      "standalone depthwise, pointwise and dense convolutions, fused PW -> PW and PW -> DW pairs, and the int8 "
+      "fused depthwise/pointwise convolution";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
+    d["jax_fcm_dw_pw_int8"] = handler_capsule(JaxFcmDwPwInt8Cpu);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCpu);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCpu);
     d["jax_fcm_pw_dw"] = handler_capsule(JaxFcmPwDwCpu);
@@ -43,6 +45,7 @@ NB_MODULE(_jax_fcm, m) {
     nb::dict d;
 #ifdef JAX_FCM_WITH_CUDA
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCuda);
+    d["jax_fcm_dw_pw_int8"] = handler_capsule(JaxFcmDwPwInt8Cuda);
     d["jax_fcm_dw_backward"] = handler_capsule(JaxFcmDwBackwardCuda);
     d["jax_fcm_mbconv"] = handler_capsule(JaxFcmMbconvCuda);
     d["jax_fcm_pw_dw"] = handler_capsule(JaxFcmPwDwCuda);

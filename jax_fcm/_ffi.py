@@ -10,6 +10,7 @@ from jax_fcm import _jax_fcm as _ext
 BUILT_WITH_CUDA: bool = bool(_ext.built_with_cuda)
 
 DW_PW_TARGET = "jax_fcm_dw_pw"
+DW_PW_INT8_TARGET = "jax_fcm_dw_pw_int8"
 DW_BACKWARD_TARGET = "jax_fcm_dw_backward"
 MBCONV_TARGET = "jax_fcm_mbconv"
 PW_DW_TARGET = "jax_fcm_pw_dw"

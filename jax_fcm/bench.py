@@ -19,7 +19,8 @@ import numpy as np
 
 import jax_fcm
 from jax_fcm import (_op_bench, _timing, _torch_timing, bench_blocks, bench_conv2d, bench_convnext, bench_depthwise,
-                     bench_pointwise, bench_pw_dw, bench_pw_pw, bench_train, gpu, planner_validation, tiling)
+                     bench_int8, bench_pointwise, bench_pw_dw, bench_pw_pw, bench_train, gpu, planner_validation,
+                     tiling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +180,21 @@ def run_op_suite(args, suite, names) -> int:
     return 0
 
 
+def run_int8(args) -> int:
+    """--int8: jax_fcm.dw_pw_int8 on the suite's ReLU/ReLU6 layers (bench_int8)."""
+    layers = select(args.int8, bench_int8.suite(SUITE), "int8 layers")
+    if layers is None:
+        return 2
+    on_gpu, timer = make_timer(args.iters)
+    bandwidth = _timing.copy_bandwidth_gbs(timer)
+    rows = bench_int8.time_layers(layers, args.batch or [8, 64], timer, bandwidth,
+                                  on_row=lambda rows: save_partial(rows, args))
+    table = bench_int8.format_table(rows, jax.devices()[0].device_kind, bandwidth,
+                                    "device time (profiler)" if on_gpu else "host wall-clock")
+    emit(table, rows, args)
+    return 0
+
+
 def run_training(args, layers) -> int:
     on_gpu, timer = make_timer(args.iters)
     rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op,
@@ -241,6 +257,10 @@ def main(argv=None) -> int:
     parser.add_argument("--convnext", nargs="*", default=None,
                         help="time whole ConvNeXt blocks (jax_fcm.convnext_block vs XLA and PyTorch) instead of DW->PW "
                              "layers: " + " ".join(b.name for b in bench_convnext.SUITE) + " (default: all)")
+    parser.add_argument("--int8", nargs="*", default=None,
+                        help="time the int8 fused DW->PW (jax_fcm.dw_pw_int8 vs XLA's integer math and our bf16 fused "
+                             "kernel) on the ReLU/ReLU6 layers: " + " ".join(
+                                 l.name for l in bench_int8.suite(SUITE)) + " (default: all; --batch defaults to 8 64)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -257,6 +277,8 @@ def main(argv=None) -> int:
         return run_blocks(args)
     if args.depthwise is not None:
         return run_op_suite(args, bench_depthwise, args.depthwise)
+    if args.int8 is not None:
+        return run_int8(args)
     if args.pointwise is not None:
         return run_op_suite(args, bench_pointwise, args.pointwise)
     if args.pw_dw is not None:

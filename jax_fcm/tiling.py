@@ -118,10 +118,15 @@ def all_configs(cout: int, c: int = 1, tiles_per_block=(0,), itemsize: int = 4):
 
 def _input_pad(tile_h: int, tile_w: int, chunk: int, stride: int, itemsize: int) -> int:
     """Traits::kInPad: elements padding each staged 32-channel input pixel of
-    16-bit types so a half-warp's depthwise loads avoid bank conflicts."""
+    16-bit and int8 types so a warp's depthwise loads avoid bank conflicts."""
     if itemsize == 4 or chunk != CHANNEL_CHUNK:
         return 0
     run = CHANNEL_CHUNK // 4 * tile_h * tile_w // _THREADS
+    if itemsize == 1:  # input_pad_int8: 4 runs per warp over the 4 quarters of the banks
+        def worst(pad):
+            quarters = [seg * run * stride * (32 + pad) % 128 // 32 for seg in range(4)]
+            return max(quarters.count(q) for q in range(4))
+        return min(range(0, 128, 16), key=worst)
     return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
 
 
@@ -134,11 +139,14 @@ def buffer_bytes(cfg: DwPwConfig, k: int, stride: int, itemsize: int) -> tuple[i
 def stage_bytes(tile_h: int, tile_w: int, tile_n: int, chunk: int, k: int, stride: int,
                 itemsize: int) -> tuple[int, int, int, int]:
     """buffer_bytes for any Traits geometry (the MBConv kernel compiles tile_n
-    values that DwPwConfig does not take)."""
+    values that DwPwConfig does not take). int8 (itemsize 1) stages no bias
+    rows and its pointwise rows transposed ([tile_n][chunk + 16])."""
     vec = 16 // itemsize
     in_h, in_w = (tile_h - 1) * stride + k, (tile_w - 1) * stride + k
+    quantized = itemsize == 1
+    weights = tile_n * (chunk + 16) if quantized else (chunk + 1) * (tile_n + 8) * itemsize
     return (in_h * in_w * (chunk + _input_pad(tile_h, tile_w, chunk, stride, itemsize)) * itemsize,
-            (k * k + 1) * chunk * itemsize, (chunk + 1) * (tile_n + 8) * itemsize, tile_h * tile_w * (chunk + vec) * itemsize)
+            (k * k + (0 if quantized else 1)) * chunk * itemsize, weights, tile_h * tile_w * (chunk + vec) * itemsize)
 
 
 def smem_bytes(cfg: DwPwConfig, *, k: int, stride: int, c: int, itemsize: int, max_stages: int = 3) -> int:
@@ -227,7 +235,7 @@ def estimate_cycles(cfg: DwPwConfig, *, n, ho, wo, c, cout, k, stride, itemsize,
     if smem > gpu.smem_per_block:
         return math.inf
     resident = max(1, min(_min_blocks(cfg, k, stride, itemsize), gpu.smem_per_sm // (smem + 1024)))
-    mac_rate = (1024 if itemsize == 2 else 512) if tensor_cores else 128
+    mac_rate = {1: 2048, 2: 1024}.get(itemsize, 512) if tensor_cores else 128
     run = pixels * kc // _THREADS // 4  # depthwise outputs per thread and chunk
     in_h, in_w = (cfg.tile_h - 1) * stride + k, (cfg.tile_w - 1) * stride + k
     input_copies = in_h * in_w * kc * itemsize / 16 / _THREADS

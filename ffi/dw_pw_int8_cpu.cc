@@ -1,0 +1,66 @@
+// CPU handler of the int8 fused DW -> PW op: the integer math of the CUDA
+// kernel (int32 sums, requantize() of cuda_src/requantize.h), pixel by pixel.
+#include <cstdint>
+#include <vector>
+
+#include "dw_pw_int8_ffi.h"
+#include "requantize.h"
+
+namespace jax_fcm {
+namespace {
+
+void dw_pw_int8_cpu(const DwPwCall& call) {
+  const DwPwShape& s = call.shape;
+  const DwPwEpilogue& e = call.epilogue;
+  const auto* x = static_cast<const int8_t*>(call.ptrs.x);
+  const auto* dw = static_cast<const int8_t*>(call.ptrs.dw_kernel);
+  const auto* dw_bias = static_cast<const int32_t*>(call.ptrs.dw_bias);
+  const auto* pw = static_cast<const int8_t*>(call.ptrs.pw_kernel);  // [Cout][C]
+  const auto* pw_bias = static_cast<const int32_t*>(call.ptrs.pw_bias);
+  auto* y = static_cast<int8_t*>(call.ptrs.y);
+  std::vector<int32_t> acc(s.c);
+  std::vector<int8_t> mid(s.c);
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oy = 0; oy < s.ho; ++oy)
+      for (int64_t ox = 0; ox < s.wo; ++ox) {
+        for (int64_t c = 0; c < s.c; ++c) acc[c] = dw_bias[c];
+        for (int64_t ky = 0; ky < s.kernel; ++ky) {
+          const int64_t iy = oy * s.stride - s.pad_top + ky;
+          if (iy < 0 || iy >= s.h) continue;
+          for (int64_t kx = 0; kx < s.kernel; ++kx) {
+            const int64_t ix = ox * s.stride - s.pad_left + kx;
+            if (ix < 0 || ix >= s.w) continue;
+            const int8_t* in = x + ((n * s.h + iy) * s.w + ix) * s.c;
+            const int8_t* taps = dw + (ky * s.kernel + kx) * s.c;
+            for (int64_t c = 0; c < s.c; ++c) acc[c] += int32_t(in[c]) * int32_t(taps[c]);
+          }
+        }
+        for (int64_t c = 0; c < s.c; ++c)
+          mid[c] = int8_t(requantize(acc[c], call.ptrs.dw_multiplier[c], e.dw_qmin, e.dw_qmax));
+        int8_t* out = y + ((n * s.ho + oy) * s.wo + ox) * s.cout;
+        for (int64_t co = 0; co < s.cout; ++co) {
+          const int8_t* row = pw + co * s.c;
+          int32_t sum = pw_bias[co];
+          for (int64_t c = 0; c < s.c; ++c) sum += int32_t(mid[c]) * int32_t(row[c]);
+          out[co] = int8_t(requantize(sum, call.ptrs.pw_multiplier[co], e.pw_qmin, e.pw_qmax));
+        }
+      }
+}
+
+ffi::Error dw_pw_int8_cpu_impl(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuffer dw_bias,
+                               ffi::AnyBuffer dw_multiplier, ffi::AnyBuffer pw_kernel, ffi::AnyBuffer pw_bias,
+                               ffi::AnyBuffer pw_multiplier, ffi::Result<ffi::AnyBuffer> y, DwPwInt8Attrs attrs) {
+  DwPwCall call;
+  if (ffi::Error err = decode_dw_pw_int8(x, dw_kernel, dw_bias, dw_multiplier, pw_kernel, pw_bias, pw_multiplier, y,
+                                         attrs, &call);
+      err.failure())
+    return err;
+  dw_pw_int8_cpu(call);
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace jax_fcm
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxFcmDwPwInt8Cpu, jax_fcm::dw_pw_int8_cpu_impl,
+                              jax_fcm::bind_dw_pw_int8(xla::ffi::Ffi::Bind()));

@@ -1,0 +1,87 @@
+"""Suite of `python -m jax_fcm.bench --int8`: the DW -> PW layers whose
+activations int8 folds into its requantization (ReLU, ReLU6, none: the
+MobileNet rows of the main suite) through `jax_fcm.dw_pw_int8`, against XLA
+running the same integer math (`implementation="xla"`: shifted int32
+products, an int8 dot, the requantizations, under jit), against our bf16
+fused kernel on the same layer (`jax_fcm.dw_pw`, the planner's tiles), and
+the int8 HBM floor (input, output and weights once)."""
+
+from __future__ import annotations
+
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+
+import jax_fcm
+from jax_fcm import _timing, quantization
+
+SKIPPED_ACTIVATIONS = ("gelu_exact", "gelu_tanh", "silu", "hard_swish")
+
+
+def suite(layers):
+    """The layers int8 can run (the requantization folds ReLU/ReLU6 only)."""
+    return [layer for layer in layers
+            if layer.dw_activation not in SKIPPED_ACTIVATIONS and layer.pw_activation not in SKIPPED_ACTIVATIONS]
+
+
+def layer_bytes(layer, n: int) -> int:
+    ho = -(-layer.hw // layer.stride)
+    acts = n * layer.hw * layer.hw * layer.c + n * ho * ho * layer.cout
+    weights = layer.k * layer.k * layer.c + layer.c * layer.cout + 8 * (layer.c + layer.cout)  # + int32 bias, fp32 m
+    return acts + weights
+
+
+def make_int8_args(layer, n: int, seed: int):
+    """Quantized input and weights of a float layer (bench.make_args's values,
+    calibrated on the input itself)."""
+    from jax_fcm.bench import make_args
+
+    x, dw, pw, dwb, pwb = make_args(layer, n, np.float32, seed)
+    acts = dict(dw_activation=layer.dw_activation, pw_activation=layer.pw_activation)
+    scales = quantization.calibrate_dw_pw(x[:2], dw, pw, dwb, pwb, strides=layer.stride, **acts)
+    q = quantization.quantize_dw_pw(dw, pw, dwb, pwb, **scales, **acts)
+    return quantization.quantize(x, q.input_scale), q
+
+
+def int8_op(layer, implementation):
+    def f(x, q):
+        return jax_fcm.dw_pw_int8(x, q, strides=layer.stride, implementation=implementation)
+
+    return f
+
+
+def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None) -> list[dict]:
+    from jax_fcm.bench import make_args, op
+
+    rows = []
+    for n in batches:
+        for layer in layers:
+            nbytes = layer_bytes(layer, n)
+            sets = _timing.rotation_sets(nbytes)
+            int8_sets = [make_int8_args(layer, n, seed) for seed in range(sets)]
+            int8 = timer(int8_op(layer, None), int8_sets)
+            xla = timer(int8_op(layer, "xla"), int8_sets)
+            bf16 = timer(op(layer, "fused"), [make_args(layer, n, jnp.bfloat16, seed) for seed in range(sets)])
+            floor = nbytes / (bandwidth_gbs * 1e9) * 1e6
+            rows.append(dict(layer=layer.name, n=n, dtype="int8", int8_us=int8, xla_int8_us=xla, bf16_fused_us=bf16, floor_us=floor,
+                             speedup_vs_xla=xla / int8, speedup_vs_bf16=bf16 / int8, over_floor=int8 / floor))
+            print(f"[{len(rows)}/{len(layers) * len(batches)}] N={n} {layer.name}: int8 {int8:.1f} us, "
+                  f"XLA int8 {xla:.1f} us, bf16 fused {bf16:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
+            if on_row:
+                on_row(rows)
+    return rows
+
+
+def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
+    lines = [f"Device: {device}; copy bandwidth {bandwidth_gbs:.0f} GB/s (read+write); {timing} per call (us).",
+             "XLA int8: the same integer math as lax ops under jit; bf16 fused: jax_fcm.dw_pw on bfloat16.", "",
+             "| N | layer | int8 fused | XLA int8 | bf16 fused | floor | vs XLA int8 | vs bf16 fused | int8/floor |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['n']} | {r['layer']} | {r['int8_us']:.1f} | {r['xla_int8_us']:.1f} | "
+                     f"{r['bf16_fused_us']:.1f} | {r['floor_us']:.1f} | {r['speedup_vs_xla']:.2f}x | "
+                     f"{r['speedup_vs_bf16']:.2f}x | {r['over_floor']:.2f} |")
+    lines += _timing.summary_lines(rows, "layer", {"geomean vs XLA int8": "speedup_vs_xla",
+                                                   "vs bf16 fused": "speedup_vs_bf16"})
+    return "\n".join(lines)
