@@ -234,7 +234,8 @@ def roofline_terms(t: Traffic, gpu: GpuSpec, tensor_cores: bool = True, itemsize
     """(memory µs, compute µs) at the GPU's peaks: the DRAM time of the unique
     bytes or the L2 time of all issued bytes, whichever is longer; the CUDA-core
     and tensor-core FLOPs at their rates. Bytes/us = GB/s * 1e3; flop/us = TFLOP/s * 1e6."""
-    tensor = gpu.tensor_tflops if itemsize == 2 else gpu.tensor_tflops / 2  # TF32 runs at half rate
+    # tensor_tflops is the 16-bit rate: TF32 runs at half of it, int8 at twice.
+    tensor = gpu.tensor_tflops * {1: 2.0, 2: 1.0}.get(itemsize, 0.5)
     if not tensor_cores:
         tensor = gpu.fp32_tflops
     compute = t.fp32_flops / (gpu.fp32_tflops * 1e6) + t.tensor_flops / (tensor * 1e6)
