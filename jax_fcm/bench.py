@@ -188,7 +188,8 @@ def run_int8(args) -> int:
     on_gpu, timer = make_timer(args.iters)
     bandwidth = _timing.copy_bandwidth_gbs(timer)
     rows = bench_int8.time_layers(layers, args.batch or [8, 64], timer, bandwidth,
-                                  on_row=lambda rows: save_partial(rows, args))
+                                  on_row=lambda rows: save_partial(rows, args),
+                                  on_sweep=(lambda rows: write_csv(args.sweep, rows)) if args.sweep else None)
     table = bench_int8.format_table(rows, jax.devices()[0].device_kind, bandwidth,
                                     "device time (profiler)" if on_gpu else "host wall-clock")
     emit(table, rows, args)

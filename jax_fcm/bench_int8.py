@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 import jax_fcm
-from jax_fcm import _timing, quantization
+from jax_fcm import _timing, gpu, quantization, tiling
 
 SKIPPED_ACTIVATIONS = ("gelu_exact", "gelu_tanh", "silu", "hard_swish")
 
@@ -44,17 +45,35 @@ def make_int8_args(layer, n: int, seed: int):
     return quantization.quantize(x, q.input_scale), q
 
 
-def int8_op(layer, implementation):
+def int8_op(layer, implementation, config=None):
     def f(x, q):
-        return jax_fcm.dw_pw_int8(x, q, strides=layer.stride, implementation=implementation)
+        return jax_fcm.dw_pw_int8(x, q, strides=layer.stride, implementation=implementation, config=config)
 
     return f
 
 
-def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None) -> list[dict]:
+def sweep_configs(layer, n: int, arg_sets, timer) -> list[dict]:
+    """Device time of every compiled int8 tile configuration for one layer,
+    the tile model's choice marked."""
+    ho = -(-layer.hw // layer.stride)
+    spec = gpu.detect(jax.default_backend())
+    chosen = tiling.choose_config(n, ho, ho, layer.c, layer.cout, layer.k, layer.stride, 1, gpu=spec)
+    rows = [dict(layer=layer.name, n=n, dtype="int8", config=tiling.config_label(cfg), chosen=cfg == chosen,
+                 us=timer(int8_op(layer, None, cfg), arg_sets))
+            for cfg in tiling.all_configs(layer.cout, layer.c, tiles_per_block=(0, 1), itemsize=1)]
+    best = min(rows, key=lambda r: r["us"])
+    mine = next(r for r in rows if r["chosen"])
+    print(f"    sweep: best {best['config']} {best['us']:.1f} us; chosen {mine['config']} {mine['us']:.1f} us",
+          file=sys.stderr, flush=True)
+    return rows
+
+
+def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None, on_sweep=None) -> list[dict]:
+    """Rows per (N, layer); with on_sweep, every configuration's time too
+    (on_sweep(all sweep rows so far) after each layer)."""
     from jax_fcm.bench import make_args, op
 
-    rows = []
+    rows, sweep_rows = [], []
     for n in batches:
         for layer in layers:
             nbytes = layer_bytes(layer, n)
@@ -70,6 +89,9 @@ def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None) -> li
                   f"XLA int8 {xla:.1f} us, bf16 fused {bf16:.1f} us, floor {floor:.1f} us", file=sys.stderr, flush=True)
             if on_row:
                 on_row(rows)
+            if on_sweep:
+                sweep_rows += sweep_configs(layer, n, int8_sets, timer)
+                on_sweep(sweep_rows)
     return rows
 
 

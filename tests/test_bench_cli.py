@@ -82,10 +82,13 @@ def test_op_suite_table(tmp_path, capsys, flag, layer, dtype, op_name):
 
 
 def test_int8_table(tmp_path, capsys):
-    out_csv = tmp_path / "int8.csv"
-    assert bench.main(["--int8", "mv2_7_960_160", "--batch", "1", "--iters", "2", "--csv", str(out_csv)]) == 0
+    out_csv, sweep = tmp_path / "int8.csv", tmp_path / "sweep.csv"
+    assert bench.main(["--int8", "mv2_7_960_160", "--batch", "1", "--iters", "1", "--csv", str(out_csv),
+                       "--sweep", str(sweep)]) == 0
     out = capsys.readouterr().out
     assert "| 1 | mv2_7_960_160 |" in out and "vs bf16 fused" in out
     row = next(csv.DictReader(open(out_csv)))
     assert all(float(row[key]) > 0 for key in ("int8_us", "xla_int8_us", "bf16_fused_us", "speedup_vs_bf16"))
+    configs = list(csv.DictReader(open(sweep)))
+    assert sum(r["chosen"] == "True" for r in configs) == 1 and len(configs) > 10
     assert bench.main(["--int8", "convnext_56_96_384_k7"]) == 2  # GELU: not an int8 layer
