@@ -41,7 +41,7 @@ cudaError_t by_tile_n(const DwPwTileConfig& tile, const Call& c) {
 template <typename T, int Math, int K, int S, int TH>
 cudaError_t by_chunk(const DwPwTileConfig& tile, const Call& c) {
   if (tile.channel_chunk == 32) return by_tile_n<T, Math, K, S, TH, 32>(tile, c);
-  if constexpr (sizeof(T) == 2 && TH == 8)
+  if constexpr (sizeof(T) <= 2 && TH == 8)
     if (tile.channel_chunk == 64) return by_tile_n<T, Math, K, S, TH, 64>(tile, c);
   return cudaErrorInvalidValue;
 }
@@ -109,8 +109,7 @@ bool dw_pw_config_supported(ElementType type, const DwPwShape& shape, const DwPw
   const bool hw_ok = (tile.tile_h == 8 || tile.tile_h == 4) && tile.tile_w == 8;
   const bool split_ok = tile.channel_splits == 1 || tile.channel_splits == 2 || tile.channel_splits == 4 ||
                         tile.channel_splits == 8;
-  const bool chunk_ok = tile.channel_chunk == 32 || (tile.channel_chunk == 64 && (type == ElementType::kBF16 ||
-                                                                                   type == ElementType::kF16) &&
+  const bool chunk_ok = tile.channel_chunk == 32 || (tile.channel_chunk == 64 && type != ElementType::kF32 &&
                                                       tile.tile_h == 8 && tile.tile_n >= 64);
   return k_ok && s_ok && n_ok && hw_ok && split_ok && chunk_ok && tile.cout_tiles_per_block >= 1 &&
          tile.tiles_per_block >= 0;

@@ -20,17 +20,18 @@ constexpr int input_pad_elements(int run, int stride) {
   return 0;
 }
 
-// int8 (32-byte pixels, 4-byte depthwise loads): the padding, a multiple of
-// 16 bytes (whole copies), that spreads the warp's `segs` output runs
-// (run * stride pixels apart, 8 lanes of 4 bytes each) over the most distinct
-// 32-byte quarters of the banks.
-constexpr int input_pad_int8(int run, int stride, int segs) {
+// int8 (4-byte depthwise loads: a warp reads 32 / (KC / 4) runs of KC bytes,
+// run * stride staged pixels apart): the padding, a multiple of 16 bytes
+// (whole copies), that spreads those runs over the banks with the fewest
+// runs sharing a bank.
+constexpr int input_pad_int8(int run, int stride, int kc) {
+  const int segs = 32 / (kc / 4), width = kc / 4;  // runs per warp, banks per run
   int best_pad = 0, best_worst = 99;
   for (int pad = 0; pad < 128; pad += 16) {
     int worst = 0;
-    for (int q = 0; q < 4; ++q) {
+    for (int bank = 0; bank < 32; ++bank) {
       int hits = 0;
-      for (int seg = 0; seg < segs && seg < 4; ++seg) hits += (seg * run * stride * (32 + pad)) % 128 / 32 == q;
+      for (int seg = 0; seg < segs; ++seg) hits += (bank - seg * run * stride * (kc + pad) / 4 % 32 + 32) % 32 < width;
       worst = hits > worst ? hits : worst;
     }
     if (worst < best_worst) best_worst = worst, best_pad = pad;
@@ -75,7 +76,7 @@ struct Traits {
   // conflict on every load); padding the pixel by kInPad moves the second
   // pixel to the other 16. float32 loads are 16 bytes, one pixel per phase;
   // a 64-channel pixel of a 16-bit type is a half-warp's whole 128 bytes.
-  static constexpr int kInPad = kQuantized ? input_pad_int8(kRun, S, 32 / (KC / 4))
+  static constexpr int kInPad = kQuantized ? input_pad_int8(kRun, S, KC)
                                 : sizeof(T) == 4 || KC != 32 ? 0 : input_pad_elements(kRun, S);
   static constexpr int kInPix = KC + kInPad;
   // Pointwise rows padded by 8 elements: 16-byte copies, and the TF32 MMA's
@@ -112,8 +113,7 @@ struct Traits {
   static_assert(kRun >= 1 && TW % kRun == 0 && (KC / 4) * TH * (TW / kRun) == kThreads,
                 "one depthwise unit per thread and chunk");
   static_assert(KC % kVec == 0 && TN % kVec == 0, "16-byte copies must tile the chunk");
-  static_assert(KC == 32 || (KC == 64 && sizeof(T) == 2), "64-channel chunks are for 16-bit types");
-  static_assert(!kQuantized || KC == 32, "int8 kernels stage 32-channel chunks");
+  static_assert(KC == 32 || (KC == 64 && sizeof(T) <= 2), "64-channel chunks are for 16-bit and int8 types");
 };
 
 // Run-time plan of one launch (computed by launch_dw_pw). A step is one

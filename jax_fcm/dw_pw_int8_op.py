@@ -117,8 +117,8 @@ def dw_pw_int8(x, params: QuantizedDwPw, *, strides=1, padding="SAME", implement
       strides, padding: as ``jax_fcm.dw_pw``.
       implementation: None or "fused" for the fused kernel (CUDA on GPU, C++ on
         CPU); "xla" for the same integer math as plain lax ops (bit-exact).
-      config: a ``jax_fcm.DwPwConfig`` (kernel tiles; 32-channel chunks), or
-        None to let the tile model pick one.
+      config: a ``jax_fcm.DwPwConfig`` (kernel tiles), or None to let the
+        tile model pick one.
 
     Returns:
       int8 ``(..., N, Ho, Wo, Cout)`` at ``params.output_scale``.
@@ -142,9 +142,6 @@ def dw_pw_int8(x, params: QuantizedDwPw, *, strides=1, padding="SAME", implement
         config = tiling.choose_config(max(n, 1), ho, wo, c, cout, k, stride, 1, gpu=gpu.detect(jax.default_backend()))
     elif not isinstance(config, DwPwConfig):
         raise TypeError(f"config must be a jax_fcm.DwPwConfig or None; got {type(config).__name__}")
-    elif config.channel_chunk != tiling.CHANNEL_CHUNK:
-        raise ValueError(f"config channel_chunk={config.channel_chunk}: the int8 kernels stage "
-                         f"{tiling.CHANNEL_CHUNK}-channel chunks")
     x4 = x.reshape((n, h, w, c))
     if implementation == "xla":
         y = dw_pw_int8_reference(x4, params, stride=stride, padding=pads)

@@ -15,7 +15,7 @@ TILES = {8: (32, 64, 128, 160, 192), 4: (64, 128, 192)}
 TILE_N_CHOICES = TILES[8]
 TILE_W = 8
 CHANNEL_CHUNK = 32  # input channels staged per step (Traits::KC), by default
-WIDE_CHUNK = 64     # the other choice: 16-bit types, 8x8 tiles, tile_n >= 64
+WIDE_CHUNK = 64     # the other choice: 16-bit and int8 types, 8x8 tiles, tile_n >= 64
 SPLIT_CHOICES = (1, 2, 4, 8)
 _THREADS = 256
 
@@ -42,8 +42,8 @@ class DwPwConfig:
       when a block's taps and weights stay resident (one chunk of input
       channels, one pass), else 1; 1 is a block per tile. Channel splits
       imply 1.
-    channel_chunk: input channels per step, 32 or 64. 64 (16-bit types, 8x8
-      tiles, tile_n >= 64) halves a deep layer's steps, each with its barriers
+    channel_chunk: input channels per step, 32 or 64. 64 (16-bit and int8
+      types, 8x8 tiles, tile_n >= 64) halves a deep layer's steps, each with its barriers
       and copy waits, and reuses each thread's depthwise taps over twice the
       pixels; channels past C in the last chunk are wasted work.
     """
@@ -96,10 +96,10 @@ def config_label(cfg: DwPwConfig) -> str:
 def all_configs(cout: int, c: int = 1, tiles_per_block=(0,), itemsize: int = 4):
     """Every compiled configuration for `c` -> `cout` channels: single-pass
     tiles, each tile swept over all of Cout by one block, and channel splits
-    up to the number of channel chunks; for 16-bit types (itemsize 2) also the
-    64-channel chunks. Unsplit configurations come once per entry of
+    up to the number of channel chunks; for 16-bit and int8 types (itemsize
+    2, 1) also the 64-channel chunks. Unsplit configurations come once per entry of
     `tiles_per_block` (default: the persistent grid only)."""
-    chunks = (CHANNEL_CHUNK, WIDE_CHUNK) if itemsize == 2 else (CHANNEL_CHUNK,)
+    chunks = (CHANNEL_CHUNK, WIDE_CHUNK) if itemsize <= 2 else (CHANNEL_CHUNK,)
     for chunk in chunks:
         nchunks = math.ceil(c / chunk)
         for tile_h, tile_ns in TILES.items():
@@ -119,14 +119,17 @@ def all_configs(cout: int, c: int = 1, tiles_per_block=(0,), itemsize: int = 4):
 def _input_pad(tile_h: int, tile_w: int, chunk: int, stride: int, itemsize: int) -> int:
     """Traits::kInPad: elements padding each staged 32-channel input pixel of
     16-bit and int8 types so a warp's depthwise loads avoid bank conflicts."""
+    run = chunk // 4 * tile_h * tile_w // _THREADS
+    if itemsize == 1:  # input_pad_int8: the warp's runs of `chunk` bytes over the 32 banks
+        segs, width = 32 // (chunk // 4), chunk // 4
+
+        def worst(pad):
+            starts = [seg * run * stride * (chunk + pad) // 4 % 32 for seg in range(segs)]
+            return max(sum((bank - start) % 32 < width for start in starts) for bank in range(32))
+
+        return min(range(0, 128, 16), key=worst)
     if itemsize == 4 or chunk != CHANNEL_CHUNK:
         return 0
-    run = CHANNEL_CHUNK // 4 * tile_h * tile_w // _THREADS
-    if itemsize == 1:  # input_pad_int8: 4 runs per warp over the 4 quarters of the banks
-        def worst(pad):
-            quarters = [seg * run * stride * (32 + pad) % 128 // 32 for seg in range(4)]
-            return max(quarters.count(q) for q in range(4))
-        return min(range(0, 128, 16), key=worst)
     return next((2 * pad for pad in range(0, 32, 4) if run * stride * (16 + pad) % 32 == 16), 0)
 
 

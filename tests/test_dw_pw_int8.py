@@ -190,7 +190,7 @@ def _bad(rng, change):
         (lambda x, q, kw: (x, QuantizedDwPw(**{**vars(q), "pw_clamp": (10, 5)}), kw), ValueError, "qmin <= qmax"),
         (lambda x, q, kw: (x, q, {"strides": 3}), ValueError, "strides"),
         (lambda x, q, kw: (x, q, {"implementation": "split"}), ValueError, "implementation must be one of"),
-        (lambda x, q, kw: (x, q, {"config": jax_fcm.DwPwConfig(channel_chunk=64)}), ValueError, "32-channel"),
+        (lambda x, q, kw: (x, q, {"config": (8, 8, 64)}), TypeError, "config must be a jax_fcm.DwPwConfig"),
     ],
 )
 def test_bad_input(rng, change, error, match):
