@@ -196,6 +196,17 @@ def run_int8(args) -> int:
     return 0
 
 
+def run_int8_model(args) -> int:
+    """--int8-model: the int8 MobileNetV1 against the bfloat16 model (bench_int8)."""
+    on_gpu, timer = make_timer(args.iters)
+    rows = bench_int8.time_mobilenet_v1(args.batch or [8, 64, 256], timer, args.image_size,
+                                        on_row=lambda rows: save_partial(rows, args))
+    table = bench_int8.format_model_table(rows, jax.devices()[0].device_kind,
+                                          "device time (profiler)" if on_gpu else "host wall-clock", args.image_size)
+    emit(table, rows, args)
+    return 0
+
+
 def run_training(args, layers) -> int:
     on_gpu, timer = make_timer(args.iters)
     rows = bench_train.time_training(layers, args.batch, args.dtype, timer, make_args, op,
@@ -262,6 +273,9 @@ def main(argv=None) -> int:
                         help="time the int8 fused DW->PW (jax_fcm.dw_pw_int8 vs XLA's integer math and our bf16 fused "
                              "kernel) on the ReLU/ReLU6 layers: " + " ".join(
                                  l.name for l in bench_int8.suite(SUITE)) + " (default: all; --batch defaults to 8 64)")
+    parser.add_argument("--int8-model", action="store_true",
+                        help="time MobileNetV1 with its separable blocks in int8 (flax_models.quantized) against the "
+                             "bfloat16 model, fused and stock (needs flax; --batch defaults to 8 64 256)")
     parser.add_argument("--image-size", type=int, default=224, help="input size for --models")
     parser.add_argument("--train", action="store_true",
                         help="time forward + backward (all gradients) of each layer instead of the forward")
@@ -278,6 +292,8 @@ def main(argv=None) -> int:
         return run_blocks(args)
     if args.depthwise is not None:
         return run_op_suite(args, bench_depthwise, args.depthwise)
+    if args.int8_model:
+        return run_int8_model(args)
     if args.int8 is not None:
         return run_int8(args)
     if args.pointwise is not None:

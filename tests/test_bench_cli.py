@@ -92,3 +92,12 @@ def test_int8_table(tmp_path, capsys):
     configs = list(csv.DictReader(open(sweep)))
     assert sum(r["chosen"] == "True" for r in configs) == 1 and len(configs) > 10
     assert bench.main(["--int8", "convnext_56_96_384_k7"]) == 2  # GELU: not an int8 layer
+
+
+def test_int8_model_table(tmp_path, capsys):
+    out_csv = tmp_path / "int8_model.csv"
+    assert bench.main(["--int8-model", "--batch", "1", "--image-size", "32", "--iters", "1", "--csv",
+                       str(out_csv)]) == 0
+    assert "| mobilenet_v1 | 1 |" in capsys.readouterr().out
+    row = next(csv.DictReader(open(out_csv)))
+    assert all(float(row[key]) > 0 for key in ("int8_ms", "bf16_fused_ms", "bf16_stock_ms"))
