@@ -251,6 +251,20 @@ struct PwAccumulator<Tr, PwPath::kFfma> {
   }
 };
 
+// 8 consecutive output channels co.. of one pixel to dst: one vector store
+// with vec (co a multiple of 8, the row aligned), else those below cout.
+template <typename T>
+__device__ __forceinline__ void store_channels(T* __restrict__ dst, const float (&out)[8], int64_t co, int64_t cout,
+                                               bool vec) {
+  if (vec) {
+    Elem<T>::store8(dst, out);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      if (co + e < cout) dst[e] = Elem<T>::from_float(out[e]);
+  }
+}
+
 // Bias (8 values staged in shared memory) + activation + store of 8
 // consecutive output channels of one pixel.
 template <int Act, typename T>
@@ -262,13 +276,7 @@ __device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* bias
   float out[8];
 #pragma unroll
   for (int e = 0; e < 8; ++e) out[e] = apply_activation(v[e] + bias[e], Act);
-  if (vec) {  // co is a multiple of 8 and the row is 16-byte aligned
-    Elem<T>::store8(dst, out);
-  } else {
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-      if (co + e < cout) dst[e] = Elem<T>::from_float(out[e]);
-  }
+  store_channels(dst, out, co, cout, vec);
 }
 
 // int8: requantization (int32 bias and fp32 multiplier of each channel, read
@@ -283,13 +291,7 @@ __device__ __forceinline__ void store_requantized(T* __restrict__ dst, const int
     out[e] = co + e < cout ? requantize(v[e] + __ldg(rq.bias + co + e), __ldg(rq.multiplier + co + e), rq.qmin,
                                         rq.qmax)
                            : 0.f;
-  if (vec) {  // co is a multiple of 8 and the row is 8-byte aligned
-    Elem<T>::store8(dst, out);
-  } else {
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-      if (co + e < cout) dst[e] = Elem<T>::from_float(out[e]);
-  }
+  store_channels(dst, out, co, cout, vec);
 }
 
 }  // namespace dw_pw_detail
