@@ -2,13 +2,15 @@
 standalone ops - jax_fcm.depthwise, pointwise, pw_pw, pw_dw and conv2d - over shapes,
 dtypes, windows, strides, paddings and activations, each against its float32
 lax reference with the tolerances of its own test module (the fused DW -> PW
-op has its sweep in test_dw_pw_random.py)."""
+op has its sweep in test_dw_pw_random.py); and of jax_fcm.dw_pw_int8 against
+its integer lax reference, bit for bit."""
 
 from __future__ import annotations
 
 import numpy as np
 import test_conv2d
 import test_depthwise
+import test_dw_pw_int8
 import test_pointwise
 import test_pw_dw
 import test_pw_pw
@@ -84,3 +86,16 @@ def test_random_conv2d(platform, n, h, w, cin, cout, kh, kw, strides, padding, d
     assume(has_output(h, w, kh, kw, strides, padding))
     test_conv2d.check(platform, np.random.default_rng(seed), n=n, h=h, w=w, cin=cin, cout=cout, window=(kh, kw),
                       dtype=dtype, strides=strides, padding=padding, activation=activation)
+
+
+clamps = st.sampled_from(list(test_dw_pw_int8.CLAMPS.values()))
+
+
+@SWEEP
+@given(n=st.integers(1, 3), h=st.integers(1, 20), w=st.integers(1, 20), c=st.integers(1, 150),
+       cout=st.integers(1, 200), k=st.sampled_from([3, 5, 7]), stride=st.sampled_from([1, 2]), padding=paddings,
+       dw_clamp=clamps, pw_clamp=clamps, seed=seeds)
+def test_random_dw_pw_int8(platform, n, h, w, c, cout, k, stride, padding, dw_clamp, pw_clamp, seed):
+    assume(has_output(h, w, k, k, stride, padding))
+    test_dw_pw_int8.check(platform, np.random.default_rng(seed), n=n, h=h, w=w, c=c, cout=cout, k=k, strides=stride,
+                          padding=padding, dw_clamp=dw_clamp, pw_clamp=pw_clamp)
