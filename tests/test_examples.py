@@ -47,3 +47,13 @@ def test_convnext_torchvision_example(monkeypatch, capsys):
     line = out.split("logit difference ")[1].split(")")[0]  # "<diff> (logits up to <scale>"
     diff, scale = float(line.split()[0]), float(line.split()[-1])
     assert diff <= 1e-4 * max(scale, 1.0), out
+
+
+def test_int8_mobilenet_v1_example(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["int8_mobilenet_v1.py", "--batch", "4", "--size", "32", "--calibration", "4",
+                                      "--width-multiplier", "0.25"])
+    runpy.run_path(str(EXAMPLES / "int8_mobilenet_v1.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    cosine = float(out.split("cosine min ")[1].split(",")[0])
+    assert cosine > 0.98, out
+    assert "int8" in out
