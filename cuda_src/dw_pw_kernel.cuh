@@ -17,6 +17,9 @@
 // tile, each block walking a slice of the channel chunks; their fp32 partial
 // sums are added through distributed shared memory, so deep layers with few
 // pixels still spread over many SMs and no partial sum touches global memory.
+// The same template runs int8 (Traits::kQuantized, jax_fcm.dw_pw_int8): int32
+// sums requantized per channel where the float kernel adds bias and
+// activation, the int8 intermediate on int8 tensor cores.
 #pragma once
 
 #include <cuda_runtime.h>
