@@ -13,13 +13,21 @@
 
 namespace jax_fcm {
 
+// An input value in the accumulator's type: fp32 for the float storage
+// types, int32 for int8 (the quantized handler's exact integer sums).
+template <typename Storage>
+float widen(Storage v) {
+  return Conv<Storage>::to_float(v);
+}
+inline int32_t widen(int8_t v) { return v; }
+
 // Adds, for every channel c, sum over taps of x[n, oy*S - pad_top + ky,
-// ox*S - pad_left + kx, c] * taps[ky, kx, c] to m[c]. Shape: any struct with
-// the fields h, w, c, kernel, stride, pad_top, pad_left (DwPwShape, DepthwiseShape).
-template <typename Storage, class Shape>
-void add_depthwise_pixel(const Shape& s, const Storage* x, const float* taps, int64_t n, int64_t oy, int64_t ox,
-                         float* m) {
-  using C = Conv<Storage>;
+// ox*S - pad_left + kx, c] * taps[ky, kx, c] to m[c]: fp32 taps and sums, or
+// int8 taps and int32 sums. Shape: any struct with the fields h, w, c, kernel,
+// stride, pad_top, pad_left (DwPwShape, DepthwiseShape).
+template <typename Storage, class Shape, typename Tap, typename Acc>
+void add_depthwise_pixel(const Shape& s, const Storage* x, const Tap* taps, int64_t n, int64_t oy, int64_t ox,
+                         Acc* m) {
   const int64_t k = s.kernel;
   for (int64_t ky = 0; ky < k; ++ky) {
     const int64_t iy = oy * s.stride - s.pad_top + ky;
@@ -28,8 +36,8 @@ void add_depthwise_pixel(const Shape& s, const Storage* x, const float* taps, in
       const int64_t ix = ox * s.stride - s.pad_left + kx;
       if (ix < 0 || ix >= s.w) continue;
       const Storage* in = x + ((n * s.h + iy) * s.w + ix) * s.c;
-      const float* w = taps + (ky * k + kx) * s.c;
-      for (int64_t c = 0; c < s.c; ++c) m[c] += C::to_float(in[c]) * w[c];
+      const Tap* w = taps + (ky * k + kx) * s.c;
+      for (int64_t c = 0; c < s.c; ++c) m[c] += widen(in[c]) * w[c];
     }
   }
 }

@@ -1,8 +1,11 @@
 // CPU handler of the int8 fused DW -> PW op: the integer math of the CUDA
-// kernel (int32 sums, requantize() of cuda_src/requantize.h), pixel by pixel.
+// kernel (int32 sums of the shared depthwise loop, requantize() of
+// cuda_src/requantize.h), pixel by pixel.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "depthwise_cpu_core.h"
 #include "dw_pw_int8_ffi.h"
 #include "requantize.h"
 
@@ -23,18 +26,8 @@ void dw_pw_int8_cpu(const DwPwCall& call) {
   for (int64_t n = 0; n < s.n; ++n)
     for (int64_t oy = 0; oy < s.ho; ++oy)
       for (int64_t ox = 0; ox < s.wo; ++ox) {
-        for (int64_t c = 0; c < s.c; ++c) acc[c] = dw_bias[c];
-        for (int64_t ky = 0; ky < s.kernel; ++ky) {
-          const int64_t iy = oy * s.stride - s.pad_top + ky;
-          if (iy < 0 || iy >= s.h) continue;
-          for (int64_t kx = 0; kx < s.kernel; ++kx) {
-            const int64_t ix = ox * s.stride - s.pad_left + kx;
-            if (ix < 0 || ix >= s.w) continue;
-            const int8_t* in = x + ((n * s.h + iy) * s.w + ix) * s.c;
-            const int8_t* taps = dw + (ky * s.kernel + kx) * s.c;
-            for (int64_t c = 0; c < s.c; ++c) acc[c] += int32_t(in[c]) * int32_t(taps[c]);
-          }
-        }
+        std::copy(dw_bias, dw_bias + s.c, acc.begin());
+        add_depthwise_pixel(s, x, dw, n, oy, ox, acc.data());
         for (int64_t c = 0; c < s.c; ++c)
           mid[c] = int8_t(requantize(acc[c], call.ptrs.dw_multiplier[c], e.dw_qmin, e.dw_qmax));
         int8_t* out = y + ((n * s.ho + oy) * s.wo + ox) * s.cout;
