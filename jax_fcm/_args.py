@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
@@ -173,6 +174,14 @@ def dense_window(strides, padding, h: int, w: int, kh: int, kw: int) -> tuple[tu
     if ho < 1 or wo < 1:
         raise ValueError(f"padding {padding!r} leaves no output pixels for input {h}x{w} and kernel {kh}x{kw}")
     return (sh, sw), pads, ho, wo
+
+
+def window_attrs(stride: int, padding: Padding) -> dict:
+    """The FFI attributes of a square window's stride and padding, as the
+    fused DW -> PW targets decode them (decode_window_and_tile)."""
+    (top, bottom), (left, right) = padding
+    return dict(stride=np.int64(stride), pad_top=np.int64(top), pad_bottom=np.int64(bottom),
+                pad_left=np.int64(left), pad_right=np.int64(right))
 
 
 def output_size(size: int, k: int, s: int, pads: tuple[int, int]) -> int:

@@ -27,10 +27,11 @@ def suite(layers):
 
 
 def layer_bytes(layer, n: int) -> int:
-    ho = -(-layer.hw // layer.stride)
-    acts = n * layer.hw * layer.hw * layer.c + n * ho * ho * layer.cout
-    weights = layer.k * layer.k * layer.c + layer.c * layer.cout + 8 * (layer.c + layer.cout)  # + int32 bias, fp32 m
-    return acts + weights
+    """bench.layer_bytes at one byte per value, with each channel's int32
+    bias and fp32 multiplier (8 bytes, not 1)."""
+    from jax_fcm.bench import layer_bytes as float_layer_bytes
+
+    return float_layer_bytes(layer, n, jnp.int8) + 7 * (layer.c + layer.cout)
 
 
 def make_int8_args(layer, n: int, seed: int):

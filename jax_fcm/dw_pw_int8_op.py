@@ -58,17 +58,11 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, dw_multiplier, pw_kernel, pw_b
     ho = _args.output_size(h, k, st.stride, st.padding[0])
     wo = _args.output_size(w, k, st.stride, st.padding[1])
     call = jax.ffi.ffi_call(_ffi.DW_PW_INT8_TARGET, jax.ShapeDtypeStruct((n, ho, wo, pw_kernel.shape[0]), jnp.int8))
-    cfg = st.config
     return call(
         x, dw_kernel, dw_bias, dw_multiplier, pw_kernel, pw_bias, pw_multiplier,
-        stride=np.int64(st.stride),
-        pad_top=np.int64(st.padding[0][0]), pad_bottom=np.int64(st.padding[0][1]),
-        pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),
+        **_args.window_attrs(st.stride, st.padding), **tiling.config_attrs(st.config),
         dw_qmin=np.int64(st.dw_clamp[0]), dw_qmax=np.int64(st.dw_clamp[1]),
         pw_qmin=np.int64(st.pw_clamp[0]), pw_qmax=np.int64(st.pw_clamp[1]),
-        tile_h=np.int64(cfg.tile_h), tile_w=np.int64(cfg.tile_w), tile_n=np.int64(cfg.tile_n),
-        cout_tiles_per_block=np.int64(cfg.cout_tiles_per_block), channel_splits=np.int64(cfg.channel_splits),
-        tiles_per_block=np.int64(cfg.tiles_per_block), channel_chunk=np.int64(cfg.channel_chunk),
     )
 
 

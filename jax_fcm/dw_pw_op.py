@@ -48,17 +48,10 @@ def _ffi_call(st: _Static, x, dw_kernel, dw_bias, pw_kernel, pw_bias):
     call = jax.ffi.ffi_call(_ffi.DW_PW_TARGET, out_type)
     return call(
         x, dw_kernel, dw_bias, pw_kernel, pw_bias,
-        stride=np.int64(st.stride),
-        pad_top=np.int64(st.padding[0][0]), pad_bottom=np.int64(st.padding[0][1]),
-        pad_left=np.int64(st.padding[1][0]), pad_right=np.int64(st.padding[1][1]),
+        **_args.window_attrs(st.stride, st.padding), **tiling.config_attrs(st.config),
         dw_activation=np.int64(activation_code(st.dw_activation)),
         pw_activation=np.int64(activation_code(st.pw_activation)),
         pw_math=np.int64(1 if full_fp32 else 0),
-        tile_h=np.int64(st.config.tile_h), tile_w=np.int64(st.config.tile_w), tile_n=np.int64(st.config.tile_n),
-        cout_tiles_per_block=np.int64(st.config.cout_tiles_per_block),
-        channel_splits=np.int64(st.config.channel_splits),
-        tiles_per_block=np.int64(st.config.tiles_per_block),
-        channel_chunk=np.int64(st.config.channel_chunk),
     )
 
 

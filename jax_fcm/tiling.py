@@ -8,6 +8,8 @@ import dataclasses
 import functools
 import math
 
+import numpy as np
+
 from jax_fcm.gpu import PRESETS, GpuSpec
 
 # Output-channel tiles compiled per pixel-tile height (tile_w is always 8).
@@ -77,6 +79,12 @@ class DwPwConfig:
         if self.channel_chunk == WIDE_CHUNK and (self.tile_h != 8 or self.tile_n < 64):
             raise ValueError(f"config channel_chunk={WIDE_CHUNK} needs tile_h=8 and tile_n >= 64; "
                              f"got tile_h={self.tile_h}, tile_n={self.tile_n}")
+
+
+def config_attrs(cfg: DwPwConfig) -> dict:
+    """The FFI attributes of a configuration (the fused DW -> PW targets'
+    tile fields, decode_window_and_tile in ffi/dw_pw_ffi.h)."""
+    return {field.name: np.int64(getattr(cfg, field.name)) for field in dataclasses.fields(cfg)}
 
 
 def config_label(cfg: DwPwConfig) -> str:
