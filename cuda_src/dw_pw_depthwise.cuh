@@ -43,8 +43,8 @@ struct Requant {
 
 // A thread's depthwise sums (kRun pixels x 4 channels from c) -> the values
 // it stores: + bias (staged after the taps: bias_s) and activation, or for
-// int8 the requantization (the fp32 sums are exact integers); channels past
-// C are zeros.
+// int8 the requantization (the fp32 sums are exact integers; the values are
+// left for the int8 store to round); channels past C are zeros.
 template <class Tr, bool RoundTf32, int R = Tr::kRun>
 __device__ __forceinline__ void depthwise_outputs(const float (&acc)[R][4], const typename Tr::T* bias_s, int c,
                                                   int channels, int act, const Requant& rq, float (&out)[R][4]) {
@@ -52,11 +52,11 @@ __device__ __forceinline__ void depthwise_outputs(const float (&acc)[R][4], cons
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const bool real = c + e < channels;
-      const int32_t bias = real ? __ldg(rq.bias + c + e) : 0;
+      const SplitBias bias(real ? __ldg(rq.bias + c + e) : 0);
       const float multiplier = real ? __ldg(rq.multiplier + c + e) : 0.f;
 #pragma unroll
       for (int r = 0; r < R; ++r)
-        out[r][e] = real ? requantize(__float2int_rn(acc[r][e]) + bias, multiplier, rq.qmin, rq.qmax) : 0.f;
+        out[r][e] = real ? requantize_unrounded(bias.add_to(acc[r][e]), multiplier, rq.qmin, rq.qmax) : 0.f;
     }
   } else {
     float bias[4];

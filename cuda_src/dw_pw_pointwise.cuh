@@ -288,8 +288,8 @@ __device__ __forceinline__ void store_requantized(T* __restrict__ dst, const int
   float out[8];
 #pragma unroll
   for (int e = 0; e < 8; ++e)
-    out[e] = co + e < cout ? requantize(v[e] + __ldg(rq.bias + co + e), __ldg(rq.multiplier + co + e), rq.qmin,
-                                        rq.qmax)
+    out[e] = co + e < cout ? requantize_unrounded(__int2float_rn(v[e] + __ldg(rq.bias + co + e)),
+                                                  __ldg(rq.multiplier + co + e), rq.qmin, rq.qmax)
                            : 0.f;
   store_channels(dst, out, co, cout, vec);
 }

@@ -88,4 +88,5 @@ def apply_quantized_mobilenet_v1(qnet: QuantizedMobileNetV1, images, implementat
     for block, stride in zip(qnet.blocks, qnet.strides):
         q = jax_fcm.dw_pw_int8(q, block, strides=stride, implementation=implementation)
     features = jnp.mean(quantization.dequantize(q, qnet.blocks[-1].output_scale), axis=(1, 2))
-    return features @ qnet.classifier_kernel + qnet.classifier_bias
+    # In full fp32 like the stem (the GPU's default precision would multiply in TF32).
+    return jnp.dot(features, qnet.classifier_kernel, precision=jax.lax.Precision.HIGHEST) + qnet.classifier_bias
