@@ -50,18 +50,20 @@ inline bool kernel_element_type(xla::ffi::DataType dtype, ElementType* type) {
 }
 
 // x NHWC and its (k, k, 1, C) depthwise kernel with k in {3, 5, 7}: fills
-// s's n, h, w, c and kernel; returns "" when they fit, else what is wrong
-// (the depthwise forward and backward decoders share these checks).
+// s's n, h, w, c and kernel; returns "" when they fit, else what is wrong,
+// naming the kernel operand as its target does (the depthwise, depthwise
+// backward and DW -> PW decoders share these checks).
 template <class Shape>
-std::string check_depthwise_operands(xla::ffi::AnyBuffer x, xla::ffi::AnyBuffer kernel, Shape* s) {
+std::string check_depthwise_operands(xla::ffi::AnyBuffer x, xla::ffi::AnyBuffer kernel, Shape* s,
+                                     const std::string& kernel_name = "kernel") {
   if (x.dimensions().size() != 4) return "x must be NHWC (rank 4), got " + dims_str(x);
   const auto xd = x.dimensions();
   s->n = xd[0], s->h = xd[1], s->w = xd[2], s->c = xd[3];
-  if (kernel.dimensions().size() != 4) return "kernel must be (k, k, 1, C), got " + dims_str(kernel);
+  if (kernel.dimensions().size() != 4) return kernel_name + " must be (k, k, 1, C), got " + dims_str(kernel);
   s->kernel = kernel.dimensions()[0];
   if (s->kernel != 3 && s->kernel != 5 && s->kernel != 7) return "kernel size must be 3, 5 or 7";
   if (!has_dims(kernel, {s->kernel, s->kernel, 1, s->c}))
-    return "kernel must be (k, k, 1, C=" + std::to_string(s->c) + "), got " + dims_str(kernel);
+    return kernel_name + " must be (k, k, 1, C=" + std::to_string(s->c) + "), got " + dims_str(kernel);
   return "";
 }
 

@@ -18,15 +18,8 @@ ffi::Error decode_dw_pw(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::AnyBuff
   if (!kernel_element_type(x.element_type(), &call->type)) return bad("x must be float32, bfloat16 or float16");
   for (ffi::AnyBuffer b : {dw_kernel, dw_bias, pw_kernel, pw_bias, ffi::AnyBuffer(*y)})
     if (b.element_type() != x.element_type()) return bad("all operands and the result must share x's dtype");
-  if (x.dimensions().size() != 4) return bad("x must be NHWC (rank 4), got " + dims_str(x));
-  const auto xd = x.dimensions();
   DwPwShape& s = call->shape;
-  s.n = xd[0], s.h = xd[1], s.w = xd[2], s.c = xd[3];
-  if (dw_kernel.dimensions().size() != 4) return bad("dw_kernel must be (k, k, 1, C), got " + dims_str(dw_kernel));
-  s.kernel = dw_kernel.dimensions()[0];
-  if (!has_dims(dw_kernel, {s.kernel, s.kernel, 1, s.c}))
-    return bad("dw_kernel must be (k, k, 1, C=" + std::to_string(s.c) + "), got " + dims_str(dw_kernel));
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) return bad("kernel size must be 3, 5 or 7");
+  if (std::string err = check_depthwise_operands(x, dw_kernel, &s, "dw_kernel"); !err.empty()) return bad(err);
   if (pw_kernel.dimensions().size() != 4) return bad("pw_kernel must be (1, 1, C, Cout), got " + dims_str(pw_kernel));
   s.cout = pw_kernel.dimensions()[3];
   if (!has_dims(pw_kernel, {1, 1, s.c, s.cout}))

@@ -26,7 +26,7 @@ ffi::Error decode_dw_pw_int8(ffi::AnyBuffer x, ffi::AnyBuffer dw_kernel, ffi::An
   if (!has_type(dw_multiplier, DataType::F32) || !has_type(pw_multiplier, DataType::F32))
     return bad("multipliers must be float32");
   DwPwShape& s = call->shape;
-  if (std::string err = check_depthwise_operands(x, dw_kernel, &s); !err.empty()) return bad(err);
+  if (std::string err = check_depthwise_operands(x, dw_kernel, &s, "dw_kernel"); !err.empty()) return bad(err);
   if (pw_kernel.dimensions().size() != 2 || pw_kernel.dimensions()[1] != s.c)
     return bad("pw_kernel must be (Cout, C=" + std::to_string(s.c) + "), got " + dims_str(pw_kernel));
   s.cout = pw_kernel.dimensions()[0];

@@ -91,12 +91,17 @@ def sweep_configs(layer: Layer, n: int, dtype, arg_sets, timer) -> list[dict]:
                          tiles_per_block=cfg.tiles_per_block, channel_chunk=cfg.channel_chunk, us=us,
                          chosen=cfg == chosen,
                          predicted_us=planner_validation.predicted_fused_us(layer, n, itemsize, cfg, spec)))
+    report_sweep(rows, planner_validation.label)
+    return rows
+
+
+def report_sweep(rows: list[dict], name) -> None:
+    """One progress line per swept layer: the fastest configuration and the
+    tile model's choice (name(row): a row's configuration label)."""
     best = min(rows, key=lambda r: r["us"])
     mine = next(r for r in rows if r["chosen"])
-    name = planner_validation.label
     print(f"    sweep: best {name(best)} {best['us']:.1f} us; chosen {name(mine)} {mine['us']:.1f} us",
           file=sys.stderr, flush=True)
-    return rows
 
 
 def torch_time_us(layer: Layer, n: int, dtype, iters: int) -> float | None:

@@ -62,10 +62,9 @@ def sweep_configs(layer, n: int, arg_sets, timer) -> list[dict]:
     rows = [dict(layer=layer.name, n=n, dtype="int8", config=tiling.config_label(cfg), chosen=cfg == chosen,
                  us=timer(int8_op(layer, None, cfg), arg_sets))
             for cfg in tiling.all_configs(layer.cout, layer.c, tiles_per_block=(0, 1), itemsize=1)]
-    best = min(rows, key=lambda r: r["us"])
-    mine = next(r for r in rows if r["chosen"])
-    print(f"    sweep: best {best['config']} {best['us']:.1f} us; chosen {mine['config']} {mine['us']:.1f} us",
-          file=sys.stderr, flush=True)
+    from jax_fcm.bench import report_sweep
+
+    report_sweep(rows, lambda r: r["config"])
     return rows
 
 

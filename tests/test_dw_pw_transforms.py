@@ -129,5 +129,7 @@ def test_direct_ffi_call_with_bad_shapes_is_an_error(rng):
     with pytest.raises(Exception, match="activation"):
         jax.block_until_ready(
             jax.ffi.ffi_call("jax_fcm_dw_pw", good)(x, dw, dwb, pw, pwb, **{**attrs, "pw_activation": np.int64(99)}))
-    with pytest.raises(Exception, match="dw_kernel must be"):
+    with pytest.raises(Exception, match="kernel size must be 3, 5 or 7"):  # a 1x1 kernel as the depthwise one
         jax.block_until_ready(jax.ffi.ffi_call("jax_fcm_dw_pw", good)(x, pw, dwb, pw, pwb, **attrs))
+    with pytest.raises(Exception, match=r"dw_kernel must be \(k, k, 1, C=16\)"):
+        jax.block_until_ready(jax.ffi.ffi_call("jax_fcm_dw_pw", good)(x, dw[..., :4], dwb, pw, pwb, **attrs))
