@@ -45,7 +45,7 @@ cudaError_t dispatch_pw_pw(ElementType type, const PwPwShape& s, const PwPwPoint
   // and every call with ConvNeXt's block ends (only this kernel has them).
   DeviceLimits limits;
   if (cudaError_t err = device_limits(&limits); err != cudaSuccess) return err;
-  const bool wgmma_device = type != ElementType::kF32 && limits.major == 9;
+  const bool wgmma_device = (type == ElementType::kBF16 || type == ElementType::kF16) && limits.major == 9;
   if (wgmma_device && (p.block.active() ? pw_pw_wgmma_operands_ok(s, p) : pw_pw_use_wgmma(s, p)))
     return type == ElementType::kF16 ? wgmma_tile_n<__half>(s, p, act1, act2, stream)
                                      : wgmma_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);
@@ -55,6 +55,7 @@ cudaError_t dispatch_pw_pw(ElementType type, const PwPwShape& s, const PwPwPoint
     case ElementType::kF32: return by_tile_n<float>(s, p, act1, act2, stream);
     case ElementType::kBF16: return by_tile_n<__nv_bfloat16>(s, p, act1, act2, stream);
     case ElementType::kF16: return by_tile_n<__half>(s, p, act1, act2, stream);
+    case ElementType::kS8: return by_tile_n<int8_t>(s, p, act1, act2, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -28,6 +28,17 @@ struct PwPwBlockEnds {
   bool active() const { return residual != nullptr; }
 };
 
+// The int8 op (jax_fcm.pw_pw_int8; ElementType::kS8): x, the kernels and y
+// int8, the biases int32, the kernels stored transposed (w1 (hidden, Cin),
+// w2 (Cout, hidden): rows per output channel, as the int8 MMA takes B), and
+// each stage's int32 sums requantized with these fp32 multipliers and clamps
+// (cuda_src/requantize.h) instead of the activations.
+struct PwPwQuant {
+  const float* m1 = nullptr;  // (hidden,)
+  const float* m2 = nullptr;  // (Cout,)
+  int q1min = -128, q1max = 127, q2min = -128, q2max = 127;
+};
+
 struct PwPwPointers {
   const void* x = nullptr;   // (N, H, W, Cin) == [M][Cin]
   const void* w1 = nullptr;  // (1, 1, Cin, hidden) == [Cin][hidden]
@@ -36,12 +47,16 @@ struct PwPwPointers {
   const void* b2 = nullptr;  // (Cout,)
   void* y = nullptr;         // (N, H, W, Cout) == [M][Cout]
   PwPwBlockEnds block;       // only the wgmma kernel takes these
+  PwPwQuant quant;           // int8 only
 };
 
 // The widest input the CUDA kernel takes: a block keeps its 128 input rows
 // and a double-buffered slice of w1 (all Cin rows) in shared memory, which
 // must fit one block on an A100 (163 KB) as well as on an H100.
-inline int64_t pw_pw_max_cin(ElementType type) { return type == ElementType::kF32 ? 96 : 192; }
+// (The same 384 bytes of input row for 16-bit types and int8.)
+inline int64_t pw_pw_max_cin(ElementType type) {
+  return type == ElementType::kF32 ? 96 : type == ElementType::kS8 ? 384 : 192;
+}
 
 // What the CUDA kernel indexes with 32-bit offsets: the weight matrices and
 // one 128-pixel tile of x and y (tile bases are 64-bit).

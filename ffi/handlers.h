@@ -11,6 +11,7 @@ extern "C" XLA_FFI_Error* JaxFcmPwDwCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCpu(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmPwPwInt8Cpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConvNextMlpCpu(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConv2dCpu(XLA_FFI_CallFrame* call_frame);
 #ifdef JAX_FCM_WITH_CUDA
@@ -22,6 +23,7 @@ extern "C" XLA_FFI_Error* JaxFcmPwDwCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmDepthwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPointwiseCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmPwPwCuda(XLA_FFI_CallFrame* call_frame);
+extern "C" XLA_FFI_Error* JaxFcmPwPwInt8Cuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConvNextMlpCuda(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* JaxFcmConv2dCuda(XLA_FFI_CallFrame* call_frame);
 #endif

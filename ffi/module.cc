@@ -26,7 +26,7 @@ NB_MODULE(_jax_fcm, m) {
   m.doc() =
       "jax_fcm native extension: XLA FFI handlers for fused depthwise/pointwise convolutions, MBConv blocks and "
       "standalone depthwise, pointwise and dense convolutions, fused PW -> PW and PW -> DW pairs, and the int8 "
-      "fused depthwise/pointwise convolution";
+      "fused depthwise/pointwise and pointwise/pointwise convolutions";
   m.def("cpu_targets", []() {
     nb::dict d;
     d["jax_fcm_dw_pw"] = handler_capsule(JaxFcmDwPwCpu);
@@ -37,6 +37,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCpu);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCpu);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCpu);
+    d["jax_fcm_pw_pw_int8"] = handler_capsule(JaxFcmPwPwInt8Cpu);
     d["jax_fcm_convnext_mlp"] = handler_capsule(JaxFcmConvNextMlpCpu);
     d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCpu);
     return d;
@@ -52,6 +53,7 @@ NB_MODULE(_jax_fcm, m) {
     d["jax_fcm_depthwise"] = handler_capsule(JaxFcmDepthwiseCuda);
     d["jax_fcm_pointwise"] = handler_capsule(JaxFcmPointwiseCuda);
     d["jax_fcm_pw_pw"] = handler_capsule(JaxFcmPwPwCuda);
+    d["jax_fcm_pw_pw_int8"] = handler_capsule(JaxFcmPwPwInt8Cuda);
     d["jax_fcm_convnext_mlp"] = handler_capsule(JaxFcmConvNextMlpCuda);
     d["jax_fcm_conv2d"] = handler_capsule(JaxFcmConv2dCuda);
 #endif

@@ -17,11 +17,13 @@ PW_DW_TARGET = "jax_fcm_pw_dw"
 DEPTHWISE_TARGET = "jax_fcm_depthwise"
 POINTWISE_TARGET = "jax_fcm_pointwise"
 PW_PW_TARGET = "jax_fcm_pw_pw"
+PW_PW_INT8_TARGET = "jax_fcm_pw_pw_int8"
 CONVNEXT_MLP_TARGET = "jax_fcm_convnext_mlp"
 CONV2D_TARGET = "jax_fcm_conv2d"
 
 # The C++ ElementType codes (cuda_src/dw_pw_params.h) the native helpers take.
 ELEMENT_TYPES = {jnp.dtype(jnp.float32): 0, jnp.dtype(jnp.bfloat16): 1, jnp.dtype(jnp.float16): 2}
+INT8_ELEMENT_TYPE = 3  # ElementType::kS8: the quantized kernels
 
 
 def _register() -> None:

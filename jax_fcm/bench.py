@@ -185,18 +185,23 @@ def run_op_suite(args, suite, names) -> int:
     return 0
 
 
-def run_int8(args) -> int:
-    """--int8: jax_fcm.dw_pw_int8 on the suite's ReLU/ReLU6 layers (bench_int8)."""
-    layers = select(args.int8, bench_int8.suite(SUITE), "int8 layers")
+def run_int8(args, pair=bench_int8.DW_PW) -> int:
+    """--int8: jax_fcm.dw_pw_int8 on the suite's ReLU/ReLU6 layers; --int8-pw-pw
+    (pair PW_PW): jax_fcm.pw_pw_int8 on the PW -> PW suite's (bench_int8)."""
+    if pair is bench_int8.DW_PW:
+        layers = select(args.int8, bench_int8.suite(SUITE), "int8 layers")
+    else:
+        layers = select(args.int8_pw_pw, bench_int8.pw_pw_suite(), "int8 PW -> PW layers")
     if layers is None:
         return 2
     on_gpu, timer = make_timer(args.iters)
     bandwidth = _timing.copy_bandwidth_gbs(timer)
+    sweep = pair is bench_int8.DW_PW and args.sweep
     rows = bench_int8.time_layers(layers, args.batch or [8, 64], timer, bandwidth,
                                   on_row=lambda rows: save_partial(rows, args),
-                                  on_sweep=(lambda rows: write_csv(args.sweep, rows)) if args.sweep else None)
+                                  on_sweep=(lambda rows: write_csv(args.sweep, rows)) if sweep else None, pair=pair)
     table = bench_int8.format_table(rows, jax.devices()[0].device_kind, bandwidth,
-                                    "device time (profiler)" if on_gpu else "host wall-clock")
+                                    "device time (profiler)" if on_gpu else "host wall-clock", pair)
     emit(table, rows, args)
     return 0
 
@@ -278,6 +283,10 @@ def main(argv=None) -> int:
                         help="time the int8 fused DW->PW (jax_fcm.dw_pw_int8 vs XLA's integer math and our bf16 fused "
                              "kernel) on the ReLU/ReLU6 layers: " + " ".join(
                                  l.name for l in bench_int8.suite(SUITE)) + " (default: all; --batch defaults to 8 64)")
+    parser.add_argument("--int8-pw-pw", nargs="*", default=None,
+                        help="time the int8 fused PW->PW (jax_fcm.pw_pw_int8 vs XLA's integer math and our bf16 "
+                             "jax_fcm.pw_pw) on these layers: " + " ".join(
+                                 l.name for l in bench_int8.pw_pw_suite()) + " (default: all; --batch defaults to 8 64)")
     parser.add_argument("--int8-model", action="store_true",
                         help="time MobileNetV1 with its separable blocks in int8 (flax_models.quantized) against the "
                              "bfloat16 model, fused and stock (needs flax; --batch defaults to 8 64 256)")
@@ -301,6 +310,8 @@ def main(argv=None) -> int:
         return run_int8_model(args)
     if args.int8 is not None:
         return run_int8(args)
+    if args.int8_pw_pw is not None:
+        return run_int8(args, bench_int8.PW_PW)
     if args.pointwise is not None:
         return run_op_suite(args, bench_pointwise, args.pointwise)
     if args.pw_dw is not None:

@@ -1,14 +1,17 @@
-"""Suite of `python -m jax_fcm.bench --int8`: the DW -> PW layers whose
-activations int8 folds into its requantization (ReLU, ReLU6, none: the
-MobileNet rows of the main suite) through `jax_fcm.dw_pw_int8`, against XLA
-running the same integer math (`implementation="xla"`: shifted int32
-products, an int8 dot, the requantizations, under jit), against our bf16
-fused kernel on the same layer (`jax_fcm.dw_pw`, the planner's tiles), and
-the int8 HBM floor (input, output and weights once)."""
+"""Suites of `python -m jax_fcm.bench --int8` and `--int8-pw-pw`: the layers
+whose activations int8 folds into its requantization (ReLU, ReLU6, none)
+through `jax_fcm.dw_pw_int8` (the MobileNet rows of the main suite) and
+`jax_fcm.pw_pw_int8` (the PW -> PW suite's MobileNetV2 pairs, and its MLPs
+with ReLU in place of GELU/SiLU), against XLA running the same integer math
+(`implementation="xla"`: int32 sums, int8 dots, the requantizations, under
+jit), against our bf16 fused kernel on the same layer (`jax_fcm.dw_pw` /
+`jax_fcm.pw_pw`), and the int8 HBM floor (input, output and weights once)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -68,20 +71,100 @@ def sweep_configs(layer, n: int, arg_sets, timer) -> list[dict]:
     return rows
 
 
-def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None, on_sweep=None) -> list[dict]:
-    """Rows per (N, layer); with on_sweep, every configuration's time too
-    (on_sweep(all sweep rows so far) after each layer)."""
-    from jax_fcm.bench import make_args, op
+def pw_pw_suite():
+    """The PW -> PW pairs int8 can run: those with foldable activations as
+    they are, the others (the MLPs) with ReLU instead (named "..._relu")."""
+    from jax_fcm.bench_pw_pw import SUITE as PW_PW_SUITE
 
+    layers = []
+    for layer in PW_PW_SUITE:
+        if layer.act1 in SKIPPED_ACTIVATIONS or layer.act2 in SKIPPED_ACTIVATIONS:
+            layer = dataclasses.replace(layer, name=layer.name + "_relu",
+                                        act1=None if layer.act1 is None else "relu",
+                                        act2=None if layer.act2 is None else "relu")
+        layers.append(layer)
+    return layers
+
+
+def make_pw_pw_int8_args(layer, n: int, seed: int):
+    """Quantized input and weights of a float PW -> PW layer (bench_pw_pw.make_args's values)."""
+    from jax_fcm.bench_pw_pw import make_args
+
+    x, w1, w2, b1, b2 = make_args(layer, n, np.float32, seed)
+    acts = dict(pw1_activation=layer.act1, pw2_activation=layer.act2)
+    scales = quantization.calibrate_pw_pw(x[:2], w1, w2, b1, b2, **acts)
+    q = quantization.quantize_pw_pw(w1, w2, b1, b2, **scales, **acts)
+    return quantization.quantize(x, q.input_scale), q
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """What the int8 table times for one kind of fused pair."""
+
+    bf16_op: str                      # the table's name for the bf16 kernel
+    nbytes: Callable                  # (layer, n) -> int8 bytes moved at least
+    int8_args: Callable               # (layer, n, seed) -> (x, params)
+    int8_op: Callable                 # (layer, implementation) -> f(x, params)
+    bf16_args: Callable               # (layer, n, seed) -> the bf16 op's operands
+    bf16_op_fn: Callable              # layer -> f(*operands): our bf16 fused kernel
+
+
+def _dw_pw_bf16_args(layer, n, seed):
+    from jax_fcm.bench import make_args
+
+    return make_args(layer, n, jnp.bfloat16, seed)
+
+
+def _dw_pw_bf16_op(layer):
+    from jax_fcm.bench import op
+
+    return op(layer, "fused")
+
+
+def _pw_pw_bytes(layer, n):
+    from jax_fcm.bench_pw_pw import layer_bytes as float_layer_bytes
+
+    return float_layer_bytes(layer, n, jnp.int8) + 7 * (layer.hidden + layer.cout)
+
+
+def _pw_pw_bf16_args(layer, n, seed):
+    from jax_fcm.bench_pw_pw import make_args
+
+    return make_args(layer, n, jnp.bfloat16, seed)
+
+
+def _pw_pw_bf16_op(layer):
+    def f(x, w1, w2, b1, b2):
+        return jax_fcm.pw_pw(x, w1, w2, b1, b2, pw1_activation=layer.act1, pw2_activation=layer.act2,
+                             implementation="kernel")
+
+    return f
+
+
+def _pw_pw_int8_op(layer, implementation):
+    def f(x, q):
+        return jax_fcm.pw_pw_int8(x, q, implementation=implementation)
+
+    return f
+
+
+DW_PW = Pair("jax_fcm.dw_pw", layer_bytes, make_int8_args, int8_op, _dw_pw_bf16_args, _dw_pw_bf16_op)
+PW_PW = Pair("jax_fcm.pw_pw", _pw_pw_bytes, make_pw_pw_int8_args, _pw_pw_int8_op, _pw_pw_bf16_args, _pw_pw_bf16_op)
+
+
+def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None, on_sweep=None, pair: Pair = DW_PW
+                ) -> list[dict]:
+    """Rows per (N, layer); with on_sweep (DW -> PW only), every tile
+    configuration's time too (on_sweep(all sweep rows so far) after each layer)."""
     rows, sweep_rows = [], []
     for n in batches:
         for layer in layers:
-            nbytes = layer_bytes(layer, n)
+            nbytes = pair.nbytes(layer, n)
             sets = _timing.rotation_sets(nbytes)
-            int8_sets = [make_int8_args(layer, n, seed) for seed in range(sets)]
-            int8 = timer(int8_op(layer, None), int8_sets)
-            xla = timer(int8_op(layer, "xla"), int8_sets)
-            bf16 = timer(op(layer, "fused"), [make_args(layer, n, jnp.bfloat16, seed) for seed in range(sets)])
+            int8_sets = [pair.int8_args(layer, n, seed) for seed in range(sets)]
+            int8 = timer(pair.int8_op(layer, None), int8_sets)
+            xla = timer(pair.int8_op(layer, "xla"), int8_sets)
+            bf16 = timer(pair.bf16_op_fn(layer), [pair.bf16_args(layer, n, seed) for seed in range(sets)])
             floor = nbytes / (bandwidth_gbs * 1e9) * 1e6
             rows.append(dict(layer=layer.name, n=n, dtype="int8", int8_us=int8, xla_int8_us=xla, bf16_fused_us=bf16, floor_us=floor,
                              speedup_vs_xla=xla / int8, speedup_vs_bf16=bf16 / int8, over_floor=int8 / floor))
@@ -95,9 +178,9 @@ def time_layers(layers, batches, timer, bandwidth_gbs: float, on_row=None, on_sw
     return rows
 
 
-def format_table(rows, device: str, bandwidth_gbs: float, timing: str) -> str:
+def format_table(rows, device: str, bandwidth_gbs: float, timing: str, pair: Pair = DW_PW) -> str:
     lines = [f"Device: {device}; copy bandwidth {bandwidth_gbs:.0f} GB/s (read+write); {timing} per call (us).",
-             "XLA int8: the same integer math as lax ops under jit; bf16 fused: jax_fcm.dw_pw on bfloat16.", "",
+             f"XLA int8: the same integer math as lax ops under jit; bf16 fused: {pair.bf16_op} on bfloat16.", "",
              "| N | layer | int8 fused | XLA int8 | bf16 fused | floor | vs XLA int8 | vs bf16 fused | int8/floor |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi, gpu, tiling
+from jax_fcm import _args, _batching, _ffi, gpu, quantization, tiling
 from jax_fcm.quantization import QuantizedDwPw, requantize
 from jax_fcm.tiling import DwPwConfig
 
@@ -72,15 +72,10 @@ _batched_ffi_call = _batching.per_call_description(_ffi_call, weight_ranks=(4, 1
 
 def _check_params(q, c: int) -> tuple[int, int]:
     """(k, Cout) of a QuantizedDwPw for C input channels, or a clear error."""
-    if not isinstance(q, QuantizedDwPw):
-        raise TypeError(f"params must be a jax_fcm.quantization.QuantizedDwPw (see quantize_dw_pw); "
-                        f"got {type(q).__name__}")
-    expected = {"dw_kernel": jnp.int8, "dw_bias": jnp.int32, "dw_multiplier": jnp.float32, "pw_kernel": jnp.int8,
-                "pw_bias": jnp.int32, "pw_multiplier": jnp.float32}
-    for name, dtype in expected.items():
-        a = getattr(q, name)
-        if jnp.dtype(a.dtype) != jnp.dtype(dtype):
-            raise TypeError(f"params.{name} must be {jnp.dtype(dtype).name}; got {jnp.dtype(a.dtype).name}")
+    quantization.check_int8_params(q, QuantizedDwPw, {"dw_kernel": jnp.int8, "dw_bias": jnp.int32,
+                                                      "dw_multiplier": jnp.float32, "pw_kernel": jnp.int8,
+                                                      "pw_bias": jnp.int32, "pw_multiplier": jnp.float32},
+                                   ("dw_clamp", "pw_clamp"))
     k = _args.depthwise_kernel_size(q.dw_kernel, c, name="params.dw_kernel")
     if q.pw_kernel.ndim != 2 or q.pw_kernel.shape[1] != c:
         raise ValueError(f"params.pw_kernel must be (Cout, C={c}); got shape {tuple(q.pw_kernel.shape)}")
@@ -89,10 +84,6 @@ def _check_params(q, c: int) -> tuple[int, int]:
     _args.check_shape(q.dw_multiplier, (c,), "params.dw_multiplier", "(C,)")
     _args.check_shape(q.pw_bias, (cout,), "params.pw_bias", "(Cout,)")
     _args.check_shape(q.pw_multiplier, (cout,), "params.pw_multiplier", "(Cout,)")
-    for name in ("dw_clamp", "pw_clamp"):
-        lo, hi = getattr(q, name)
-        if not -128 <= lo <= hi <= 127:
-            raise ValueError(f"params.{name} must satisfy -128 <= qmin <= qmax <= 127; got {(lo, hi)}")
     return k, cout
 
 
@@ -119,11 +110,7 @@ def dw_pw_int8(x, params: QuantizedDwPw, *, strides=1, padding="SAME", implement
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}; got {implementation!r}")
-    if not hasattr(x, "shape") or not hasattr(x, "dtype") or jnp.dtype(x.dtype) != jnp.int8:
-        raise TypeError(f"x must be an int8 array (jax_fcm.quantization.quantize); got "
-                        f"{getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim < 4:
-        raise ValueError(f"x must be NHWC with optional leading batch axes (rank >= 4); got shape {x.shape}")
+    quantization.check_int8_input(x)
     *lead, h, w, c = x.shape
     k, cout = _check_params(params, c)
     if c == 0 or cout == 0:

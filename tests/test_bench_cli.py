@@ -94,6 +94,18 @@ def test_int8_table(tmp_path, capsys):
     assert bench.main(["--int8", "convnext_56_96_384_k7"]) == 2  # GELU: not an int8 layer
 
 
+def test_int8_pw_pw_table(tmp_path, capsys):
+    out_csv = tmp_path / "int8_pw_pw.csv"
+    assert bench.main(["--int8-pw-pw", "mv2_28_192_32_192", "convnext_56_96_384_96_relu", "--batch", "1",
+                       "--iters", "1", "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | mv2_28_192_32_192 |" in out and "jax_fcm.pw_pw on bfloat16" in out
+    rows = list(csv.DictReader(open(out_csv)))
+    assert sorted(r["layer"] for r in rows) == ["convnext_56_96_384_96_relu", "mv2_28_192_32_192"]
+    assert all(float(r[key]) > 0 for r in rows for key in ("int8_us", "xla_int8_us", "bf16_fused_us", "floor_us"))
+    assert bench.main(["--int8-pw-pw", "convnext_56_96_384_96"]) == 2  # GELU: only its ReLU variant is int8
+
+
 def test_int8_model_table(tmp_path, capsys):
     out_csv = tmp_path / "int8_model.csv"
     assert bench.main(["--int8-model", "--batch", "1", "--image-size", "32", "--iters", "1", "--csv",
