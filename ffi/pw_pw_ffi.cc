@@ -12,6 +12,16 @@ ffi::Error bad(const std::string& what) { return ffi::Error::InvalidArgument("ja
 
 }  // namespace
 
+std::string set_pw_pw_shape(int64_t pixels, int64_t cin, int64_t hidden, int64_t cout, bool cuda, PwPwCall* call) {
+  PwPwShape& s = call->shape;
+  s.m = pixels, s.cin = cin, s.hidden = hidden, s.cout = cout;
+  if (cin < 1 || hidden < 1 || cout < 1) return "Cin, hidden and Cout must be >= 1";
+  if (cuda && !pw_pw_shape_supported(call->type, s))
+    return "the CUDA kernel takes Cin <= " + std::to_string(pw_pw_max_cin(call->type)) +
+           " and hidden*Cout, Cin*hidden, 128*Cout below 2**31 (32-bit offsets)";
+  return "";
+}
+
 ffi::Error decode_pw_pw(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer b1, ffi::AnyBuffer w2,
                         ffi::AnyBuffer b2, ffi::Result<ffi::AnyBuffer>& y, const PwPwAttrs& a, bool cuda,
                         PwPwCall* call) {
@@ -33,12 +43,7 @@ ffi::Error decode_pw_pw(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer b1, 
   if (!has_dims(*y, {n, h, w, cout})) return bad("result must be " + nhwc_str(n, h, w, cout) + ", got " + dims_str(*y));
   for (int64_t act : {a.pw1_activation, a.pw2_activation})
     if (act < 0 || act >= kActCount) return bad("unknown activation code");
-  PwPwShape& s = call->shape;
-  s.m = n * h * w, s.cin = cin, s.hidden = hidden, s.cout = cout;
-  if (cin < 1 || hidden < 1 || cout < 1) return bad("Cin, hidden and Cout must be >= 1");
-  if (cuda && !pw_pw_shape_supported(call->type, s))
-    return bad("the CUDA kernel takes Cin <= " + std::to_string(pw_pw_max_cin(call->type)) +
-               " and hidden*Cout, Cin*hidden, 128*Cout below 2**31 (32-bit offsets)");
+  if (std::string err = set_pw_pw_shape(n * h * w, cin, hidden, cout, cuda, call); !err.empty()) return bad(err);
   call->act1 = static_cast<int>(a.pw1_activation);
   call->act2 = static_cast<int>(a.pw2_activation);
   call->ptrs = PwPwPointers{x.untyped_data(),  w1.untyped_data(), b1.untyped_data(),

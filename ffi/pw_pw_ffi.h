@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "pw_pw_params.h"
@@ -33,6 +34,12 @@ template <typename Binding>
 auto bind_pw_pw(Binding binding) {
   return bind_buffers<5, 1, PwPwAttrs>(std::move(binding));
 }
+
+// call->shape for `pixels` (N*H*W) through Cin -> hidden -> Cout (call->type
+// set): "" when the channel counts are positive and, with `cuda`, the CUDA
+// kernel takes them (pw_pw_shape_supported); else what is wrong. Shared by
+// the float and int8 decoders.
+std::string set_pw_pw_shape(int64_t pixels, int64_t cin, int64_t hidden, int64_t cout, bool cuda, PwPwCall* call);
 
 // `cuda`: also the CUDA kernel's limits (pw_pw_shape_supported).
 ffi::Error decode_pw_pw(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer b1, ffi::AnyBuffer w2,

@@ -39,12 +39,7 @@ ffi::Error decode_pw_pw_int8(ffi::AnyBuffer x, ffi::AnyBuffer w1, ffi::AnyBuffer
   if (!clamp_ok(a.pw1_qmin, a.pw1_qmax) || !clamp_ok(a.pw2_qmin, a.pw2_qmax))
     return bad("clamp ranges must satisfy -128 <= qmin <= qmax <= 127");
   call->type = ElementType::kS8;
-  PwPwShape& s = call->shape;
-  s.m = n * h * w, s.cin = cin, s.hidden = hidden, s.cout = cout;
-  if (cin < 1 || hidden < 1 || cout < 1) return bad("Cin, hidden and Cout must be >= 1");
-  if (cuda && !pw_pw_shape_supported(call->type, s))
-    return bad("the CUDA kernel takes Cin <= " + std::to_string(pw_pw_max_cin(call->type)) +
-               " and hidden*Cout, Cin*hidden, 128*Cout below 2**31 (32-bit offsets)");
+  if (std::string err = set_pw_pw_shape(n * h * w, cin, hidden, cout, cuda, call); !err.empty()) return bad(err);
   call->ptrs = PwPwPointers{x.untyped_data(),  w1.untyped_data(), b1.untyped_data(),
                             w2.untyped_data(), b2.untyped_data(), y->untyped_data()};
   call->ptrs.quant = PwPwQuant{static_cast<const float*>(m1.untyped_data()),
