@@ -4,7 +4,7 @@
 # kernel over GPU tests, a 10,000-call loop without device-memory growth, and
 # the same outputs with XLA command buffers on and off.
 #   usage (GPU machine, repo root): bash scripts/hardening_check.sh [dw_pw | dw_pw_int8 | depthwise | depthwise_rows | mbconv |
-#                                                                   pointwise | pw_pw | conv2d | convnext_block | pw_dw]
+#                                                                   pointwise | pw_pw | pw_pw_int8 | conv2d | convnext_block | pw_dw]
 # dw_pw (default): the fused kernel, then the memory loop and command buffers;
 # the others: that op's kernels' sanitizer runs only.
 # Writes one file, $OUT/hardening.log (the device tool returns few files).
@@ -76,6 +76,12 @@ case "$target" in
     kernel=dw_pw_fused_kernel; tests=tests/test_dw_pw_int8.py
     memcheck_k="odd_shapes or clamp_ranges"
     racecheck_k="odd_shapes";;
+  pw_pw_int8)
+    # The PW -> PW kernel's int8 instances: odd shapes (partial steps and
+    # tiles, element-wise copies, the widest input), the clamp ranges.
+    kernel=pw_pw_kernel; tests=tests/test_pw_pw_int8.py
+    memcheck_k="odd_shapes or clamp_ranges"
+    racecheck_k="odd_shapes";;
   convnext_block)
     # The wgmma PW -> PW kernel with ConvNeXt's block ends (the LayerNorm of
     # the resident rows in place, the residual epilogue): partial boxes of C,
@@ -83,7 +89,7 @@ case "$target" in
     kernel=pw_pw_wgmma_kernel; tests=tests/test_convnext_block.py
     memcheck_k="shapes and bfloat16"
     racecheck_k="shapes and float16 and not 56";;
-  *) echo "unknown target $target (dw_pw, dw_pw_int8, depthwise, depthwise_rows, mbconv, pointwise, pw_pw, conv2d, convnext_block or pw_dw)"
+  *) echo "unknown target $target (dw_pw, dw_pw_int8, depthwise, depthwise_rows, mbconv, pointwise, pw_pw, pw_pw_int8, conv2d, convnext_block or pw_dw)"
      exit 2;;
 esac
 # kns= matches kernel names containing $kernel (pointwise: both kernels).
