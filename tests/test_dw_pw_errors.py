@@ -13,11 +13,13 @@ import jax_fcm
 import test_conv2d
 import test_convnext_block
 import test_depthwise
+import test_dw_pw_int8
 import test_layer_norm_mlp
 import test_mbconv
 import test_pointwise
 import test_pw_dw
 import test_pw_pw
+import test_pw_pw_int8
 
 
 def layer(n=1, h=8, w=8, c=16, cout=8, k=3, dtype=jnp.float32):
@@ -135,6 +137,17 @@ def errors_markdown() -> str:
             "From tests/test_layer_norm_mlp.py's error table, on top of a valid call (`x` (1, 4, 4, 16) float32,",
             "`ln_scale` and `ln_bias` (16,), `pw1_kernel` (1, 1, 16, 32), `pw2_kernel` (1, 1, 32, 16)). The LayerNorm,",
             "MLP and kernel checks are `jax_fcm.convnext_block`'s (above), with the same fallback and FFI target."]),
+        ("dw_pw_int8", test_dw_pw_int8, [
+            "From tests/test_dw_pw_int8.py's error table, on top of a valid call (`x` (1, 8, 8, 40) int8, `params` a",
+            "3x3 40 -> 24 `QuantizedDwPw`; `params.<field>` replaces one of its fields). The FFI target",
+            "`jax_fcm_dw_pw_int8` returns an `ffi::Error` for bad shapes, dtypes, clamp ranges, stride, padding or",
+            "tile attributes."]),
+        ("pw_pw_int8", test_pw_pw_int8, [
+            "From tests/test_pw_pw_int8.py's error table, on top of a valid call (`x` (1, 8, 8, 40) int8, `params` a",
+            "40 -> 64 -> 24 `QuantizedPwPw`; `params.<field>` replaces one of its fields). With",
+            "`implementation=None` an input wider than the kernel takes (Cin above 384) runs the lax integer math;",
+            "`implementation=\"fused\"` raises there. The FFI target `jax_fcm_pw_pw_int8` returns an `ffi::Error` for",
+            "bad shapes, dtypes or clamp ranges (the CUDA handler also for Cin past the limit)."]),
     ]
     for op, module, intro in sections:
         lines += ["", f"# Inputs `jax_fcm.{op}` rejects", "", *intro, "", "| argument | value | error | message |",

@@ -166,36 +166,39 @@ def test_quantize_weights_and_clamps():
     np.testing.assert_array_equal(quantization.requantize(acc, jnp.float32(0.5), -128, 127), [0, 2, 2, -2, 127])
 
 
-def _bad(rng, change):
-    x = random_input(rng, (1, 8, 8, 40))
-    q = random_params(rng, 40, 24, 3)
-    kw = {}
-    x, q, kw = change(x, q, kw)
-    jax_fcm.dw_pw_int8(x, q, **kw)
+# A valid call (x (1, 8, 8, 40) int8, a 3x3 40 -> 24 QuantizedDwPw) and one
+# change each -> the error and its message; docs/errors.md lists them
+# (tests/test_dw_pw_errors.py writes it). "params.<field>" replaces one field.
+_X = np.asarray(random_input(np.random.default_rng(0), (1, 8, 8, 40)))
+_Q = jax.device_get(random_params(np.random.default_rng(1), 40, 24, 3))
+BAD_INPUTS = [
+    (dict(x=_X.astype(np.float32)), TypeError, "x must be an int8 array"),
+    (dict(x=_X[0]), ValueError, "rank >= 4"),
+    (dict(params={}), TypeError, "QuantizedDwPw"),
+    (dict(x=_X[..., :32]), ValueError, "params.dw_kernel must have shape"),
+    ({"params.pw_kernel": _Q.pw_kernel[:, :8]}, ValueError, r"params.pw_kernel must be \(Cout, C=40\)"),
+    ({"params.dw_bias": _Q.dw_bias.astype(np.float32)}, TypeError, "params.dw_bias must be int32"),
+    ({"params.pw_multiplier": _Q.pw_multiplier[:3]}, ValueError, r"params.pw_multiplier must have shape \(Cout,\)"),
+    ({"params.pw_clamp": (10, 5)}, ValueError, "qmin <= qmax"),
+    (dict(strides=3), ValueError, "strides"),
+    (dict(implementation="split"), ValueError, "implementation must be one of"),
+    (dict(config=(8, 8, 64)), TypeError, "config must be a jax_fcm.DwPwConfig"),
+]
 
 
-@pytest.mark.parametrize(
-    "change,error,match",
-    [
-        (lambda x, q, kw: (x.astype(jnp.float32), q, kw), TypeError, "x must be an int8 array"),
-        (lambda x, q, kw: (x[0], q, kw), ValueError, "rank >= 4"),
-        (lambda x, q, kw: (x, {"dw_kernel": q.dw_kernel}, kw), TypeError, "QuantizedDwPw"),
-        (lambda x, q, kw: (x[..., :32], q, kw), ValueError, "params.dw_kernel must have shape"),
-        (lambda x, q, kw: (x, QuantizedDwPw(**{**vars(q), "pw_kernel": q.pw_kernel[:, :8]}), kw), ValueError,
-         r"params.pw_kernel must be \(Cout, C=40\)"),
-        (lambda x, q, kw: (x, QuantizedDwPw(**{**vars(q), "dw_bias": q.dw_bias.astype(jnp.float32)}), kw), TypeError,
-         "params.dw_bias must be int32"),
-        (lambda x, q, kw: (x, QuantizedDwPw(**{**vars(q), "pw_multiplier": q.pw_multiplier[:3]}), kw), ValueError,
-         r"params.pw_multiplier must have shape \(Cout,\)"),
-        (lambda x, q, kw: (x, QuantizedDwPw(**{**vars(q), "pw_clamp": (10, 5)}), kw), ValueError, "qmin <= qmax"),
-        (lambda x, q, kw: (x, q, {"strides": 3}), ValueError, "strides"),
-        (lambda x, q, kw: (x, q, {"implementation": "split"}), ValueError, "implementation must be one of"),
-        (lambda x, q, kw: (x, q, {"config": (8, 8, 64)}), TypeError, "config must be a jax_fcm.DwPwConfig"),
-    ],
-)
-def test_bad_input(rng, change, error, match):
+def call_with(change):
+    kwargs = dict(x=_X, params=_Q)
+    fields = {key.removeprefix("params."): v for key, v in change.items() if key.startswith("params.")}
+    kwargs.update({key: v for key, v in change.items() if not key.startswith("params.")})
+    if fields:
+        kwargs["params"] = QuantizedDwPw(**{**vars(_Q), **fields})
+    return jax_fcm.dw_pw_int8(**kwargs)
+
+
+@pytest.mark.parametrize("change,error,match", BAD_INPUTS)
+def test_bad_input(change, error, match):
     with pytest.raises(error, match=match):
-        _bad(rng, change)
+        call_with(change)
 
 
 def test_quantize_helpers_reject_what_the_scheme_lacks(rng):

@@ -148,38 +148,38 @@ def test_quantized_pair_tracks_the_float_op(platform, rng, act1, act2):
     assert steps.max() <= 4.0 and steps.mean() <= 0.5, (steps.max(), steps.mean())
 
 
-def _bad(rng, change):
-    x = random_input(rng, (1, 8, 8, 40))
-    q = random_params(rng, 40, 64, 24)
-    kw = {}
-    x, q, kw = change(x, q, kw)
-    jax_fcm.pw_pw_int8(x, q, **kw)
+# A valid call (x (1, 8, 8, 40) int8, a 40 -> 64 -> 24 QuantizedPwPw) and one
+# change each -> the error and its message; docs/errors.md lists them
+# (tests/test_dw_pw_errors.py writes it). "params.<field>" replaces one field.
+_X = np.asarray(random_input(np.random.default_rng(0), (1, 8, 8, 40)))
+_Q = jax.device_get(random_params(np.random.default_rng(1), 40, 64, 24))
+BAD_INPUTS = [
+    (dict(x=_X.astype(np.float32)), TypeError, "x must be an int8 array"),
+    (dict(x=_X[0]), ValueError, "rank >= 4"),
+    (dict(params={}), TypeError, "QuantizedPwPw"),
+    (dict(x=_X[..., :32]), ValueError, r"params.pw1_kernel must be \(hidden, Cin=32\)"),
+    ({"params.pw2_kernel": _Q.pw2_kernel[:, :8]}, ValueError, r"params.pw2_kernel must be \(Cout, hidden=64\)"),
+    ({"params.pw1_bias": _Q.pw1_bias.astype(np.float32)}, TypeError, "params.pw1_bias must be int32"),
+    ({"params.pw2_multiplier": _Q.pw2_multiplier[:3]}, ValueError,
+     r"params.pw2_multiplier must have shape \(Cout,\)"),
+    ({"params.pw1_clamp": (10, 5)}, ValueError, "qmin <= qmax"),
+    (dict(implementation="kernel"), ValueError, "implementation must be one of"),
+]
 
 
-def _with(q, **changes):
-    return QuantizedPwPw(**{**vars(q), **changes})
+def call_with(change):
+    kwargs = dict(x=_X, params=_Q)
+    fields = {key.removeprefix("params."): v for key, v in change.items() if key.startswith("params.")}
+    kwargs.update({key: v for key, v in change.items() if not key.startswith("params.")})
+    if fields:
+        kwargs["params"] = QuantizedPwPw(**{**vars(_Q), **fields})
+    return jax_fcm.pw_pw_int8(**kwargs)
 
 
-@pytest.mark.parametrize(
-    "change,error,match",
-    [
-        (lambda x, q, kw: (x.astype(jnp.float32), q, kw), TypeError, "x must be an int8 array"),
-        (lambda x, q, kw: (x[0], q, kw), ValueError, "rank >= 4"),
-        (lambda x, q, kw: (x, {"pw1_kernel": q.pw1_kernel}, kw), TypeError, "QuantizedPwPw"),
-        (lambda x, q, kw: (x[..., :32], q, kw), ValueError, r"params.pw1_kernel must be \(hidden, Cin=32\)"),
-        (lambda x, q, kw: (x, _with(q, pw2_kernel=q.pw2_kernel[:, :8]), kw), ValueError,
-         r"params.pw2_kernel must be \(Cout, hidden=64\)"),
-        (lambda x, q, kw: (x, _with(q, pw1_bias=q.pw1_bias.astype(jnp.float32)), kw), TypeError,
-         "params.pw1_bias must be int32"),
-        (lambda x, q, kw: (x, _with(q, pw2_multiplier=q.pw2_multiplier[:3]), kw), ValueError,
-         r"params.pw2_multiplier must have shape \(Cout,\)"),
-        (lambda x, q, kw: (x, _with(q, pw1_clamp=(10, 5)), kw), ValueError, "qmin <= qmax"),
-        (lambda x, q, kw: (x, q, {"implementation": "kernel"}), ValueError, "implementation must be one of"),
-    ],
-)
-def test_bad_input(rng, change, error, match):
+@pytest.mark.parametrize("change,error,match", BAD_INPUTS)
+def test_bad_input(change, error, match):
     with pytest.raises(error, match=match):
-        _bad(rng, change)
+        call_with(change)
 
 
 def test_quantize_helpers_reject_what_the_scheme_lacks(rng):
