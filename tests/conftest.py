@@ -3,6 +3,7 @@ GPU and the CUDA build are present, on the CUDA kernel (marker `gpu`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import jax_fcm
 
@@ -55,6 +58,30 @@ def run_on(platform: str, fn, *args):
     """jit(fn)(*args) with the inputs committed to the platform's first device."""
     device = jax.devices(platform)[0]
     return jax.jit(fn)(*jax.device_put(args, device))
+
+
+def check_batch_transforms(platform: str, mesh, op, x, params, expected: np.ndarray, target: str):
+    """An op of (x, params) under the transforms users put it in, against the
+    expected output of x (leading axis included): vmap over x folds into the
+    batch; a batch-sharded x keeps its sharding; the lowering names the FFI
+    target."""
+    out = run_on(platform, jax.vmap(op, in_axes=(0, None)), x, params)
+    np.testing.assert_array_equal(np.asarray(out), expected)
+    flat = x.reshape((-1,) + x.shape[2:])
+    xs = jax.device_put(flat, NamedSharding(mesh, P("batch")))
+    sharded = jax.jit(op)(xs, params)
+    assert sharded.sharding.spec[0] == "batch"
+    np.testing.assert_array_equal(np.asarray(sharded), expected.reshape((-1,) + expected.shape[2:]))
+    assert target in jax.jit(op).lower(flat, params).as_text()
+
+
+def call_with_change(op, x, params, change: dict):
+    """op(x=x, params=params) with one entry of an int8 op's error table
+    applied: call arguments, or "params.<field>" replacing a field of params."""
+    fields = {key.removeprefix("params."): v for key, v in change.items() if key.startswith("params.")}
+    kwargs = dict(x=x, params=dataclasses.replace(params, **fields) if fields else params)
+    kwargs.update({key: v for key, v in change.items() if not key.startswith("params.")})
+    return op(**kwargs)
 
 
 def check_ffi_rejects(platform: str, target: str, attrs: dict, good: tuple, bad: list):

@@ -10,9 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import array_maker, check_ffi_rejects, run_on
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
+from conftest import array_maker, call_with_change, check_batch_transforms, check_ffi_rejects, run_on
 
 import jax_fcm
 from jax_fcm import _ffi, pw_pw_int8_op, quantization
@@ -92,28 +90,12 @@ def test_every_output_tile(rng):
         check("gpu", rng, n=2, h=9, w=11, cin=40, hidden=200, cout=cout, pw1_clamp=CLAMPS["relu"])
 
 
-def test_leading_axes_and_vmap_fold_into_the_batch(platform, rng):
+def test_leading_axes_vmap_sharding_and_lowering(platform, mesh, rng):
     check(platform, rng, n=2, lead=(2,))
-    x = random_input(rng, (3, 2, 9, 9, 40))
+    x = random_input(rng, (2, 4, 9, 9, 40))
     q = random_params(rng, 40, 64, 24)
-    out = run_on(platform, jax.vmap(lambda x, q: jax_fcm.pw_pw_int8(x, q), in_axes=(0, None)), x, q)
-    np.testing.assert_array_equal(np.asarray(out), reference(x, q))
-
-
-def test_batch_sharding(mesh, rng):
-    x = random_input(rng, (8, 9, 9, 40))
-    q = random_params(rng, 40, 64, 24)
-    xs = jax.device_put(x, NamedSharding(mesh, P("batch")))
-    out = jax.jit(lambda x, q: jax_fcm.pw_pw_int8(x, q))(xs, q)
-    assert out.sharding.spec[0] == "batch"
-    np.testing.assert_array_equal(np.asarray(out), reference(x, q))
-
-
-def test_lowering_names_the_ffi_target(rng):
-    x = random_input(rng, (1, 8, 8, 40))
-    q = random_params(rng, 40, 64, 24)
-    text = jax.jit(lambda x, q: jax_fcm.pw_pw_int8(x, q)).lower(x, q).as_text()
-    assert "jax_fcm_pw_pw_int8" in text
+    check_batch_transforms(platform, mesh, lambda x, q: jax_fcm.pw_pw_int8(x, q), x, q, reference(x, q),
+                           "jax_fcm_pw_pw_int8")
 
 
 def test_default_falls_back_past_the_widest_input(rng):
@@ -168,12 +150,7 @@ BAD_INPUTS = [
 
 
 def call_with(change):
-    kwargs = dict(x=_X, params=_Q)
-    fields = {key.removeprefix("params."): v for key, v in change.items() if key.startswith("params.")}
-    kwargs.update({key: v for key, v in change.items() if not key.startswith("params.")})
-    if fields:
-        kwargs["params"] = QuantizedPwPw(**{**vars(_Q), **fields})
-    return jax_fcm.pw_pw_int8(**kwargs)
+    return call_with_change(jax_fcm.pw_pw_int8, _X, _Q, change)
 
 
 @pytest.mark.parametrize("change,error,match", BAD_INPUTS)
