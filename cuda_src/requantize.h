@@ -21,6 +21,19 @@ FCM_HOST_DEVICE float requantize(int32_t acc, float multiplier, int qmin, int qm
   return fminf(fmaxf(scaled, float(qmin)), float(qmax));
 }
 
+// One requantized 1x1 stage of one pixel on the host (the CPU handlers'
+// int8 pointwise parts): out[o] = requantize(bias[o] + in . rows[o]) for
+// o < outs, rows being the kernel transposed ([outs][ins]).
+inline void requantized_pixel(const int8_t* in, int64_t ins, const int8_t* rows, const int32_t* bias,
+                              const float* multiplier, int64_t outs, int qmin, int qmax, int8_t* out) {
+  for (int64_t o = 0; o < outs; ++o) {
+    const int8_t* row = rows + o * ins;
+    int32_t sum = bias[o];
+    for (int64_t i = 0; i < ins; ++i) sum += int32_t(in[i]) * int32_t(row[i]);
+    out[o] = int8_t(requantize(sum, multiplier[o], qmin, qmax));
+  }
+}
+
 #if defined(__CUDACC__)
 // The same steps without conversion instructions, for the kernels' hot loops
 // (I2F, F2I and FRND issue at a quarter of the fp32 rate on H100: three per

@@ -30,13 +30,8 @@ void dw_pw_int8_cpu(const DwPwCall& call) {
         add_depthwise_pixel(s, x, dw, n, oy, ox, acc.data());
         for (int64_t c = 0; c < s.c; ++c)
           mid[c] = int8_t(requantize(acc[c], call.ptrs.dw_multiplier[c], e.dw_qmin, e.dw_qmax));
-        int8_t* out = y + ((n * s.ho + oy) * s.wo + ox) * s.cout;
-        for (int64_t co = 0; co < s.cout; ++co) {
-          const int8_t* row = pw + co * s.c;
-          int32_t sum = pw_bias[co];
-          for (int64_t c = 0; c < s.c; ++c) sum += int32_t(mid[c]) * int32_t(row[c]);
-          out[co] = int8_t(requantize(sum, call.ptrs.pw_multiplier[co], e.pw_qmin, e.pw_qmax));
-        }
+        requantized_pixel(mid.data(), s.c, pw, pw_bias, call.ptrs.pw_multiplier, s.cout, e.pw_qmin, e.pw_qmax,
+                          y + ((n * s.ho + oy) * s.wo + ox) * s.cout);
       }
 }
 

@@ -9,18 +9,6 @@
 namespace jax_fcm {
 namespace {
 
-// out[o] = requantize(bias[o] + sum_i in[i] * rows[o][i]) for o < outs:
-// one requantized 1x1 stage of one pixel (rows: the kernel transposed).
-void requantized_stage(const int8_t* in, int64_t ins, const int8_t* rows, const int32_t* bias, const float* multiplier,
-                       int64_t outs, int qmin, int qmax, int8_t* out) {
-  for (int64_t o = 0; o < outs; ++o) {
-    const int8_t* row = rows + o * ins;
-    int32_t sum = bias[o];
-    for (int64_t i = 0; i < ins; ++i) sum += int32_t(in[i]) * int32_t(row[i]);
-    out[o] = int8_t(requantize(sum, multiplier[o], qmin, qmax));
-  }
-}
-
 void pw_pw_int8_cpu(const PwPwCall& call) {
   const PwPwShape& s = call.shape;
   const PwPwQuant& q = call.ptrs.quant;
@@ -28,9 +16,9 @@ void pw_pw_int8_cpu(const PwPwCall& call) {
   auto* y = static_cast<int8_t*>(call.ptrs.y);
   std::vector<int8_t> mid(s.hidden);
   for (int64_t m = 0; m < s.m; ++m) {
-    requantized_stage(x + m * s.cin, s.cin, static_cast<const int8_t*>(call.ptrs.w1),
+    requantized_pixel(x + m * s.cin, s.cin, static_cast<const int8_t*>(call.ptrs.w1),
                       static_cast<const int32_t*>(call.ptrs.b1), q.m1, s.hidden, q.q1min, q.q1max, mid.data());
-    requantized_stage(mid.data(), s.hidden, static_cast<const int8_t*>(call.ptrs.w2),
+    requantized_pixel(mid.data(), s.hidden, static_cast<const int8_t*>(call.ptrs.w2),
                       static_cast<const int32_t*>(call.ptrs.b2), q.m2, s.cout, q.q2min, q.q2max, y + m * s.cout);
   }
 }

@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jax_fcm import _args, _batching, _ffi, quantization
+from jax_fcm import _args, _batching, _ffi, pw_pw_op, quantization
 from jax_fcm.quantization import QuantizedPwPw, requantize
 
 IMPLEMENTATIONS = (None, "fused", "xla")
 
 # The widest input the kernel takes (C++ pw_pw_max_cin for int8: 384 bytes of
 # input row per pixel, as for 16-bit types).
-MAX_CIN = _ffi.native().pw_pw_max_cin(_ffi.INT8_ELEMENT_TYPE)
+MAX_CIN = pw_pw_op.MAX_CIN[jnp.dtype(jnp.int8)]
 
 
 def pw_pw_int8_reference(x, q: QuantizedPwPw):
@@ -71,15 +71,6 @@ def _check_params(q, cin: int) -> tuple[int, int]:
     return hidden, cout
 
 
-def kernel_refusal(cin: int, hidden: int, cout: int) -> str | None:
-    """Why the kernel does not take a call, or None when it does."""
-    if cin > MAX_CIN:
-        return f"the pw_pw_int8 kernel takes Cin <= {MAX_CIN}; got Cin={cin}"
-    if max(hidden * cout, cin * hidden, 128 * cout) > _args.INT32_MAX:
-        return "the pw_pw_int8 kernel needs hidden*Cout, Cin*hidden and 128*Cout below 2**31 (32-bit offsets)"
-    return None
-
-
 def pw_pw_int8(x, params: QuantizedPwPw, *, implementation=None):
     """Two fused int8 pointwise (1x1) convolutions, NHWC.
 
@@ -106,7 +97,7 @@ def pw_pw_int8(x, params: QuantizedPwPw, *, implementation=None):
     hidden, cout = _check_params(params, cin)
     if min(cin, hidden, cout) == 0:
         raise ValueError(f"channel counts must be positive; got Cin={cin}, hidden={hidden}, Cout={cout}")
-    refusal = kernel_refusal(cin, hidden, cout)
+    refusal = pw_pw_op.kernel_refusal(jnp.int8, cin, hidden, cout)
     implementation = _args.resolve_implementation(
         implementation, refusal and refusal + "; implementation=None runs the lax integer math instead",
         lambda: True, kernel="fused")

@@ -26,7 +26,9 @@ IMPLEMENTATIONS = (None, "kernel", "xla")
 # The widest input the kernel takes per dtype: the C++ pw_pw_max_cin
 # (cuda_src/pw_pw_params.h: a block's input rows and a double-buffered slice
 # of pw1_kernel must fit in one block's shared memory on an A100 as well as an H100).
-MAX_CIN = {dtype: _ffi.native().pw_pw_max_cin(code) for dtype, code in _ffi.ELEMENT_TYPES.items()}
+# int8: jax_fcm.pw_pw_int8's instances of the same kernel.
+MAX_CIN = {dtype: _ffi.native().pw_pw_max_cin(code)
+           for dtype, code in {**_ffi.ELEMENT_TYPES, jnp.dtype(jnp.int8): _ffi.INT8_ELEMENT_TYPE}.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,16 +22,6 @@ static cudaError_t launch(const PwPwShape& s, const PwPwPointers& p) {
   }
 }
 
-// One requantized 1x1 stage of one pixel on the host: out[o] = requantize(bias[o] + in . rows[o]).
-static void host_stage(const int8_t* in, int ins, const int8_t* rows, const int32_t* bias, const float* multiplier,
-                       int outs, int qmin, int qmax, int8_t* out) {
-  for (int o = 0; o < outs; ++o) {
-    int32_t sum = bias[o];
-    for (int i = 0; i < ins; ++i) sum += int32_t(in[i]) * int32_t(rows[o * ins + i]);
-    out[o] = int8_t(requantize(sum, multiplier[o], qmin, qmax));
-  }
-}
-
 int main() {
   // Pixels, channels and clamp ranges: channel counts off the 16-byte vectors, partial intermediate steps
   // and output tiles, the widest input, several 128-row blocks; tiles 32, 64, 96, 128 (pw_pw_tile_n).
@@ -62,8 +52,10 @@ int main() {
       b2[i] = int32_t((u(gen) * 4 - 2) * sum2), m2[i] = float((40 + 120 * u(gen)) / sum2);
     std::vector<int8_t> mid(c.hidden);
     for (long m = 0; m < c.m; ++m) {
-      host_stage(&x[m * c.cin], c.cin, w1.data(), b1.data(), m1.data(), c.hidden, c.q1min, c.q1max, mid.data());
-      host_stage(mid.data(), c.hidden, w2.data(), b2.data(), m2.data(), c.cout, c.q2min, c.q2max, &ref[m * c.cout]);
+      requantized_pixel(&x[m * c.cin], c.cin, w1.data(), b1.data(), m1.data(), c.hidden, c.q1min, c.q1max,
+                        mid.data());
+      requantized_pixel(mid.data(), c.hidden, w2.data(), b2.data(), m2.data(), c.cout, c.q2min, c.q2max,
+                        &ref[m * c.cout]);
     }
     auto up = [](const void* h, size_t n) {
       void* d;
