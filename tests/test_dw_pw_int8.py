@@ -20,12 +20,14 @@ PADDINGS = ["SAME", "VALID", ((1, 2), (2, 1)), 1]
 CLAMPS = {"none": (-128, 127), "relu": (0, 127), "relu6": (0, 50)}
 
 
-def random_params(rng, c, cout, k, dw_clamp=(-128, 127), pw_clamp=(-128, 127)) -> QuantizedDwPw:
+def random_params(rng, c, cout, k, dw_clamp=(-128, 127), pw_clamp=(-128, 127), wide_bias=False) -> QuantizedDwPw:
     """Full-range int8 weights, int32 biases and multipliers that spread the
-    requantized values over the int8 range (some saturate)."""
+    requantized values over the int8 range (some saturate). wide_bias: depthwise
+    biases up to 2^29, where fp32(sum + bias) rounds (to multiples of 64)."""
     dw = rng.integers(-127, 128, (k, k, 1, c), dtype=np.int8)
     pw = rng.integers(-127, 128, (cout, c), dtype=np.int8)
-    dw_sum = k * 73.0 * 73.0  # standard deviation of a depthwise sum of full-range values
+    # the standard deviation of a depthwise sum of full-range values
+    dw_sum = 2.0 ** 28 if wide_bias else k * 73.0 * 73.0
     pw_sum = np.sqrt(c) * 60.0 * 73.0
     return QuantizedDwPw(
         dw_kernel=jnp.asarray(dw), pw_kernel=jnp.asarray(pw),
@@ -46,9 +48,9 @@ def reference(x, q, **kw):
 
 
 def check(platform, rng, *, n=3, h=13, w=7, c=40, cout=24, k=3, lead=(), dw_clamp=(-128, 127),
-          pw_clamp=(-128, 127), **kw):
+          pw_clamp=(-128, 127), wide_bias=False, **kw):
     x = random_input(rng, tuple(lead) + (n, h, w, c))
-    q = random_params(rng, c, cout, k, dw_clamp, pw_clamp)
+    q = random_params(rng, c, cout, k, dw_clamp, pw_clamp, wide_bias)
     out = run_on(platform, lambda x, q: jax_fcm.dw_pw_int8(x, q, **kw), x, q)
     assert out.dtype == jnp.int8
     ref = reference(x, q, **kw)
@@ -61,6 +63,14 @@ def check(platform, rng, *, n=3, h=13, w=7, c=40, cout=24, k=3, lead=(), dw_clam
 @pytest.mark.parametrize("padding", PADDINGS, ids=str)
 def test_kernel_stride_padding(platform, rng, k, stride, padding):
     check(platform, rng, k=k, strides=stride, padding=padding, dw_clamp=CLAMPS["relu6"], pw_clamp=CLAMPS["relu"])
+
+
+@pytest.mark.parametrize("k", [3, 7])
+def test_wide_depthwise_biases(platform, rng, k):
+    """The kernel's depthwise sums start from the bias's low bits and add the
+    high part in fp32 (cuda_src/requantize.h BiasedAccumulator): with biases
+    past 2^24 that add rounds, and must round as fp32(int32 sum) does."""
+    check(platform, rng, k=k, c=75, cout=40, wide_bias=True)
 
 
 @pytest.mark.parametrize("dw_act", list(CLAMPS))
