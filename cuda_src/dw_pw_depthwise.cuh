@@ -1,13 +1,13 @@
 // Depthwise stage of the fused kernel: one staged channel chunk -> the GEMM's
-// A tile [pixels][KC] in shared memory, fp32 arithmetic, bias and activation
+// A tile [pixels][KC] in shared memory, fp32 arithmetic (int8: DP4A), bias and activation
 // applied, channels past C written as zeros (the GEMM reads them).
 #pragma once
 
 #include "activations.h"
+#include "dw_pw_depthwise_int8.cuh"
 #include "dw_pw_params.h"
 #include "element.cuh"
 #include "mma_sync.cuh"
-#include "requantize.h"
 
 namespace jax_fcm {
 namespace dw_pw_detail {
@@ -33,64 +33,41 @@ __device__ __forceinline__ void accumulate_tap_row(const T* row, const float (&t
   }
 }
 
-// The int8 kernels' per-channel requantization of a stage's int32 sums
-// (global arrays: each thread reads its few channels, cached).
-struct Requant {
-  const int32_t* bias = nullptr;
-  const float* multiplier = nullptr;
-  int qmin = -128, qmax = 127;
-};
-
 // A thread's depthwise sums (kRun pixels x 4 channels from c) -> the values
-// it stores: + bias (staged after the taps: bias_s) and activation, or for
-// int8 the requantization (the fp32 sums are exact integers; the values are
-// left for the int8 store to round); channels past C are zeros.
+// it stores: + bias (staged after the taps: bias_s) and activation; channels
+// past C are zeros.
 template <class Tr, bool RoundTf32, int R = Tr::kRun>
 __device__ __forceinline__ void depthwise_outputs(const float (&acc)[R][4], const typename Tr::T* bias_s, int c,
-                                                  int channels, int act, const Requant& rq, float (&out)[R][4]) {
-  if constexpr (Tr::kQuantized) {
+                                                  int channels, int act, float (&out)[R][4]) {
+  float bias[4];
+  Elem<typename Tr::T>::load4(bias_s, bias);
+  with_activation(act, [&](auto kind) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const bool real = c + e < channels;
-      const SplitBias bias(real ? __ldg(rq.bias + c + e) : 0);
-      const float multiplier = real ? __ldg(rq.multiplier + c + e) : 0.f;
 #pragma unroll
-      for (int r = 0; r < R; ++r)
-        out[r][e] = real ? requantize_unrounded(bias.add_to(acc[r][e]), multiplier, rq.qmin, rq.qmax) : 0.f;
-    }
-  } else {
-    float bias[4];
-    Elem<typename Tr::T>::load4(bias_s, bias);
-    with_activation(act, [&](auto kind) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool real = c + e < channels;
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
-          out[r][e] = RoundTf32 ? __uint_as_float(tf32_bits(v)) : v;
-        }
+      for (int r = 0; r < R; ++r) {
+        const float v = real ? apply_activation(acc[r][e] + bias[e], kind.value) : 0.f;
+        out[r][e] = RoundTf32 ? __uint_as_float(tf32_bits(v)) : v;
       }
-    });
-  }
+    }
+  });
 }
 
 // Each thread owns 4 channels x kRun neighbouring output pixels of one row:
 // every input pixel it loads feeds all (pixel, tap) pairs that use it.
 // RoundTf32: the A tile feeds TF32 tensor cores (float32 with TF32 math);
-// off where it is a result of its own (pw_dw's output). int8 (Tr::kQuantized):
-// the fp32 sums are exact integers, requantized with rq instead of bias + act.
-template <class Tr, bool RoundTf32 = Tr::kTf32>
-__device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, const typename Tr::T* taps_s,
-                                                typename Tr::T* a_s, const DwPwShape& s, int c0, int act,
-                                                const Requant& rq = {}) {
+// off where it is a result of its own (pw_dw's output).
+template <class Tr, bool RoundTf32>
+__device__ __forceinline__ void depthwise_chunk_fp32(const typename Tr::T* in_s, const typename Tr::T* taps_s,
+                                                     typename Tr::T* a_s, const DwPwShape& s, int c0, int act) {
   using T = typename Tr::T;
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
   constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
   const int u = threadIdx.x;
   const int g = u % kGroups, seg = u / kGroups % kSegs, oy = u / (kGroups * kSegs);
   const int c = c0 + 4 * g, channels = int(s.c);
-  float out[R][4];
+  float out[R][4] = {};  // zeros for channel groups past C
   if (c < channels) {
     float acc[R][4] = {};
 #pragma unroll
@@ -101,16 +78,24 @@ __device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, cons
       const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
       accumulate_tap_row<T, K, S, R, Tr::kInPix>(row, taps, acc);
     }
-    depthwise_outputs<Tr, RoundTf32>(acc, taps_s + K * K * Tr::KC + 4 * g, c, channels, act, rq, out);
-  } else {
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) out[r][e] = 0.f;
+    depthwise_outputs<Tr, RoundTf32>(acc, taps_s + K * K * Tr::KC + 4 * g, c, channels, act, out);
   }
   T* dst = a_s + (oy * Tr::TW + seg * R) * Tr::kLdA + 4 * g;
 #pragma unroll
   for (int r = 0; r < R; ++r) Elem<T>::store4(dst + r * Tr::kLdA, out[r]);
+}
+
+// One staged channel chunk -> the A tile: fp32 arithmetic, or for int8
+// (Tr::kQuantized) DP4A (dw_pw_depthwise_int8.cuh), requantized with rq
+// instead of bias + act.
+template <class Tr, bool RoundTf32 = Tr::kTf32>
+__device__ __forceinline__ void depthwise_chunk(const typename Tr::T* in_s, const typename Tr::T* taps_s,
+                                                typename Tr::T* a_s, const DwPwShape& s, int c0, int act,
+                                                const Requant& rq = {}) {
+  if constexpr (Tr::kQuantized)
+    depthwise_chunk_int8<Tr>(in_s, taps_s, a_s, s, c0, rq);
+  else
+    depthwise_chunk_fp32<Tr, RoundTf32>(in_s, taps_s, a_s, s, c0, act);
 }
 
 // The A tile of channels c0 .. c0 + KC (pixels of the 8-wide tile at oy0,

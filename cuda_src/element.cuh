@@ -1,6 +1,6 @@
 // Element types of the kernels: conversion to and from the fp32 used for all
 // arithmetic, and 4-wide shared-memory loads/stores (8 bytes for 16-bit types,
-// 16 bytes for float, 4 bytes for int8) that the depthwise stage works in.
+// 16 bytes for float; int8 stores only) that the depthwise stage works in.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -126,11 +126,10 @@ struct Elem<__half> : Elem16<__half> {
   static __device__ __forceinline__ __half from_float(float v) { return __float2half_rn(v); }
 };
 
-// int8 (the quantized kernels): values are integers, carried in fp32 where
-// the depthwise stage computes (int8 products and their sums over a 7x7
-// window stay below 2^24: exact). Conversions go through the fp32 bit
-// pattern (2^23 + n holds n in its low mantissa bits) with byte permutes and
-// adds, full-rate instructions where I2F / F2I are quarter-rate.
+// int8 (the quantized kernels): requantized values, integers carried in fp32,
+// are packed through the fp32 bit pattern (1.5 * 2^23 + n holds n in its low
+// mantissa bits) with an add and byte permutes, full-rate instructions where
+// F2I is quarter-rate.
 template <>
 struct Elem<int8_t> {
   static __device__ __forceinline__ float to_float(int8_t v) { return float(v); }
@@ -141,12 +140,6 @@ struct Elem<int8_t> {
 #pragma unroll
     for (int e = 0; e < 4; ++e) low[e] = __float_as_uint(v[e] + 12582912.f);  // 1.5 * 2^23
     return __byte_perm(__byte_perm(low[0], low[1], 0x0040), __byte_perm(low[2], low[3], 0x0040), 0x5410);
-  }
-  static __device__ __forceinline__ void load4(const int8_t* p, float (&v)[4]) {
-    const uint32_t biased = *reinterpret_cast<const uint32_t*>(p) ^ 0x80808080u;  // each byte + 128, unsigned
-#pragma unroll
-    for (int e = 0; e < 4; ++e)  // byte e as the low byte of 2^23's mantissa, less 2^23 + 128
-      v[e] = __uint_as_float(__byte_perm(biased, 0x4b000000u, 0x7540 + e)) - 8388736.f;
   }
   // 4 values to a 4-byte aligned shared-memory address.
   static __device__ __forceinline__ void store4(int8_t* p, const float (&v)[4]) {

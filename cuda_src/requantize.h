@@ -52,15 +52,18 @@ __device__ __forceinline__ float small_int_to_float(int32_t v) {
   return __int_as_float(v + 0x4B400000) - 12582912.f;
 }
 
-// An int32 bias as two exact fp32 parts, so that fp32(acc + bias) for an
-// integer acc held exactly in fp32 (|acc| < 2^21: a depthwise window's sum)
-// takes two adds and rounds once, as requantize's fp32 of the int32 sum:
-// (acc + low) is an exact integer below 2^22, high a multiple of 2^12 (exact).
-struct SplitBias {
-  float low, high;
-  __device__ __forceinline__ explicit SplitBias(int32_t bias)
-      : low(small_int_to_float(bias & 0xfff)), high(small_int_to_float(bias >> 12) * 4096.f) {}
-  __device__ __forceinline__ float add_to(float acc) const { return (acc + low) + high; }
+// A DP4A accumulator that yields fp32(sum + bias) with one fp32 add, rounding
+// once as requantize's fp32 of the int32 sum, for an int32 bias and integer
+// products summing to |sum| < 2^20 (a depthwise window's): the accumulator
+// starts at the bit pattern of 1.5 * 2^23 plus the bias's low 12 bits, so
+// its final bits are the fp32 1.5 * 2^23 + sum + low exactly; the addend, the
+// bias's high part less 1.5 * 2^23, is a multiple of 2^12 below 2^36 (exact):
+// fp32(sum + bias) = __int_as_float(acc) + addend.
+struct BiasedAccumulator {
+  int32_t start;
+  float addend;
+  __device__ __forceinline__ explicit BiasedAccumulator(int32_t bias)
+      : start(0x4B400000 + (bias & 0xfff)), addend(small_int_to_float(bias >> 12) * 4096.f - 12582912.f) {}
 };
 #endif
 
