@@ -307,7 +307,9 @@ cudaError_t launch_dw_pw(const DwPwShape& s, const DwPwEpilogue& epi, const DwPw
               (kQuantized || dw_pw_detail::aligned16(p.dw_bias));
   run.vec_w = (kQuantized ? s.c : s.cout) % V == 0 && dw_pw_detail::aligned16(p.pw_kernel) &&
               (kQuantized || dw_pw_detail::aligned16(p.pw_bias));
-  run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y);
+  // int8: the epilogue's bias and multiplier loads take the 16-byte path too.
+  run.vec_y = s.cout % 8 == 0 && dw_pw_detail::aligned16(p.y) &&
+              (!kQuantized || (dw_pw_detail::aligned16(p.pw_bias) && dw_pw_detail::aligned16(p.pw_multiplier)));
   return launch_clustered(kernel, dim3(unsigned(blocks * splits), unsigned(groups)), Tr::kThreads, bytes,
                           int(splits), stream, s, epi, p, run);
 }

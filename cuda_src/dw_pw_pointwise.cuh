@@ -281,15 +281,28 @@ __device__ __forceinline__ void store_outputs(T* __restrict__ dst, const T* bias
 
 // int8: requantization (int32 bias and fp32 multiplier of each channel, read
 // from global memory; the clamp range holds the activation) + store of 8
-// consecutive output channels of one pixel.
+// consecutive output channels of one pixel. With vec (all 8 channels real,
+// bias and multipliers 16-byte aligned: the launcher's vec_y) both are read
+// as two 16-byte loads each, not 16 scalar ones per 8 outputs.
 template <typename T>
 __device__ __forceinline__ void store_requantized(T* __restrict__ dst, const int (&v)[8], const Requant& rq,
                                                   int64_t co, int64_t cout, bool vec) {
+  int32_t bias[8];
+  float multiplier[8];
+  if (vec) {
+    load8_words(rq.bias + co, bias);
+    load8_words(rq.multiplier + co, multiplier);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      bias[e] = co + e < cout ? __ldg(rq.bias + co + e) : 0;
+      multiplier[e] = co + e < cout ? __ldg(rq.multiplier + co + e) : 0.f;
+    }
+  }
   float out[8];
 #pragma unroll
   for (int e = 0; e < 8; ++e)
-    out[e] = co + e < cout ? requantize_unrounded(__int2float_rn(v[e] + __ldg(rq.bias + co + e)),
-                                                  __ldg(rq.multiplier + co + e), rq.qmin, rq.qmax)
+    out[e] = co + e < cout ? requantize_unrounded(__int2float_rn(v[e] + bias[e]), multiplier[e], rq.qmin, rq.qmax)
                            : 0.f;
   store_channels(dst, out, co, cout, vec);
 }
