@@ -5,6 +5,7 @@
 
 #include "activations.h"
 #include "dw_pw_depthwise_int8.cuh"
+#include "dw_pw_depthwise_unit.cuh"
 #include "dw_pw_params.h"
 #include "element.cuh"
 #include "mma_sync.cuh"
@@ -54,8 +55,9 @@ __device__ __forceinline__ void depthwise_outputs(const float (&acc)[R][4], cons
   });
 }
 
-// Each thread owns 4 channels x kRun neighbouring output pixels of one row:
-// every input pixel it loads feeds all (pixel, tap) pairs that use it.
+// Each thread owns one DepthwiseUnit (4 channels x kRun neighbouring output
+// pixels of one row): every input pixel it loads feeds all (pixel, tap) pairs
+// that use it.
 // RoundTf32: the A tile feeds TF32 tensor cores (float32 with TF32 math);
 // off where it is a result of its own (pw_dw's output).
 template <class Tr, bool RoundTf32>
@@ -63,10 +65,8 @@ __device__ __forceinline__ void depthwise_chunk_fp32(const typename Tr::T* in_s,
                                                      typename Tr::T* a_s, const DwPwShape& s, int c0, int act) {
   using T = typename Tr::T;
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
-  constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
-  const int u = threadIdx.x;
-  const int g = u % kGroups, seg = u / kGroups % kSegs, oy = u / (kGroups * kSegs);
-  const int c = c0 + 4 * g, channels = int(s.c);
+  const DepthwiseUnit<Tr> unit;
+  const int c = c0 + 4 * unit.g, channels = int(s.c);
   float out[R][4] = {};  // zeros for channel groups past C
   if (c < channels) {
     float acc[R][4] = {};
@@ -74,15 +74,12 @@ __device__ __forceinline__ void depthwise_chunk_fp32(const typename Tr::T* in_s,
     for (int ky = 0; ky < K; ++ky) {
       float taps[K][4];
 #pragma unroll
-      for (int kx = 0; kx < K; ++kx) Elem<T>::load4(taps_s + (ky * K + kx) * Tr::KC + 4 * g, taps[kx]);
-      const T* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
-      accumulate_tap_row<T, K, S, R, Tr::kInPix>(row, taps, acc);
+      for (int kx = 0; kx < K; ++kx) Elem<T>::load4(taps_s + (ky * K + kx) * Tr::KC + 4 * unit.g, taps[kx]);
+      accumulate_tap_row<T, K, S, R, Tr::kInPix>(unit.input_row(in_s, ky), taps, acc);
     }
-    depthwise_outputs<Tr, RoundTf32>(acc, taps_s + K * K * Tr::KC + 4 * g, c, channels, act, out);
+    depthwise_outputs<Tr, RoundTf32>(acc, taps_s + K * K * Tr::KC + 4 * unit.g, c, channels, act, out);
   }
-  T* dst = a_s + (oy * Tr::TW + seg * R) * Tr::kLdA + 4 * g;
-#pragma unroll
-  for (int r = 0; r < R; ++r) Elem<T>::store4(dst + r * Tr::kLdA, out[r]);
+  unit.store(a_s, out);
 }
 
 // One staged channel chunk -> the A tile: fp32 arithmetic, or for int8

@@ -11,8 +11,8 @@
 
 #include <cstdint>
 
+#include "dw_pw_depthwise_unit.cuh"
 #include "dw_pw_params.h"
-#include "element.cuh"
 #include "requantize.h"
 
 namespace jax_fcm {
@@ -62,8 +62,8 @@ __device__ __forceinline__ uint32_t bytes_from(const uint32_t (&words)[Words], i
   return __funnelshift_r(words[w], w + 1 < Words ? words[w + 1] : 0u, 8 * shift);
 }
 
-// Each thread owns 4 channels x kRun neighbouring output pixels of one row
-// (the fp32 version's work unit): per filter row it reads its window's
+// Each thread owns one DepthwiseUnit (4 channels x kRun neighbouring output
+// pixels of one row, as the fp32 stage): per filter row it reads its window's
 // pixels and the row's taps, transposes both, and adds one DP4A per 4 taps
 // and output; the sums start biased (BiasedAccumulator). Outputs are the
 // requantized values (the int8 store rounds them); channels past C are zeros.
@@ -71,12 +71,10 @@ template <class Tr>
 __device__ __forceinline__ void depthwise_chunk_int8(const int8_t* in_s, const int8_t* taps_s, int8_t* a_s,
                                                      const DwPwShape& s, int c0, const Requant& rq) {
   constexpr int K = Tr::K, S = Tr::S, R = Tr::kRun;
-  constexpr int kGroups = Tr::KC / 4, kSegs = Tr::TW / R;
   constexpr int kWin = (R - 1) * S + K;  // input pixels of one row of the unit's windows
   constexpr int kWinWords = (kWin + 3) / 4, kTapWords = (K + 3) / 4;
-  const int u = threadIdx.x;
-  const int g = u % kGroups, seg = u / kGroups % kSegs, oy = u / (kGroups * kSegs);
-  const int c = c0 + 4 * g, channels = int(s.c);
+  const DepthwiseUnit<Tr> unit;
+  const int c = c0 + 4 * unit.g, channels = int(s.c);
   float out[R][4] = {};  // zeros for channel groups past C
   if (c < channels) {
     int32_t acc[R][4];
@@ -93,8 +91,8 @@ __device__ __forceinline__ void depthwise_chunk_int8(const int8_t* in_s, const i
       uint32_t tap_words[K], pixel_words[kWin];
 #pragma unroll
       for (int kx = 0; kx < K; ++kx)
-        tap_words[kx] = *reinterpret_cast<const uint32_t*>(taps_s + (ky * K + kx) * Tr::KC + 4 * g);
-      const int8_t* row = in_s + ((oy * S + ky) * Tr::kInW + seg * R * S) * Tr::kInPix + 4 * g;
+        tap_words[kx] = *reinterpret_cast<const uint32_t*>(taps_s + (ky * K + kx) * Tr::KC + 4 * unit.g);
+      const int8_t* row = unit.input_row(in_s, ky);
 #pragma unroll
       for (int j = 0; j < kWin; ++j) pixel_words[j] = *reinterpret_cast<const uint32_t*>(row + j * Tr::kInPix);
       uint32_t taps[4][kTapWords], window[4][kWinWords];
@@ -118,9 +116,7 @@ __device__ __forceinline__ void depthwise_chunk_int8(const int8_t* in_s, const i
                          : 0.f;
     }
   }
-  int8_t* dst = a_s + (oy * Tr::TW + seg * R) * Tr::kLdA + 4 * g;
-#pragma unroll
-  for (int r = 0; r < R; ++r) Elem<int8_t>::store4(dst + r * Tr::kLdA, out[r]);
+  unit.store(a_s, out);
 }
 
 }  // namespace dw_pw_detail

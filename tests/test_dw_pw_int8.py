@@ -26,7 +26,7 @@ def random_params(rng, c, cout, k, dw_clamp=(-128, 127), pw_clamp=(-128, 127), w
     biases up to 2^29, where fp32(sum + bias) rounds (to multiples of 64)."""
     dw = rng.integers(-127, 128, (k, k, 1, c), dtype=np.int8)
     pw = rng.integers(-127, 128, (cout, c), dtype=np.int8)
-    # the standard deviation of a depthwise sum of full-range values
+    # the biases' spread: a depthwise sum's standard deviation (full-range values), or 2^28 for wide_bias
     dw_sum = 2.0 ** 28 if wide_bias else k * 73.0 * 73.0
     pw_sum = np.sqrt(c) * 60.0 * 73.0
     return QuantizedDwPw(

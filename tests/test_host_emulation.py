@@ -18,9 +18,10 @@ def test_int8_depthwise_stage_matches_int32_math(tmp_path):
     compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no host C++ compiler")
-    # The header is compiled from a copy beside the stand-in element.cuh: a quoted include looks in the
+    # The headers are compiled from copies beside the stand-in element.cuh: a quoted include looks in the
     # including file's folder first, so cuda_src/element.cuh (CUDA headers, inline PTX) stays out.
-    shutil.copy(ROOT / "cuda_src" / "dw_pw_depthwise_int8.cuh", tmp_path)
+    for header in ("dw_pw_depthwise_int8.cuh", "dw_pw_depthwise_unit.cuh"):
+        shutil.copy(ROOT / "cuda_src" / header, tmp_path)
     shutil.copy(EMULATION / "element.cuh", tmp_path)
     binary = tmp_path / "dw_int8_stage"
     command = [compiler, "-std=c++17", "-O1", "-include", str(EMULATION / "cuda_intrinsics.h"), f"-I{tmp_path}",
